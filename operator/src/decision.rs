@@ -1,0 +1,1 @@
+//! Update decisions (to be written).

@@ -1,0 +1,1 @@
+//! The HEPiX image list model and parser (to be written).

@@ -1,0 +1,1 @@
+//! OpenSSL one-line DN strings (to be written).

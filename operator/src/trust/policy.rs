@@ -1,0 +1,1 @@
+//! IGTF namespace policies (to be written).
