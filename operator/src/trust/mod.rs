@@ -4,5 +4,15 @@
 //! (see [`store`]) and passes the verification time in, so the same inputs
 //! always give the same verdict and tests can travel in time.
 
+pub mod algorithms;
+pub mod ber;
 pub mod dn;
+pub mod error;
 pub mod policy;
+pub mod smime;
+pub mod store;
+pub mod verify;
+
+pub use error::VerifyError;
+pub use store::{CaDirCache, TrustStore, load_dir};
+pub use verify::{CrlPolicy, Revocation, Signer, Verified, VerifyOptions, verify};

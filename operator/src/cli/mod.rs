@@ -1,0 +1,56 @@
+//! Subcommands of the `vmlisub` binary.
+//!
+//! Each subcommand lives in its own module and returns an [`ExitCode`];
+//! failures are printed as one line, `error: <reason-code>: <explanation>`,
+//! so that scripts can branch on the stable code.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::reason::Reason;
+
+pub mod verify;
+
+/// Subscribe to signed HEPiX virtual-machine image lists.
+#[derive(Debug, Parser)]
+#[command(name = "vmlisub", version, about, long_about = None)]
+pub struct Cli {
+    /// Log filter (tracing EnvFilter syntax), e.g. `debug` or `vmlisub=trace`.
+    /// Defaults to $RUST_LOG, else `warn`.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Verify a signed image list and print it.
+    Verify(verify::VerifyArgs),
+}
+
+/// Logs go to stderr, structured, so stdout stays machine-readable.
+pub fn init_logging(level: Option<&str>) {
+    let filter = level
+        .map(tracing_subscriber::EnvFilter::new)
+        .or_else(|| tracing_subscriber::EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Verify(args) => verify::run(&args),
+    }
+}
+
+/// Prints a failure in the stable one-line form and returns exit code 1.
+pub(crate) fn fail(error: &(impl Reason + std::fmt::Display)) -> ExitCode {
+    eprintln!("error: {}: {}", error.reason(), error);
+    ExitCode::from(1)
+}
