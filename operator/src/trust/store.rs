@@ -21,7 +21,7 @@ use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
 
 use super::dn;
-use super::policy::PolicySet;
+use super::policy::{PolicySet, PolicyVerdict};
 
 /// Files larger than this are not CA material (CRLs of big CAs reach a few MiB).
 pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
@@ -42,7 +42,7 @@ pub struct StoredCa {
     pub source: String,
 }
 
-/// A CRL from the store.
+/// A CRL from the store, pre-digested for fast revocation checks.
 #[derive(Debug, Clone)]
 pub struct StoredCrl {
     pub der: Vec<u8>,
@@ -50,9 +50,69 @@ pub struct StoredCrl {
     pub issuer_der: Vec<u8>,
     pub this_update: i64,
     pub next_update: Option<i64>,
-    pub parsed: Arc<webpki::CertRevocationList<'static>>,
+    /// DER of the signed part (tbsCertList).
+    pub(crate) tbs_der: Vec<u8>,
+    /// The signature AlgorithmIdentifier, as DER contents.
+    pub(crate) signature_algorithm: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
+    /// Revoked serial numbers, without leading zero octets.
+    pub(crate) revoked: HashSet<Vec<u8>>,
+    /// A critical extension vmlisub does not understand (delta CRLs,
+    /// partitioned CRLs): such a CRL cannot be relied on.
+    pub(crate) unsupported_critical: Option<String>,
     pub source: String,
 }
+
+/// Serial numbers compare without the sign-padding zero octet.
+pub(crate) fn normalise_serial(bytes: &[u8]) -> &[u8] {
+    let zeros = bytes.iter().take_while(|byte| **byte == 0).count();
+    &bytes[zeros.min(bytes.len().saturating_sub(1))..]
+}
+
+/// An AlgorithmIdentifier as DER contents (OID and parameters, no tag).
+pub(crate) fn algorithm_contents(
+    algorithm: &spki::AlgorithmIdentifierOwned,
+) -> Result<Vec<u8>, der::Error> {
+    let mut contents = algorithm.oid.to_der()?;
+    if let Some(parameters) = &algorithm.parameters {
+        contents.extend(parameters.to_der()?);
+    }
+    Ok(contents)
+}
+
+/// The exact bytes of the first element inside a DER SEQUENCE (the signed
+/// part of a CRL), without re-encoding anything.
+fn first_element(der: &[u8]) -> Result<Vec<u8>, der::Error> {
+    let outer = der::asn1::AnyRef::from_der(der)?;
+    let (inner, _) = der::asn1::AnyRef::from_der_partial(outer.value())?;
+    inner.to_der()
+}
+
+/// x509-cert cannot read v1 CRLs (no version field), which `openssl ca
+/// -gencrl` still writes without a crlnumber file. For parsing only, such a
+/// CRL gets an explicit `version v1`; the signature is checked over the
+/// original bytes ([`first_element`]).
+fn with_explicit_version(der: &[u8]) -> Result<Vec<u8>, der::Error> {
+    use der::asn1::AnyRef;
+    let outer = AnyRef::from_der(der)?;
+    let (tbs, rest) = AnyRef::from_der_partial(outer.value())?;
+    if tbs.value().first() == Some(&0x02) {
+        return Ok(der.to_vec());
+    }
+    let mut tbs_value = vec![0x02, 0x01, 0x00];
+    tbs_value.extend_from_slice(tbs.value());
+    let new_tbs = AnyRef::new(der::Tag::Sequence, &tbs_value)?.to_der()?;
+    let mut outer_value = new_tbs;
+    outer_value.extend_from_slice(rest);
+    AnyRef::new(der::Tag::Sequence, &outer_value)?.to_der()
+}
+
+/// CRL extensions that do not change which certificates a full CRL covers.
+const UNDERSTOOD_CRL_EXTENSIONS: &[&str] = &[
+    "2.5.29.20", // cRLNumber
+    "2.5.29.35", // authorityKeyIdentifier
+    "2.5.29.18", // issuerAltName
+];
 
 /// A file that was skipped, and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -73,6 +133,8 @@ pub struct TrustStore {
     pub(crate) intermediates: Vec<CertificateDer<'static>>,
     pub(crate) crls: Vec<StoredCrl>,
     pub(crate) policies: PolicySet,
+    /// CAs whose policy file exists but could not be parsed.
+    pub(crate) broken_policies: Vec<String>,
     pub problems: Vec<Problem>,
 }
 
@@ -156,26 +218,17 @@ impl TrustStore {
         let mut store = TrustStore::default();
         let mut seen_certs: HashSet<Vec<u8>> = HashSet::new();
         let mut seen_crls: HashSet<Vec<u8>> = HashSet::new();
+        let mut policy_files = Vec::new();
+        // Certificates first: namespace files may say `SELF`, which means the
+        // CA whose hash names the file, so the CAs must be known.
         for (name, bytes) in files {
             let result = match classify(name) {
                 FileKind::Certificates => store.add_certificates(name, bytes, &mut seen_certs),
                 FileKind::Crl => store.add_crls(name, bytes, &mut seen_crls),
-                FileKind::SigningPolicy => std::str::from_utf8(bytes)
-                    .map_err(|_| "not UTF-8".to_string())
-                    .and_then(|text| {
-                        store
-                            .policies
-                            .add_signing_policy(text, name)
-                            .map_err(|err| err.to_string())
-                    }),
-                FileKind::Namespaces => std::str::from_utf8(bytes)
-                    .map_err(|_| "not UTF-8".to_string())
-                    .and_then(|text| {
-                        store
-                            .policies
-                            .add_namespaces(text, name)
-                            .map_err(|err| err.to_string())
-                    }),
+                kind @ (FileKind::SigningPolicy | FileKind::Namespaces) => {
+                    policy_files.push((kind, name, bytes));
+                    Ok(())
+                }
                 FileKind::Other => Ok(()),
             };
             if let Err(message) = result {
@@ -185,7 +238,60 @@ impl TrustStore {
                 });
             }
         }
+        for (kind, name, bytes) in policy_files {
+            let owner = store.ca_for_policy_file(name);
+            let result = std::str::from_utf8(bytes)
+                .map_err(|_| "not UTF-8".to_string())
+                .and_then(|text| {
+                    let added = match (kind, &owner) {
+                        (FileKind::SigningPolicy, _) => {
+                            store.policies.add_signing_policy(text, name)
+                        }
+                        (_, Some(owner)) => {
+                            store.policies.add_namespaces_with_self(text, name, owner)
+                        }
+                        (_, None) => store.policies.add_namespaces(text, name),
+                    };
+                    added.map_err(|err| err.to_string())
+                });
+            if let Err(message) = result {
+                // Fail closed: a CA whose policy cannot be read vouches for nobody.
+                if let Some(owner) = owner {
+                    store.broken_policies.push(owner);
+                }
+                store.problems.push(Problem {
+                    file: name.to_string(),
+                    message,
+                });
+            }
+        }
         store
+    }
+
+    /// The subject of the CA that a policy file belongs to: the one loaded
+    /// from a certificate file with the same hash stem (`dd4b34ea.0` for
+    /// `dd4b34ea.namespaces`).
+    fn ca_for_policy_file(&self, name: &str) -> Option<String> {
+        let stem = name.split('.').next()?;
+        self.cas
+            .iter()
+            .find(|ca| {
+                ca.source
+                    .rsplit_once('.')
+                    .is_some_and(|(ca_stem, ext)| ca_stem == stem && ext.len() == 1)
+            })
+            .map(|ca| ca.subject.clone())
+    }
+
+    /// Whether `issuer` may sign `subject` under its namespace policy. A CA
+    /// whose policy file could not be read permits nobody.
+    pub fn check_policy(&self, issuer: &str, subject: &str) -> PolicyVerdict {
+        if self.broken_policies.iter().any(|broken| broken == issuer) {
+            return PolicyVerdict::Denied {
+                reason: "the CA's namespace policy file cannot be read".into(),
+            };
+        }
+        self.policies.check(issuer, subject)
     }
 
     fn add_certificates(
@@ -226,9 +332,12 @@ impl TrustStore {
             .to_der()
             .map_err(|err| err.to_string())?;
         let self_signed = subject_der == issuer_der;
+        let subject = dn::cert_names(&der)
+            .map(|names| names.subject)
+            .unwrap_or_else(|_| dn::one_line(tbs.subject()));
         let ca = StoredCa {
             der: CertificateDer::from(der),
-            subject: dn::one_line(tbs.subject()),
+            subject,
             subject_der,
             spki_der,
             not_before: unix(&tbs.validity().not_before),
@@ -278,17 +387,42 @@ impl TrustStore {
         if !seen.insert(der.clone()) {
             return Ok(());
         }
-        let crl = CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&der)
+        let parseable = with_explicit_version(&der).map_err(|err| format!("bad CRL: {err}"))?;
+        let crl = CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&parseable)
             .map_err(|err| format!("bad CRL: {err}"))?;
-        let parsed = webpki::OwnedCertRevocationList::from_der(&der)
-            .map_err(|err| format!("unsupported CRL: {err}"))?;
         let tbs = &crl.tbs_cert_list;
+        let revoked = tbs
+            .revoked_certificates
+            .iter()
+            .flatten()
+            .map(|entry| normalise_serial(entry.serial_number.as_bytes()).to_vec())
+            .collect();
+        let unsupported_critical = tbs
+            .crl_extensions
+            .iter()
+            .flatten()
+            .find(|ext| {
+                ext.critical
+                    && !UNDERSTOOD_CRL_EXTENSIONS.contains(&ext.extn_id.to_string().as_str())
+            })
+            .map(|ext| ext.extn_id.to_string());
+        let signature = crl
+            .signature
+            .as_bytes()
+            .ok_or("CRL signature has unused bits")?
+            .to_vec();
         self.crls.push(StoredCrl {
-            issuer: dn::one_line(&tbs.issuer),
+            issuer: dn::one_line_from_der(&tbs.issuer.to_der().map_err(|err| err.to_string())?)
+                .unwrap_or_else(|_| dn::one_line(&tbs.issuer)),
             issuer_der: tbs.issuer.to_der().map_err(|err| err.to_string())?,
             this_update: unix(&tbs.this_update),
             next_update: tbs.next_update.as_ref().map(unix),
-            parsed: Arc::new(webpki::CertRevocationList::from(parsed)),
+            tbs_der: first_element(&der).map_err(|err| format!("bad CRL: {err}"))?,
+            signature_algorithm: algorithm_contents(&crl.signature_algorithm)
+                .map_err(|err| err.to_string())?,
+            signature,
+            revoked,
+            unsupported_critical,
             der,
             source: name.to_string(),
         });

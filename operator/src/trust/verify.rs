@@ -206,7 +206,7 @@ pub fn verify(
         options,
     )?;
 
-    let signer = describe_signer(signer_cert);
+    let signer = describe_signer(signer_cert, signer_der);
     check_validity(signer_cert, &signer.subject, options.at)?;
     check_key_usage(signer_cert, &signer.subject)?;
 
@@ -426,11 +426,17 @@ fn check_signature_algorithm_oid(
     }
 }
 
-fn describe_signer(cert: &Certificate) -> Signer {
+fn describe_signer(cert: &Certificate, der: &[u8]) -> Signer {
     let tbs = cert.tbs_certificate();
+    // From the raw bytes: x509-cert re-sorts multi-valued RDNs on decoding,
+    // OpenSSL prints them in stored order.
+    let (subject, issuer) = match dn::cert_names(der) {
+        Ok(names) => (names.subject, names.issuer),
+        Err(_) => (dn::one_line(tbs.subject()), dn::one_line(tbs.issuer())),
+    };
     Signer {
-        subject: dn::one_line(tbs.subject()),
-        issuer: dn::one_line(tbs.issuer()),
+        subject,
+        issuer,
         serial: hex_upper(tbs.serial_number().as_bytes()),
         not_before: timestamp(unix_seconds(&tbs.validity().not_before)),
         not_after: timestamp(unix_seconds(&tbs.validity().not_after)),
@@ -533,22 +539,6 @@ fn verify_chain(
             };
         }
     }
-    let crl_refs: Vec<&webpki::CertRevocationList<'_>> =
-        usable.iter().map(|crl| crl.parsed.as_ref()).collect();
-    let revocation_options = if crl_refs.is_empty() {
-        None
-    } else {
-        webpki::RevocationOptionsBuilder::new(&crl_refs)
-            .ok()
-            .map(|builder| {
-                builder
-                    .with_depth(webpki::RevocationCheckDepth::EndEntity)
-                    .with_status_policy(webpki::UnknownStatusPolicy::Deny)
-                    .with_expiration_policy(webpki::ExpirationPolicy::Ignore)
-                    .build()
-            })
-    };
-
     // A self-signed signer that is itself in the trust store is trusted
     // directly (test PKIs and some small VOs publish this way; OpenSSL
     // accepts it too). webpki refuses CA certificates as end entities, so
@@ -558,7 +548,7 @@ fn verify_chain(
         .iter()
         .find(|ca| ca.self_signed && ca.der.as_ref() == signer_der)
     {
-        return verify_direct_trust(signer_cert, signer, ca, &usable, deferred, store);
+        return verify_direct_trust(signer_cert, signer, ca, &usable, deferred, store, options);
     }
 
     let end_entity_der = CertificateDer::from(signer_der);
@@ -568,17 +558,7 @@ fn verify_chain(
     // Trust anchors carry no validity of their own in webpki: check the CA
     // certificate each anchor came from, so that an expired root is refused.
     let anchor_valid = |path: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
-        let anchor = path.anchor();
-        let ca = store
-            .anchors
-            .iter()
-            .position(|candidate| {
-                candidate.subject.as_ref() == anchor.subject.as_ref()
-                    && candidate.subject_public_key_info.as_ref()
-                        == anchor.subject_public_key_info.as_ref()
-            })
-            .and_then(|index| store.anchor_ca.get(index))
-            .and_then(|index| store.cas.get(*index));
+        let ca = anchor_ca(store, path.anchor());
         match ca {
             Some(ca) if ca.not_after < at => Err(webpki::Error::CertExpired {
                 time: unix_time(options.at),
@@ -599,7 +579,7 @@ fn verify_chain(
             intermediates,
             unix_time(options.at),
             webpki::KeyUsage::required_if_present(EKU_EMAIL_PROTECTION),
-            revocation_options,
+            None,
             Some(&anchor_valid),
         )
         .map_err(|err| map_chain_error(err, signer, options))?;
@@ -610,9 +590,9 @@ fn verify_chain(
     let mut chain = Vec::new();
     let mut subject = signer.subject.clone();
     for der in path.intermediate_certificates() {
-        let cert = Certificate::from_der(der.der().as_ref())
-            .map_err(|err| VerifyError::CertificateInvalid(err.to_string()))?;
-        let intermediate = dn::one_line(cert.tbs_certificate().subject());
+        let intermediate = dn::cert_names(der.der().as_ref())
+            .map_err(|err| VerifyError::CertificateInvalid(err.to_string()))?
+            .subject;
         links.push((intermediate.clone(), subject));
         chain.push(intermediate.clone());
         subject = intermediate;
@@ -623,7 +603,7 @@ fn verify_chain(
         chain.push(anchor_name);
     }
     for (issuer, subject) in links {
-        if let PolicyVerdict::Denied { reason } = store.policies.check(&issuer, &subject) {
+        if let PolicyVerdict::Denied { reason } = store.check_policy(&issuer, &subject) {
             return Err(VerifyError::NamespaceViolation {
                 issuer,
                 subject,
@@ -635,14 +615,64 @@ fn verify_chain(
     if let Some(err) = deferred {
         return Err(err);
     }
-    let revocation = match usable.first() {
-        Some(crl) => Revocation::Checked {
-            crl_this_update: timestamp(crl.this_update),
-            crl_next_update: crl.next_update.map(timestamp),
-        },
-        None => Revocation::NotChecked,
+    // The signer's issuer: the first intermediate, else the anchor's CA.
+    let issuer_der: Vec<u8> = match path.intermediate_certificates().next() {
+        Some(cert) => cert.der().as_ref().to_vec(),
+        None => anchor_ca(store, path.anchor())
+            .map(|ca| ca.der.as_ref().to_vec())
+            .unwrap_or_default(),
     };
+    let issuer_cert = Certificate::from_der(&issuer_der)
+        .map_err(|err| VerifyError::CertificateInvalid(format!("issuer certificate: {err}")))?;
+    let revocation = check_revocation(signer_cert, &issuer_cert, &usable, signer, options)?;
     Ok((chain, revocation))
+}
+
+/// Checks the signer against the usable CRLs of its issuer: each must be
+/// signed by the issuer's key (which must allow cRLSign), must not carry a
+/// critical extension we do not understand, and must not list the serial.
+fn check_revocation(
+    signer_cert: &Certificate,
+    issuer_cert: &Certificate,
+    usable: &[&super::store::StoredCrl],
+    signer: &Signer,
+    options: &VerifyOptions,
+) -> Result<Revocation, VerifyError> {
+    let Some(first) = usable.first() else {
+        return Ok(Revocation::NotChecked);
+    };
+    if let Ok(Some((_, usage))) = issuer_cert.tbs_certificate().get_extension::<KeyUsage>()
+        && !usage.crl_sign()
+    {
+        return Err(VerifyError::CrlInvalid {
+            issuer: signer.issuer.clone(),
+            detail: "the CA's keyUsage does not allow cRLSign".into(),
+        });
+    }
+    let serial =
+        super::store::normalise_serial(signer_cert.tbs_certificate().serial_number().as_bytes());
+    for crl in usable {
+        if let Some(extension) = &crl.unsupported_critical {
+            return Err(VerifyError::CrlInvalid {
+                issuer: signer.issuer.clone(),
+                detail: format!(
+                    "{} has unsupported critical extension {extension}",
+                    crl.source
+                ),
+            });
+        }
+        check_crl_signature(crl, issuer_cert, signer, options)?;
+        if crl.revoked.contains(serial) {
+            return Err(VerifyError::CertificateRevoked {
+                serial: signer.serial.clone(),
+                issuer: signer.issuer.clone(),
+            });
+        }
+    }
+    Ok(Revocation::Checked {
+        crl_this_update: timestamp(first.this_update),
+        crl_next_update: first.next_update.map(timestamp),
+    })
 }
 
 /// The checks path building would do, for a signer that is its own anchor.
@@ -653,6 +683,7 @@ fn verify_direct_trust(
     usable: &[&super::store::StoredCrl],
     deferred: Option<VerifyError>,
     store: &TrustStore,
+    options: &VerifyOptions,
 ) -> Result<(Vec<String>, Revocation), VerifyError> {
     match signer_cert
         .tbs_certificate()
@@ -672,7 +703,7 @@ fn verify_direct_trust(
         Ok(_) => {}
         Err(err) => return Err(VerifyError::CertificateInvalid(err.to_string())),
     }
-    if let PolicyVerdict::Denied { reason } = store.policies.check(&ca.subject, &signer.subject) {
+    if let PolicyVerdict::Denied { reason } = store.check_policy(&ca.subject, &signer.subject) {
         return Err(VerifyError::NamespaceViolation {
             issuer: ca.subject.clone(),
             subject: signer.subject.clone(),
@@ -682,87 +713,61 @@ fn verify_direct_trust(
     if let Some(err) = deferred {
         return Err(err);
     }
-    let serial = signer_cert.tbs_certificate().serial_number().as_bytes();
-    for crl in usable {
-        check_crl_signature(crl, signer_cert, signer)?;
-        let revoked = crl
-            .parsed
-            .find_serial(serial)
-            .map_err(|err| VerifyError::CrlInvalid {
-                issuer: signer.issuer.clone(),
-                detail: format!("{err:?}"),
-            })?;
-        if revoked.is_some() {
-            return Err(VerifyError::CertificateRevoked {
-                serial: signer.serial.clone(),
-                issuer: signer.issuer.clone(),
-            });
-        }
-    }
-    let revocation = match usable.first() {
-        Some(crl) => Revocation::Checked {
-            crl_this_update: timestamp(crl.this_update),
-            crl_next_update: crl.next_update.map(timestamp),
-        },
-        None => Revocation::NotChecked,
-    };
+    let revocation = check_revocation(signer_cert, signer_cert, usable, signer, options)?;
     Ok((vec![ca.subject.clone()], revocation))
 }
 
-/// Verifies a CRL's signature with `issuer`'s key, using the certificate
-/// signature algorithms (SHA-1 included: only reached for legacy stores).
+/// Verifies a CRL's signature with `issuer`'s key.
 fn check_crl_signature(
     crl: &super::store::StoredCrl,
     issuer: &Certificate,
     signer: &Signer,
+    options: &VerifyOptions,
 ) -> Result<(), VerifyError> {
-    let invalid = |detail: String| VerifyError::CrlInvalid {
-        issuer: signer.issuer.clone(),
-        detail,
-    };
-    let list =
-        x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&crl.der)
-            .map_err(|err| invalid(err.to_string()))?;
-    let tbs = list
-        .tbs_cert_list
-        .to_der()
-        .map_err(|err| invalid(err.to_string()))?;
-    let mut algorithm = list
-        .signature_algorithm
-        .oid
-        .to_der()
-        .map_err(|err| invalid(err.to_string()))?;
-    if let Some(parameters) = &list.signature_algorithm.parameters {
-        algorithm.extend(
-            parameters
-                .to_der()
-                .map_err(|err| invalid(err.to_string()))?,
-        );
-    }
     let key_algorithm = spki_algorithm_contents(issuer)?;
     let public_key = issuer
         .tbs_certificate()
         .subject_public_key_info()
         .subject_public_key
         .raw_bytes();
-    let signature = list.signature.raw_bytes();
-    let verified = certificate_algorithms(true).iter().any(|candidate| {
-        candidate.signature_alg_id().as_ref() == algorithm.as_slice()
-            && candidate.public_key_alg_id().as_ref() == key_algorithm.as_slice()
-            && candidate
-                .verify_signature(public_key, &tbs, signature)
-                .is_ok()
+    let candidates: Vec<_> = certificate_algorithms(true)
+        .iter()
+        .filter(|candidate| {
+            candidate.signature_alg_id().as_ref() == crl.signature_algorithm.as_slice()
+                && candidate.public_key_alg_id().as_ref() == key_algorithm.as_slice()
+        })
+        .collect();
+    if !options.allow_sha1
+        && crl.signature_algorithm.starts_with(&[0x06, 0x09])
+        && crl.signature_algorithm.get(2..11) == Some(SHA1_WITH_RSA_OID)
+    {
+        return Err(VerifyError::LegacyAlgorithm(format!(
+            "the sha1WithRSAEncryption signature of CRL {}",
+            crl.source
+        )));
+    }
+    let verified = candidates.iter().any(|candidate| {
+        candidate
+            .verify_signature(public_key, &crl.tbs_der, &crl.signature)
+            .is_ok()
     });
     if verified {
         Ok(())
     } else {
-        Err(invalid(
-            "the CRL signature does not verify with the CA's key".into(),
-        ))
+        Err(VerifyError::CrlInvalid {
+            issuer: signer.issuer.clone(),
+            detail: format!(
+                "the signature of {} does not verify with the CA's key",
+                crl.source
+            ),
+        })
     }
 }
 
-fn path_anchor_subject(store: &TrustStore, anchor: &pki_types::TrustAnchor<'_>) -> String {
+fn anchor_ca<'s>(
+    store: &'s TrustStore,
+    anchor: &pki_types::TrustAnchor<'_>,
+) -> Option<&'s super::store::StoredCa> {
     store
         .anchors
         .iter()
@@ -773,6 +778,10 @@ fn path_anchor_subject(store: &TrustStore, anchor: &pki_types::TrustAnchor<'_>) 
         })
         .and_then(|index| store.anchor_ca.get(index))
         .and_then(|index| store.cas.get(*index))
+}
+
+fn path_anchor_subject(store: &TrustStore, anchor: &pki_types::TrustAnchor<'_>) -> String {
+    anchor_ca(store, anchor)
         .map(|ca| ca.subject.clone())
         .unwrap_or_default()
 }
