@@ -2,7 +2,7 @@
 //!
 //! Side by side, in one run, on the same signed message and CA directory:
 //!   (a) `vmlisub::trust::verify` in-process with a warm trust store,
-//!   (b) (a) plus parsing the verified list,
+//!   (b) parsing the verified list (the next step of every update),
 //!   (c) `openssl smime -verify -crl_check` run as a process (what a
 //!       cron-driven tool pays per list).
 //!
@@ -133,9 +133,8 @@ fn fixture(dir: &Path, images: usize) -> Vec<u8> {
     let image_entries: Vec<String> = (0..images)
         .map(|index| {
             format!(
-                r#"{{"hv:image": {{"dc:identifier": "00000000-0000-4000-8000-{index:012}", "dc:title": "Image {index}", "dc:description": "Benchmark image number {index} with a description of typical length", "hv:uri": "https://images.example.org/vo/image-{index}.qcow2", "hv:size": {size}, "sl:checksum:sha512": "{sum}", "sl:arch": "x86_64", "sl:os": "Linux", "sl:osversion": "AlmaLinux 9", "sl:comments": "", "hv:hypervisor": "KVM", "hv:version": "1.{index}", "hv:format": "QCOW2", "ad:mpuri": "https://appdb.example.org/store/vm/image/{index}/"}}}}"#,
+                r#"{{"hv:image": {{"dc:identifier": "00000000-0000-4000-8000-{index:012}", "dc:title": "Image {index}", "dc:description": "Benchmark image number {index} with a description of typical length", "hv:uri": "https://images.example.org/vo/image-{index}.qcow2", "hv:size": {size}, "sl:checksum:sha512": "{index:0128x}", "sl:arch": "x86_64", "sl:os": "Linux", "sl:osversion": "AlmaLinux 9", "sl:comments": "", "hv:hypervisor": "KVM", "hv:version": "1.{index}", "hv:format": "QCOW2", "ad:mpuri": "https://appdb.example.org/store/vm/image/{index}/"}}}}"#,
                 size = 1_073_741_824 + index,
-                sum = format!("{index:0128x}"),
             )
         })
         .collect();
@@ -212,9 +211,8 @@ fn main() {
         budget,
         50,
     );
-    let verify_parse = measure(
+    let parse_only = measure(
         || {
-            let verified = vmlisub::trust::verify(&message, &store, &options).unwrap();
             std::hint::black_box(vmlisub::imagelist::parse(&verified.content).unwrap());
         },
         budget,
@@ -254,7 +252,7 @@ fn main() {
     println!("{:<44} {:>12} {:>12} {:>8}", "", "median", "p95", "runs");
     for (name, stats) in [
         ("(a) vmlisub verify, in-process", &verify_only),
-        ("(b) vmlisub verify + parse, in-process", &verify_parse),
+        ("(b) vmlisub list parse, in-process", &parse_only),
         ("(c) openssl smime -verify, as a process", &openssl_process),
     ] {
         println!(
@@ -265,8 +263,9 @@ fn main() {
         );
     }
     println!(
-        "ratio (c)/(a): {:.1}x, (c)/(b): {:.1}x",
+        "ratio (c)/(a): {:.1}x, (c)/((a)+(b)): {:.1}x",
         openssl_process.median.as_secs_f64() / verify_only.median.as_secs_f64(),
-        openssl_process.median.as_secs_f64() / verify_parse.median.as_secs_f64()
+        openssl_process.median.as_secs_f64()
+            / (verify_only.median + parse_only.median).as_secs_f64()
     );
 }

@@ -282,16 +282,21 @@ fn decode_base64(body: &[u8]) -> Result<Vec<u8>, SmimeError> {
 fn delimiter_lines(body: &[u8], boundary: &str) -> Vec<(usize, usize, bool)> {
     let dash = format!("--{boundary}");
     let mut found = Vec::new();
-    let mut pos = 0;
-    while let Some((line, next)) = next_line(body, pos) {
-        if let Some(rest) = line.strip_prefix(dash.as_bytes()) {
-            let closing = rest.starts_with(b"--");
-            let tail = if closing { &rest[2..] } else { rest };
-            if tail.iter().all(|byte| *byte == b' ' || *byte == b'\t') {
-                found.push((pos, next, closing));
-            }
+    for start in memchr::memmem::find_iter(body, dash.as_bytes()) {
+        // Only at the start of a line.
+        if start > 0 && body[start - 1] != b'\n' {
+            continue;
         }
-        pos = next;
+        let next = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |lf| start + lf + 1);
+        let line = &body[start..next];
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let rest = &line[dash.len()..];
+        let closing = rest.starts_with(b"--");
+        let tail = if closing { &rest[2..] } else { rest };
+        if tail.iter().all(|byte| *byte == b' ' || *byte == b'\t') {
+            found.push((start, next, closing));
+        }
     }
     found
 }
@@ -345,16 +350,22 @@ fn strip_final_line_break(bytes: &[u8]) -> &[u8] {
 }
 
 /// Rewrites every bare LF as CRLF, leaving existing CRLFs alone.
+///
+/// Copies whole lines at a time: lists are hundreds of kilobytes and this
+/// runs on every verification.
 pub fn canonical_crlf(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32);
-    let mut previous = 0u8;
-    for &byte in bytes {
-        if byte == b'\n' && previous != b'\r' {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32 + 2);
+    let mut start = 0;
+    for lf in memchr::memchr_iter(b'\n', bytes) {
+        let line = &bytes[start..lf];
+        out.extend_from_slice(line);
+        if line.last() != Some(&b'\r') {
             out.push(b'\r');
         }
-        out.push(byte);
-        previous = byte;
+        out.push(b'\n');
+        start = lf + 1;
     }
+    out.extend_from_slice(&bytes[start..]);
     out
 }
 
