@@ -16,8 +16,9 @@ pub mod verify;
 #[derive(Debug, Parser)]
 #[command(name = "vmlisub", version, about, long_about = None)]
 pub struct Cli {
-    /// Log filter (tracing EnvFilter syntax), e.g. `debug` or `vmlisub=trace`.
-    /// Defaults to $RUST_LOG, else `warn`.
+    /// Log filter (tracing EnvFilter syntax), e.g. `warn` or `vmlisub=trace`.
+    /// Defaults to $RUST_LOG, else `error`: stderr then carries only the
+    /// one-line verdict of a failure.
     #[arg(long, global = true)]
     pub log_level: Option<String>,
 
@@ -36,9 +37,10 @@ pub fn init_logging(level: Option<&str>) {
     let filter = level
         .map(tracing_subscriber::EnvFilter::new)
         .or_else(|| tracing_subscriber::EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

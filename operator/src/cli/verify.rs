@@ -178,19 +178,25 @@ fn verify_file(args: &VerifyArgs) -> Result<Vec<u8>, Failure> {
     };
     let verified = trust::verify(&message, &store, &options)?;
     let parsed = imagelist::parse(&verified.content)?;
+    let store_warnings: Vec<String> = store
+        .problems
+        .iter()
+        .map(|problem| format!("CA directory entry {} skipped: {}", problem.file, problem.message))
+        .collect();
 
     let signer = SignerIdentity {
         subject: verified.signer.subject.clone(),
         issuer: verified.signer.issuer.clone(),
     };
     let skew = std::time::Duration::from_secs(args.max_clock_skew);
-    let warnings = decision::check_standalone(
+    let mut warnings = decision::check_standalone(
         &parsed.list,
         &signer,
         (!credentials.is_empty()).then_some(credentials.as_slice()),
         options.at,
         skew,
     )?;
+    warnings.extend(store_warnings);
 
     Ok(match args.format {
         Format::Smime => message,

@@ -100,6 +100,66 @@ impl SignatureVerificationAlgorithm for RsaPkcs1Sha1 {
 
 static RSA_PKCS1_SHA1: RsaPkcs1Sha1 = RsaPkcs1Sha1;
 
+/// ECDSA with SHA-512 on P-256 or P-384: OpenSSL signs with it when asked
+/// (`-md sha512`) and *ring* does not offer it, so RustCrypto verifies it.
+#[derive(Debug)]
+pub struct EcdsaSha512 {
+    curve: KeyType,
+}
+
+impl SignatureVerificationAlgorithm for EcdsaSha512 {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        let digest = sha2::Sha512::digest(message);
+        match self.curve {
+            KeyType::EcP256 => {
+                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
+                    .map_err(|_| InvalidSignature)?;
+                let signature =
+                    p256::ecdsa::Signature::from_der(signature).map_err(|_| InvalidSignature)?;
+                key.verify_prehash(&digest, &signature)
+                    .map_err(|_| InvalidSignature)
+            }
+            KeyType::EcP384 => {
+                let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
+                    .map_err(|_| InvalidSignature)?;
+                let signature =
+                    p384::ecdsa::Signature::from_der(signature).map_err(|_| InvalidSignature)?;
+                key.verify_prehash(&digest, &signature)
+                    .map_err(|_| InvalidSignature)
+            }
+            KeyType::Rsa => Err(InvalidSignature),
+        }
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        match self.curve {
+            KeyType::EcP384 => alg_id::ECDSA_P384,
+            _ => alg_id::ECDSA_P256,
+        }
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::ECDSA_SHA512
+    }
+
+    fn fips(&self) -> bool {
+        false
+    }
+}
+
+static ECDSA_P256_SHA512: EcdsaSha512 = EcdsaSha512 {
+    curve: KeyType::EcP256,
+};
+static ECDSA_P384_SHA512: EcdsaSha512 = EcdsaSha512 {
+    curve: KeyType::EcP384,
+};
+
 /// Algorithms for certificate and CRL signatures.
 pub fn certificate_algorithms(
     allow_sha1: bool,
@@ -115,6 +175,8 @@ pub fn certificate_algorithms(
         webpki::ring::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
         webpki::ring::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
         webpki::ring::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+        &ECDSA_P256_SHA512,
+        &ECDSA_P384_SHA512,
     ];
     static WITH_SHA1: &[&dyn SignatureVerificationAlgorithm] = &[
         webpki::ring::ECDSA_P256_SHA256,
@@ -127,6 +189,8 @@ pub fn certificate_algorithms(
         webpki::ring::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
         webpki::ring::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
         webpki::ring::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+        &ECDSA_P256_SHA512,
+        &ECDSA_P384_SHA512,
         &RSA_PKCS1_SHA1,
     ];
     if allow_sha1 { WITH_SHA1 } else { MODERN }
@@ -160,7 +224,7 @@ impl KeyType {
 pub enum Unavailable {
     /// SHA-1 without the legacy opt-in.
     Legacy,
-    /// Not supported at all (e.g. ECDSA with SHA-512).
+    /// Not supported at all (e.g. ECDSA with SHA-1).
     Unsupported,
 }
 
@@ -185,6 +249,8 @@ pub fn cms_signature_algorithm(
         (EcP256, Sha384) => Ok(webpki::ring::ECDSA_P256_SHA384),
         (EcP384, Sha256) => Ok(webpki::ring::ECDSA_P384_SHA256),
         (EcP384, Sha384) => Ok(webpki::ring::ECDSA_P384_SHA384),
+        (EcP256, Sha512) => Ok(&ECDSA_P256_SHA512),
+        (EcP384, Sha512) => Ok(&ECDSA_P384_SHA512),
         _ => Err(Unavailable::Unsupported),
     }
 }

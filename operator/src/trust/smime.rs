@@ -50,6 +50,8 @@ pub enum SmimeError {
     BoundaryNotFound(String),
     #[error("closing boundary missing")]
     NoClosingBoundary,
+    #[error("multipart/signed with more than two parts")]
+    ExtraParts,
     #[error("signature part has Content-Type {0:?}, expected application/pkcs7-signature")]
     BadSignaturePart(String),
     #[error("unsupported Content-Transfer-Encoding {0:?}")]
@@ -310,6 +312,10 @@ fn multipart(body: &[u8], boundary: &str) -> Result<Envelope, SmimeError> {
     };
     if first.2 || second.2 {
         return Err(SmimeError::BoundaryNotFound(boundary.to_string()));
+    }
+    // multipart/signed has exactly two parts: the content and the signature.
+    if !third.2 {
+        return Err(SmimeError::ExtraParts);
     }
 
     // The signed part ends before the line break that precedes the delimiter.

@@ -584,6 +584,15 @@ fn verify_chain(
         )
         .map_err(|err| map_chain_error(err, signer, options))?;
 
+    // webpki ignores keyUsage on CA certificates; OpenSSL (and RFC 5280)
+    // require keyCertSign when the extension is present.
+    for cert in path.intermediate_certificates() {
+        check_ca_key_usage(cert.der().as_ref())?;
+    }
+    if let Some(ca) = anchor_ca(store, path.anchor()) {
+        check_ca_key_usage(ca.der.as_ref())?;
+    }
+
     // Namespace policies: every CA on the path may only vouch for subjects
     // its policy permits.
     let mut links: Vec<(String, String)> = Vec::new();
@@ -673,6 +682,38 @@ fn check_revocation(
         crl_this_update: timestamp(first.this_update),
         crl_next_update: first.next_update.map(timestamp),
     })
+}
+
+/// A CA certificate on the path must be allowed to sign certificates:
+/// keyUsage, when present, includes keyCertSign, and basicConstraints, when
+/// present, says cA (webpki checks the latter for intermediates only).
+fn check_ca_key_usage(der: &[u8]) -> Result<(), VerifyError> {
+    let cert = Certificate::from_der(der)
+        .map_err(|err| VerifyError::CertificateInvalid(format!("CA certificate: {err}")))?;
+    let subject = || {
+        dn::cert_names(der)
+            .map(|names| names.subject)
+            .unwrap_or_default()
+    };
+    let tbs = cert.tbs_certificate();
+    if let Ok(Some((_, usage))) = tbs.get_extension::<KeyUsage>()
+        && !usage.key_cert_sign()
+    {
+        return Err(VerifyError::CertificateInvalid(format!(
+            "CA {} has a keyUsage without keyCertSign",
+            subject()
+        )));
+    }
+    if let Ok(Some((_, constraints))) =
+        tbs.get_extension::<x509_cert::ext::pkix::BasicConstraints>()
+        && !constraints.ca
+    {
+        return Err(VerifyError::CertificateInvalid(format!(
+            "{} is not a CA (basicConstraints cA is false)",
+            subject()
+        )));
+    }
+    Ok(())
 }
 
 /// The checks path building would do, for a signer that is its own anchor.

@@ -1,0 +1,18 @@
+//! Shared support for the `vmlisub verify` integration tests: a throwaway
+//! grid PKI generated with the `openssl` CLI, image-list documents, every
+//! S/MIME signing shape, IGTF trust directories, and runners for
+//! `vmlisub verify` and `openssl smime -verify`.
+//!
+//! Each test binary uses a different subset of this module.
+#![allow(dead_code)]
+
+pub mod cli;
+pub mod der;
+pub mod fixtures;
+pub mod list;
+pub mod openssl;
+pub mod pki;
+pub mod scenario;
+pub mod smime;
+pub mod time;
+pub mod trust;
