@@ -8,6 +8,7 @@
 //! * [`trust`]: the grid trust store and S/MIME + CMS verification.
 //! * [`decision`]: whether a verified list may replace the stored one.
 
+pub mod api;
 pub mod cli;
 pub mod decision;
 pub mod imagelist;

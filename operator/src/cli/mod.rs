@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::reason::Reason;
 
+pub mod crds;
 pub mod verify;
 
 /// Subscribe to signed HEPiX virtual-machine image lists.
@@ -30,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Verify a signed image list and print it.
     Verify(verify::VerifyArgs),
+    /// Print the CustomResourceDefinitions (YAML).
+    Crds(crds::CrdsArgs),
 }
 
 /// Logs go to stderr, structured, so stdout stays machine-readable.
@@ -48,6 +51,7 @@ pub fn init_logging(level: Option<&str>) {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Verify(args) => verify::run(&args),
+        Command::Crds(args) => crds::run(&args),
     }
 }
 

@@ -1,0 +1,137 @@
+//! kstatus-style conditions.
+//!
+//! `Ready` is always present; `Reconciling` and `Stalled` only while true;
+//! domain conditions (`SignatureVerified`, `Endorsed`, `Available`, ...)
+//! carry specific reasons. The transition time only moves when the status
+//! flips, so that watchers can tell how long a state has lasted.
+
+use jiff::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The status of a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
+}
+
+/// One condition, with the fields `kubectl wait --for=condition=...` reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Condition type, e.g. `Ready`, `SignatureVerified`, `Available`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// True, False or Unknown.
+    pub status: ConditionStatus,
+    /// CamelCase reason code, e.g. `SignatureInvalid`.
+    pub reason: String,
+    /// Human explanation.
+    #[serde(default)]
+    pub message: String,
+    /// When the status last changed (RFC 3339).
+    pub last_transition_time: String,
+    /// The `metadata.generation` this condition was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+impl Condition {
+    pub fn new(
+        type_: &str,
+        status: ConditionStatus,
+        reason: &str,
+        message: impl Into<String>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            type_: type_.to_string(),
+            status,
+            reason: reason.to_string(),
+            message: message.into(),
+            last_transition_time: now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            observed_generation: None,
+        }
+    }
+}
+
+/// Inserts or replaces `condition` in `conditions`, keeping the previous
+/// transition time when the status did not change. Returns whether anything
+/// a user would notice (status, reason or message) changed: only then is an
+/// event worth emitting.
+pub fn set_condition(conditions: &mut Vec<Condition>, mut condition: Condition) -> bool {
+    match conditions
+        .iter_mut()
+        .find(|existing| existing.type_ == condition.type_)
+    {
+        Some(existing) => {
+            let changed = existing.status != condition.status
+                || existing.reason != condition.reason
+                || existing.message != condition.message;
+            if existing.status == condition.status {
+                condition.last_transition_time = existing.last_transition_time.clone();
+            }
+            *existing = condition;
+            changed
+        }
+        None => {
+            conditions.push(condition);
+            true
+        }
+    }
+}
+
+/// Removes a condition (kstatus: `Reconciling`/`Stalled` exist only while true).
+pub fn remove_condition(conditions: &mut Vec<Condition>, type_: &str) -> bool {
+    let before = conditions.len();
+    conditions.retain(|condition| condition.type_ != type_);
+    before != conditions.len()
+}
+
+/// The condition of the given type, if any.
+pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|condition| condition.type_ == type_)
+}
+
+/// Whether the `Ready` condition is True.
+pub fn is_ready(conditions: &[Condition]) -> bool {
+    find(conditions, "Ready").is_some_and(|ready| ready.status == ConditionStatus::True)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(seconds).unwrap()
+    }
+
+    #[test]
+    fn transition_time_moves_only_on_status_change() {
+        let mut conditions = Vec::new();
+        assert!(set_condition(
+            &mut conditions,
+            Condition::new("Ready", ConditionStatus::False, "FetchFailed", "x", at(0))
+        ));
+        assert!(set_condition(
+            &mut conditions,
+            Condition::new("Ready", ConditionStatus::False, "FetchFailed", "y", at(10))
+        ));
+        assert_eq!(conditions[0].last_transition_time, "1970-01-01T00:00:00Z");
+        assert!(!set_condition(
+            &mut conditions,
+            Condition::new("Ready", ConditionStatus::False, "FetchFailed", "y", at(20))
+        ));
+        assert!(set_condition(
+            &mut conditions,
+            Condition::new("Ready", ConditionStatus::True, "Succeeded", "", at(30))
+        ));
+        assert_eq!(conditions[0].last_transition_time, "1970-01-01T00:00:30Z");
+        assert!(is_ready(&conditions));
+        assert!(remove_condition(&mut conditions, "Ready"));
+        assert!(!is_ready(&conditions));
+    }
+}

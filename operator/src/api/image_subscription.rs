@@ -1,0 +1,120 @@
+//! `ImageSubscription`: one image to keep cached, selected by identifier or
+//! by sha512 from its list subscription's current verified list.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::conditions::Condition;
+use super::list_subscription::{ImageSummary, ObjectRef};
+
+/// An image to cache.
+#[derive(CustomResource, KubeSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[x_kube(validation = Rule::new("has(self.identifier) != has(self.sha512)").message("exactly one of identifier and sha512 must be set"))]
+#[kube(
+    group = "vmli.hepix.org",
+    version = "v1alpha1",
+    kind = "ImageSubscription",
+    namespaced,
+    status = "ImageSubscriptionStatus",
+    shortname = "imgsub",
+    category = "vmli",
+    printcolumn = r#"{"name":"Subscription","type":"string","jsonPath":".spec.subscriptionRef.name"}"#,
+    printcolumn = r#"{"name":"Image","type":"string","jsonPath":".status.image.title"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".status.artifact.size"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSubscriptionSpec {
+    /// The ImageListSubscription whose list endorses the image.
+    pub subscription_ref: ObjectRef,
+    /// The image's `dc:identifier` (exactly one of identifier and sha512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_:@+][A-Za-z0-9._:@+-]{0,127}$"))]
+    pub identifier: Option<String>,
+    /// The image's `sl:checksum:sha512` (128 hex digits), to follow an image
+    /// by content rather than by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-fA-F]{128}$"))]
+    pub sha512: Option<String>,
+    /// Stop downloading and re-checking; the cached file stays.
+    #[serde(default)]
+    pub suspend: bool,
+    /// How often to re-hash the cached file (Go duration, default 24h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub integrity_interval: Option<String>,
+}
+
+/// The lifecycle of a cached image, for people.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ImagePhase {
+    #[default]
+    Pending,
+    Downloading,
+    Available,
+    Expired,
+    Failed,
+}
+
+/// Where a verified image can be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    /// Path on the cache volume.
+    pub path: String,
+    /// URL on the operator's artifact server (when configured).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    /// `sha512:<hex>`, as KubeVirt CDI's `checksum` field takes it.
+    pub digest: String,
+    pub size: u64,
+    pub last_update_time: String,
+}
+
+/// Download progress, updated at a throttled rate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadProgress {
+    pub bytes: u64,
+    pub total: u64,
+    /// Whole percent, 0-100.
+    pub percent: u8,
+}
+
+/// An earlier version of the image that was expired, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpiredRecord {
+    pub sha512: String,
+    pub reason: String,
+    pub expired_at: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub archived_path: String,
+}
+
+/// What the operator observed about an image subscription.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSubscriptionStatus {
+    #[serde(default)]
+    pub phase: ImagePhase,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The image as its list describes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<Artifact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<DownloadProgress>,
+    /// When the cached file was last re-hashed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_integrity_check: Option<String>,
+    /// Expired versions, newest first (bounded).
+    #[serde(default)]
+    pub history: Vec<ExpiredRecord>,
+}

@@ -1,0 +1,239 @@
+//! `ImageListSubscription`: one signed image list, fetched on an interval,
+//! verified, authorised against Endorsers and kept as the last good list.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::conditions::Condition;
+
+/// A reference to an object in the same namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ObjectRef {
+    /// The object's name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Which images get an ImageSubscription automatically.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ImagePolicy {
+    /// Only images named by explicit ImageSubscriptions are cached.
+    #[default]
+    Manual,
+    /// Every image (or every image matching `imageSelector`) gets an
+    /// ImageSubscription owned by this object, removed when the image
+    /// leaves the list.
+    AutoSubscribe,
+}
+
+/// Selects images of a list by their metadata (all given fields must match).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSelector {
+    /// `sl:os` values to accept (case-insensitive), e.g. `Linux`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub os: Vec<String>,
+    /// `sl:arch` values to accept (case-insensitive), e.g. `x86_64`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arch: Vec<String>,
+    /// A regular expression the image's `dc:title` must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub title_pattern: Option<String>,
+}
+
+/// Where the trust anchors for this list come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustSource {
+    /// A ConfigMap whose values are CA certificate and CRL PEMs, added to
+    /// the operator-wide CA directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<ObjectRef>,
+    /// A Secret whose values are CA certificate and CRL PEMs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<ObjectRef>,
+    /// Use only the ConfigMap/Secret, not the operator-wide CA directory.
+    #[serde(default)]
+    pub exclusive: bool,
+    /// What a missing or stale CRL means: `require` (default), `if-present`
+    /// or `ignore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(require|if-present|ignore)$"))]
+    pub crl_policy: Option<String>,
+    /// Accept SHA-1 signatures (2011-era lists only).
+    #[serde(default)]
+    pub allow_sha1: bool,
+}
+
+/// A subscription to one signed image list.
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "vmli.hepix.org",
+    version = "v1alpha1",
+    kind = "ImageListSubscription",
+    namespaced,
+    status = "ImageListSubscriptionStatus",
+    shortname = "ils",
+    shortname = "imagelist",
+    category = "vmli",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.list.version"}"#,
+    printcolumn = r#"{"name":"Expires","type":"date","jsonPath":".status.list.expires"}"#,
+    printcolumn = r#"{"name":"Images","type":"integer","jsonPath":".status.imageCount"}"#,
+    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url","priority":1}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageListSubscriptionSpec {
+    /// Where the signed list is published (https, http, or file when the
+    /// operator allows it). Authoritative: a list's own `hv:uri` is reported,
+    /// never followed.
+    #[schemars(regex(pattern = r"^(https?|file)://.+"), length(max = 2048))]
+    pub url: String,
+    /// How often to check the list (Go duration, e.g. `6h`, jittered).
+    #[serde(default = "default_interval")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub interval: String,
+    /// Timeout of one fetch (Go duration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    pub timeout: Option<String>,
+    /// Stop fetching; the cached images stay as they are.
+    #[serde(default)]
+    pub suspend: bool,
+    /// The Endorsers allowed to sign this list.
+    #[serde(default)]
+    pub endorsers: Vec<ObjectRef>,
+    /// Trust the first validly signed list's signer and record it as an
+    /// Endorser (trust on first use). Off by default; flagged in status.
+    #[serde(default)]
+    pub auto_endorse: bool,
+    /// The list's `dc:identifier`; when absent it is pinned at first import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 128))]
+    pub identifier: Option<String>,
+    /// Trust anchors beyond (or instead of) the operator-wide CA directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<TrustSource>,
+    /// A Secret with `username`/`password` (HTTP Basic; AppDB tokens use the
+    /// token as username and `x-oauth-basic` as password) or `token` (bearer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<ObjectRef>,
+    /// A Secret with `ca.crt`: extra transport CAs for the list and image
+    /// servers (TLS trust, separate from list trust).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_secret_ref: Option<ObjectRef>,
+    /// A Secret with `address` (proxy URL) and optional `noProxy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_secret_ref: Option<ObjectRef>,
+    /// `Manual` (explicit ImageSubscriptions only) or `AutoSubscribe`.
+    #[serde(default)]
+    pub image_policy: ImagePolicy,
+    /// With `AutoSubscribe`: only images matching this selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_selector: Option<ImageSelector>,
+}
+
+fn default_interval() -> String {
+    "6h".to_string()
+}
+
+/// The signer of the current list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListSigner {
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_after: String,
+}
+
+/// The last good list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListStatus {
+    pub identifier: String,
+    pub title: String,
+    pub version: String,
+    pub created: String,
+    pub expires: String,
+    /// The list's own `hv:uri` (informational).
+    pub uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vo: Option<String>,
+    pub signer: ListSigner,
+    /// `sha512:<hex>` of the signed bytes.
+    pub digest: String,
+    /// When this version was accepted.
+    pub imported_at: String,
+}
+
+/// An image of the current list, as `vmlisub_image -l` showed it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSummary {
+    pub identifier: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    pub uri: String,
+    pub size: u64,
+    pub sha512: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub os: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub os_version: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub arch: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hypervisor: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub format: String,
+    /// Per-image expiry (`dc:date:expires`), when the list gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+/// An image the list carried but vmlisub refused, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedImageReport {
+    pub index: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
+    pub reason: String,
+    pub message: String,
+}
+
+/// What the operator observed about a list subscription.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageListSubscriptionStatus {
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The last handled `reconcile.fluxcd.io/requestedAt` value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+    /// The last good list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<ListStatus>,
+    /// The images of the last good list.
+    #[serde(default)]
+    pub images: Vec<ImageSummary>,
+    #[serde(default)]
+    pub image_count: i64,
+    /// Images of the list that were refused.
+    #[serde(default)]
+    pub rejected_images: Vec<RejectedImageReport>,
+    /// HTTP validators of the last fetch, for conditional GET.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    /// When the list was last fetched (successfully or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fetch_time: Option<String>,
+}

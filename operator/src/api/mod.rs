@@ -1,0 +1,32 @@
+//! The custom resources: `Endorser`, `ImageListSubscription` and
+//! `ImageSubscription` (group `vmli.hepix.org`, version `v1alpha1`).
+//!
+//! The same types serve three readers: the CRDs are generated from them
+//! (`vmlisub crds`), the operator reconciles them, and `vmlisub sync` reads
+//! the very manifests a user would `kubectl apply` and writes the same
+//! status types into its state file.
+
+pub mod conditions;
+pub mod duration;
+pub mod endorser;
+pub mod image_subscription;
+pub mod list_subscription;
+
+pub use conditions::{Condition, ConditionStatus};
+pub use endorser::{Endorser, EndorserCredential, EndorserSpec, EndorserStatus};
+pub use image_subscription::{
+    Artifact, DownloadProgress, ExpiredRecord, ImagePhase, ImageSubscription,
+    ImageSubscriptionSpec, ImageSubscriptionStatus,
+};
+pub use list_subscription::{
+    ImagePolicy, ImageSelector, ImageListSubscription, ImageListSubscriptionSpec,
+    ImageListSubscriptionStatus, ImageSummary, ListSigner, ListStatus, ObjectRef,
+    RejectedImageReport, TrustSource,
+};
+
+/// The API group of every vmlisub resource.
+pub const GROUP: &str = "vmli.hepix.org";
+/// The API version of every vmlisub resource.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` as written in manifests.
+pub const API_VERSION: &str = "vmli.hepix.org/v1alpha1";
