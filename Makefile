@@ -1,7 +1,7 @@
 # vmlisub developer entry points. `make test` is the full suite that CI runs.
 CARGO ?= cargo
 
-.PHONY: test lint unit e2e build demo bench
+.PHONY: test lint unit e2e build demo crds bench
 
 ## The full test suite: formatting, lints, unit and integration tests, then
 ## the end-to-end tests against a real Kubernetes control plane.
@@ -20,5 +20,13 @@ build:
 e2e:
 	bash e2e/run.sh
 
+## Bring a local control plane up and show it (stop it with `e2e/cluster down`).
+demo:
+	bash e2e/demo.sh
+
+## Regenerate crds/ from the Rust types.
+crds:
+	$(CARGO) run --quiet -p vmlisub -- crds > crds/vmlisub.yaml
+
 bench:
-	bash operator/benches/run.sh
+	$(CARGO) bench -p vmlisub --bench verify

@@ -11,6 +11,8 @@
 pub mod api;
 pub mod cli;
 pub mod decision;
+pub mod hooks;
 pub mod imagelist;
 pub mod reason;
+pub mod sync;
 pub mod trust;

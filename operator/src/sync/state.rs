@@ -1,0 +1,201 @@
+//! The state file of `vmlisub sync`: each object's status (the same status
+//! types the CRDs carry) and the last good signed list of each subscription.
+//!
+//! Written atomically (temporary file, fsync, rename, fsync of the
+//! directory), so that a crash or a full disk leaves the previous state, never
+//! a torn one. The signed list bytes are kept next to it, so that the last
+//! good list survives every bad update and can be re-verified on start.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::api::{EndorserStatus, ImageListSubscriptionStatus, ImageSubscriptionStatus};
+use crate::reason::Reason;
+
+/// The format version written into the file.
+pub const STATE_VERSION: u32 = 1;
+/// State files larger than this are refused rather than parsed.
+pub const MAX_STATE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Everything `vmlisub sync` remembers between runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub version: u32,
+    /// Keyed by `namespace/name`.
+    #[serde(default)]
+    pub endorsers: BTreeMap<String, EndorserStatus>,
+    #[serde(default)]
+    pub lists: BTreeMap<String, ListState>,
+    #[serde(default)]
+    pub images: BTreeMap<String, ImageSubscriptionStatus>,
+}
+
+/// A list subscription's status plus what is needed to compare the next
+/// update with the last good list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListState {
+    pub status: ImageListSubscriptionStatus,
+    /// The pinned `dc:identifier` (from the spec or the first import).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_identifier: Option<String>,
+    /// File name (inside the state directory) of the last good signed list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_list_file: Option<String>,
+    /// When the list is next due, RFC 3339 (for `--watch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_fetch: Option<String>,
+}
+
+/// Why the state could not be read or written.
+#[derive(Debug, Error)]
+pub enum StateError {
+    #[error("cannot read state {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write state {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("state {path} is corrupt: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("state {path} has version {found}, this vmlisub reads {STATE_VERSION}")]
+    Version { path: PathBuf, found: u32 },
+}
+
+impl Reason for StateError {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "state-unreadable",
+            Self::Write { .. } => "state-unwritable",
+            Self::Corrupt { .. } | Self::Version { .. } => "state-corrupt",
+        }
+    }
+}
+
+impl State {
+    /// Reads the state file; a missing file is an empty state.
+    pub fn load(path: &Path) -> Result<Self, StateError> {
+        let read_err = |source| StateError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(State {
+                    version: STATE_VERSION,
+                    ..State::default()
+                });
+            }
+            Err(err) => return Err(read_err(err)),
+        };
+        if meta.len() > MAX_STATE_BYTES {
+            return Err(StateError::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("larger than {MAX_STATE_BYTES} bytes"),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(read_err)?;
+        let state: State = serde_json::from_slice(&bytes).map_err(|err| StateError::Corrupt {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })?;
+        if state.version != STATE_VERSION {
+            return Err(StateError::Version {
+                path: path.to_path_buf(),
+                found: state.version,
+            });
+        }
+        Ok(state)
+    }
+
+    /// Writes the state file atomically.
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(|err| StateError::Corrupt {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })?;
+        bytes.push(b'\n');
+        write_atomically(path, &bytes).map_err(|source| StateError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// Replaces `path` with `bytes` so that readers see the old or the new
+/// content, never a mix: temp file in the same directory, fsync, rename,
+/// fsync of the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".into());
+    let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    if let Err(err) = std::fs::rename(&temp, path) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(err);
+    }
+    std::fs::File::open(&dir)?.sync_all()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_is_empty_state_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.json");
+        let mut state = State::load(&path).unwrap();
+        assert_eq!(state.version, STATE_VERSION);
+        state.lists.insert(
+            "default/cernvm".into(),
+            ListState {
+                pinned_identifier: Some("abc".into()),
+                ..ListState::default()
+            },
+        );
+        state.save(&path).unwrap();
+        assert_eq!(State::load(&path).unwrap(), state);
+        // No temporary files are left behind.
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+    }
+
+    #[test]
+    fn corrupt_or_foreign_state_is_an_error_not_a_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "{not json").unwrap();
+        assert_eq!(State::load(&path).unwrap_err().reason(), "state-corrupt");
+        std::fs::write(&path, r#"{"version": 99}"#).unwrap();
+        assert!(matches!(
+            State::load(&path),
+            Err(StateError::Version { found: 99, .. })
+        ));
+    }
+}
