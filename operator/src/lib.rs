@@ -14,5 +14,6 @@ pub mod decision;
 pub mod hooks;
 pub mod imagelist;
 pub mod reason;
+pub mod store;
 pub mod sync;
 pub mod trust;
