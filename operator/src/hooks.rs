@@ -82,27 +82,28 @@ impl Event {
         vo: Option<&str>,
         filename: &str,
     ) -> Self {
+        let value = serde_json::to_value(image).unwrap_or_default();
+        Self::image_value(kind, &value, list_identifier, vo, filename)
+    }
+
+    /// An image event from an image as JSON (e.g. a cache record), every key
+    /// mapped by the original's naming rule: `sl:os` -> `SL_OS`.
+    pub fn image_value(
+        kind: EventType,
+        image: &serde_json::Value,
+        list_identifier: &str,
+        vo: Option<&str>,
+        filename: &str,
+    ) -> Self {
         let mut fields = BTreeMap::new();
-        let mut put = |name: &str, value: &str| {
-            fields.insert(name.to_string(), value.to_string());
-        };
-        put("DC_IDENTIFIER", image.identifier.as_str());
-        put("DC_TITLE", &image.title);
-        put("DC_DESCRIPTION", &image.description);
-        put("HV_URI", &image.uri);
-        put("HV_SIZE", &image.size.to_string());
-        put("SL_CHECKSUM_SHA512", image.sha512.as_str());
-        put("FILENAME", filename);
-        put("IL_DC_IDENTIFIER", list_identifier);
-        put("VO", vo.unwrap_or_default());
-        // The remaining fields come from the serialised image, so that every
-        // key the list carried (typed or not) reaches the hook by the
-        // original's naming rule: `sl:os` -> `SL_OS`.
-        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(image) {
+        fields.insert("FILENAME".to_string(), filename.to_string());
+        fields.insert("IL_DC_IDENTIFIER".to_string(), list_identifier.to_string());
+        fields.insert("VO".to_string(), vo.unwrap_or_default().to_string());
+        if let serde_json::Value::Object(map) = image {
             for (key, value) in map {
                 let name = key.replace([':', '-'], "_").to_ascii_uppercase();
                 let text = match value {
-                    serde_json::Value::String(text) => text,
+                    serde_json::Value::String(text) => text.clone(),
                     serde_json::Value::Number(number) => number.to_string(),
                     serde_json::Value::Bool(flag) => flag.to_string(),
                     _ => continue,

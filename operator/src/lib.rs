@@ -16,4 +16,5 @@ pub mod imagelist;
 pub mod reason;
 pub mod store;
 pub mod sync;
+pub mod transfer;
 pub mod trust;

@@ -48,6 +48,9 @@ pub const RECORD_FILE: &str = "record.json";
 pub const MARKER_FILE: &str = "expiry.json";
 /// Prefix of staging directories (a leading dot: no validated name has one).
 const STAGING_PREFIX: &str = ".promote-";
+/// Suffix of the downloader's resume sidecar, `.<id>.meta` (see
+/// `transfer::sidecar_path`).
+const SIDECAR_SUFFIX: &str = ".meta";
 /// Records are small; anything bigger is not one of ours.
 const MAX_RECORD_BYTES: u64 = 1 << 20;
 
@@ -450,6 +453,10 @@ impl CacheStore {
             Some(_) => 0,
         };
         dir.unlink(id)?;
+        let sidecar = format!(".{id}{SIDECAR_SUFFIX}");
+        if dir.stat(&sidecar)?.is_some() {
+            dir.unlink(&sidecar)?;
+        }
         dir.sync()?;
         Ok(freed)
     }
@@ -1109,6 +1116,19 @@ impl CacheStore {
                     continue;
                 };
                 if name.starts_with(STAGING_PREFIX) {
+                    continue;
+                }
+                // The downloader's resume sidecar (`.<id>.meta`): kept with
+                // its partial, removed when the partial is gone.
+                if let Some(id) = name
+                    .strip_prefix('.')
+                    .and_then(|rest| rest.strip_suffix(SIDECAR_SUFFIX))
+                    && item.kind == Kind::File
+                {
+                    if dir.stat(id)?.is_none() {
+                        dir.unlink(name)?;
+                        report.removed.push(dir.join(name));
+                    }
                     continue;
                 }
                 let Ok(image) = ImageId::new(name) else {

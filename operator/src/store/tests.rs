@@ -1164,3 +1164,24 @@ fn small_fs_checks(mnt: &Path) {
     assert_eq!(store.inventory().unwrap().len(), 1);
     assert_endorsed_area_clean(&mnt.join("cache"));
 }
+
+#[test]
+fn downloader_sidecars_travel_with_their_partials() {
+    let (_dir, store) = new_store();
+    let k = key("img-1");
+    let partial = store.prepare_partial(&k).unwrap();
+    fs::write(&partial, b"0123456789").unwrap();
+    let sidecar = crate::transfer::sidecar_path(&partial);
+    fs::write(&sidecar, b"{}").unwrap();
+    // An orphan sidecar (no partial) is cleaned up; the live one is kept
+    // and never reported as unexpected or as a partial of its own.
+    let orphan = partial.with_file_name(".gone.meta");
+    fs::write(&orphan, b"{}").unwrap();
+    let recovery = store.recover_at(t(0)).unwrap();
+    assert!(recovery.unexpected.is_empty(), "{:?}", recovery.unexpected);
+    assert_eq!(recovery.partials.len(), 1);
+    assert!(sidecar.exists());
+    assert!(!orphan.exists());
+    assert_eq!(store.discard_partial(&k).unwrap(), 10);
+    assert!(!sidecar.exists());
+}

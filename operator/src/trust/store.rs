@@ -122,7 +122,7 @@ pub struct Problem {
 }
 
 /// A parsed, ready-to-use trust store.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TrustStore {
     pub(crate) cas: Vec<StoredCa>,
     /// Trust anchors built from the self-signed CAs, in the order of `cas`.

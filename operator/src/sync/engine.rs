@@ -1,0 +1,1006 @@
+//! One pass of `vmlisub sync`: fetch, verify, authorise, update the stored
+//! list, download the selected images, expire what is no longer endorsed,
+//! apply retention, and record every object's status.
+//!
+//! The pure core decides (`trust::verify`, `decision::decide`,
+//! `store::plan`); this module only sequences I/O around it. A failure of one
+//! subscription never stops the others, and a rejected update never touches
+//! the last good list or its images.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use sha2::{Digest as _, Sha512};
+
+use super::manifest::{Manifests, ObjectKey};
+use super::state::{ListState, State, write_atomically};
+use crate::api::conditions::{self, Condition, ConditionStatus};
+use crate::api::{
+    Artifact, EndorserStatus, ExpiredRecord, ImageListSubscription, ImagePhase, ImagePolicy,
+    ImageSubscriptionStatus, ImageSummary, ListSigner, ListStatus, RejectedImageReport,
+};
+use crate::decision::{self, Credential, DecisionInput, SignerIdentity, StoredList, Verdict};
+use crate::hooks::{Event, EventType, Hook};
+use crate::imagelist::{self, Image, ImageId, Parsed, Sha512Hex};
+use crate::reason::{Reason, camel_case};
+use crate::store::{
+    CacheStore, Desired, ExpireReason, ImageKey, ImageRecord, Namespace, RetentionPolicy,
+    SubscriptionKey, SubscriptionName, SubscriptionState, WantedImage,
+};
+use crate::transfer::{Auth, ListFetch, ProxyConfig, Transfer, TransferConfig, Validators};
+use crate::trust::{self, CaDirCache, CrlPolicy, TrustStore, VerifyOptions};
+
+/// Largest signed list accepted.
+pub const DEFAULT_MAX_LIST_BYTES: u64 = 64 * 1024 * 1024;
+/// Expired versions kept in an ImageSubscription's history.
+const MAX_HISTORY: usize = 10;
+
+/// How `vmlisub sync` runs.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub cache_dir: PathBuf,
+    pub ca_dir: PathBuf,
+    pub state_file: PathBuf,
+    pub hook: Option<Hook>,
+    pub allow_file_urls: bool,
+    pub max_list_bytes: u64,
+    pub max_clock_skew: Duration,
+    pub retention: RetentionPolicy,
+    /// Fetch every list now, whatever its interval says.
+    pub force: bool,
+    pub transfer: TransferConfig,
+}
+
+/// What one pass did, for the summary and the exit code.
+#[derive(Debug, Default)]
+pub struct PassReport {
+    pub lines: Vec<String>,
+    /// Objects whose Ready condition is not True.
+    pub not_ready: Vec<String>,
+    /// When the next list is due (for `--watch`).
+    pub next_due: Option<Timestamp>,
+}
+
+/// Errors that stop a pass before it starts.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    State(#[from] super::state::StateError),
+    #[error(transparent)]
+    Transfer(#[from] crate::transfer::TransferError),
+}
+
+impl Reason for SyncError {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Store(err) => err.reason(),
+            Self::State(err) => err.reason(),
+            Self::Transfer(err) => err.reason(),
+        }
+    }
+}
+
+/// A failure of one list, with its reason code.
+#[derive(Debug, Clone)]
+struct ListFailure {
+    code: String,
+    message: String,
+}
+
+impl ListFailure {
+    fn new(error: &(impl Reason + std::fmt::Display)) -> Self {
+        Self {
+            code: error.reason().to_string(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// The usable list of a subscription after this pass.
+struct GoodList {
+    parsed: Parsed,
+    digest: Sha512Hex,
+}
+
+/// The sync engine: the cache, the warm trust store and the state.
+pub struct Engine {
+    config: SyncConfig,
+    store: CacheStore,
+    trust: Option<CaDirCache>,
+    transfers: HashMap<String, Transfer>,
+    state: State,
+}
+
+fn rfc3339(at: Timestamp) -> String {
+    imagelist::format_timestamp(at)
+}
+
+fn sha512_hex(bytes: &[u8]) -> Sha512Hex {
+    let digest: [u8; 64] = Sha512::digest(bytes).into();
+    Sha512Hex::from_digest(&digest)
+}
+
+fn summary_of(image: &Image) -> ImageSummary {
+    let text = |key: &str| -> String {
+        serde_json::to_value(image)
+            .ok()
+            .and_then(|value| value.get(key).and_then(|v| v.as_str()).map(str::to_string))
+            .unwrap_or_default()
+    };
+    ImageSummary {
+        identifier: image.identifier.as_str().to_string(),
+        title: image.title.clone(),
+        version: text("hv:version"),
+        uri: image.uri.clone(),
+        size: image.size,
+        sha512: image.sha512.as_str().to_string(),
+        os: text("sl:os"),
+        os_version: text("sl:osversion"),
+        arch: text("sl:arch"),
+        hypervisor: text("hv:hypervisor"),
+        format: text("hv:format"),
+        expires: image.expires.map(rfc3339),
+    }
+}
+
+fn set(conditions: &mut Vec<Condition>, type_: &str, ok: bool, reason: &str, message: &str, now: Timestamp) {
+    let status = if ok {
+        ConditionStatus::True
+    } else {
+        ConditionStatus::False
+    };
+    conditions::set_condition(conditions, Condition::new(type_, status, reason, message, now));
+}
+
+impl Engine {
+    /// Opens the cache (recovering from a crash) and the state.
+    pub fn open(config: SyncConfig) -> Result<(Self, Vec<String>), SyncError> {
+        let store = CacheStore::open(&config.cache_dir)?;
+        let recovery = store.recover()?;
+        let mut notes = Vec::new();
+        for partial in &recovery.partials {
+            notes.push(format!(
+                "partial download {} ({} bytes) will be resumed",
+                partial.key, partial.len
+            ));
+        }
+        for quarantined in &recovery.quarantined {
+            notes.push(format!(
+                "moved {} to expired/: {}",
+                quarantined.entry.key, quarantined.reason.code()
+            ));
+        }
+        for orphan in &recovery.orphan_records {
+            notes.push(format!("record without image: {orphan}"));
+        }
+        for unexpected in &recovery.unexpected {
+            notes.push(format!("unexpected file in cache: {}", unexpected.path.display()));
+        }
+        let state = State::load(&config.state_file)?;
+        let trust = match CaDirCache::open(&config.ca_dir) {
+            Ok(cache) => Some(cache),
+            Err(err) => {
+                notes.push(format!("trust store unavailable: {err}"));
+                None
+            }
+        };
+        Ok((
+            Self {
+                config,
+                store,
+                trust,
+                transfers: HashMap::new(),
+                state,
+            },
+            notes,
+        ))
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    fn list_file(&self, key: &ObjectKey) -> PathBuf {
+        self.state_dir()
+            .join("lists")
+            .join(&key.namespace)
+            .join(format!("{}.smime", key.name))
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        match self.config.state_file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// The transfer client for one subscription (auth, CA, proxy from its
+    /// Secrets), built once per distinct configuration.
+    fn transfer_for(
+        &mut self,
+        manifests: &Manifests,
+        key: &ObjectKey,
+        list: &ImageListSubscription,
+    ) -> Result<Transfer, ListFailure> {
+        let mut config = self.config.transfer.clone();
+        config.allow_file_scheme = self.config.allow_file_urls;
+        let secret = |name: &str| manifests.secrets.get(&ObjectKey::new(&key.namespace, name));
+        let missing = |what: &str, name: &str| ListFailure {
+            code: "secret-missing".into(),
+            message: format!("{what} Secret {}/{name} is not among the manifests", key.namespace),
+        };
+        if let Some(reference) = &list.spec.secret_ref {
+            let data = secret(&reference.name).ok_or_else(|| missing("secretRef", &reference.name))?;
+            let text = |k: &str| data.values.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
+            config.auth = match (text("username"), text("password"), text("token")) {
+                (Some(user), Some(password), _) => Auth::Basic { user, password },
+                (_, _, Some(token)) => Auth::Bearer { token },
+                _ => {
+                    return Err(ListFailure {
+                        code: "secret-invalid".into(),
+                        message: format!(
+                            "Secret {} needs username and password, or token",
+                            reference.name
+                        ),
+                    });
+                }
+            };
+        }
+        if let Some(reference) = &list.spec.cert_secret_ref {
+            let data = secret(&reference.name).ok_or_else(|| missing("certSecretRef", &reference.name))?;
+            config.extra_ca_pem = data.values.get("ca.crt").cloned().unwrap_or_default();
+        }
+        if let Some(reference) = &list.spec.proxy_secret_ref {
+            let data = secret(&reference.name).ok_or_else(|| missing("proxySecretRef", &reference.name))?;
+            let text = |k: &str| data.values.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
+            if let Some(url) = text("address") {
+                config.proxy = ProxyConfig::Explicit {
+                    url,
+                    no_proxy: text("noProxy")
+                        .map(|list| list.split(',').map(|s| s.trim().to_string()).collect())
+                        .unwrap_or_default(),
+                };
+            }
+        }
+        let fingerprint = serde_json::to_string(&config).unwrap_or_default();
+        if let Some(transfer) = self.transfers.get(&fingerprint) {
+            return Ok(transfer.clone());
+        }
+        let transfer = Transfer::new(&config).map_err(|err| ListFailure::new(&err))?;
+        self.transfers.insert(fingerprint, transfer.clone());
+        Ok(transfer)
+    }
+
+    /// The trust store for one subscription: the CA directory, plus (or
+    /// only) the PEMs of its ConfigMap/Secret.
+    fn trust_for(
+        &self,
+        manifests: &Manifests,
+        key: &ObjectKey,
+        list: &ImageListSubscription,
+    ) -> Result<TrustStore, ListFailure> {
+        let base = self.trust.as_ref().map(|cache| cache.store());
+        let Some(source) = &list.spec.trust else {
+            return base.map(|store| (*store).clone()).ok_or_else(|| ListFailure {
+                code: "trust-store-unavailable".into(),
+                message: format!("CA directory {} cannot be read", self.config.ca_dir.display()),
+            });
+        };
+        let mut store = match (&base, source.exclusive) {
+            (Some(base), false) => (**base).clone(),
+            _ => TrustStore::default(),
+        };
+        let mut bundles = Vec::new();
+        if let Some(reference) = &source.config_map_ref {
+            let data = manifests
+                .config_maps
+                .get(&ObjectKey::new(&key.namespace, &reference.name))
+                .ok_or_else(|| ListFailure {
+                    code: "trust-source-missing".into(),
+                    message: format!("ConfigMap {} is not among the manifests", reference.name),
+                })?;
+            bundles.extend(data.values.iter().map(|(k, v)| (format!("configmap/{k}"), v.clone())));
+        }
+        if let Some(reference) = &source.secret_ref {
+            let data = manifests
+                .secrets
+                .get(&ObjectKey::new(&key.namespace, &reference.name))
+                .ok_or_else(|| ListFailure {
+                    code: "trust-source-missing".into(),
+                    message: format!("Secret {} is not among the manifests", reference.name),
+                })?;
+            bundles.extend(data.values.iter().map(|(k, v)| (format!("secret/{k}"), v.clone())));
+        }
+        for (name, bytes) in bundles {
+            store.add_pem_bundle(&name, &bytes);
+        }
+        Ok(store)
+    }
+
+    fn verify_options(list: &ImageListSubscription, now: Timestamp) -> VerifyOptions {
+        let trust = list.spec.trust.as_ref();
+        VerifyOptions {
+            at: now,
+            crl_policy: trust
+                .and_then(|t| t.crl_policy.as_deref())
+                .and_then(|p| p.parse::<CrlPolicy>().ok())
+                .unwrap_or_default(),
+            allow_sha1: trust.is_some_and(|t| t.allow_sha1),
+        }
+    }
+
+    /// The credentials of the Endorsers a list names (missing ones noted).
+    fn credentials(manifests: &Manifests, key: &ObjectKey, list: &ImageListSubscription) -> (Vec<Credential>, Vec<String>) {
+        let mut credentials = Vec::new();
+        let mut missing = Vec::new();
+        for reference in &list.spec.endorsers {
+            match manifests.endorsers.get(&ObjectKey::new(&key.namespace, &reference.name)) {
+                Some(endorser) => credentials.extend(endorser.spec.credentials.iter().map(|c| Credential {
+                    subject: c.subject.clone(),
+                    issuer: c.issuer.clone(),
+                })),
+                None => missing.push(reference.name.clone()),
+            }
+        }
+        (credentials, missing)
+    }
+
+    /// Re-checks the stored list: is it still trusted now (signature,
+    /// chain, CRL, expiry, endorsement)? Returns the list or why it no
+    /// longer stands (which withdraws its images).
+    fn stored_list(
+        &self,
+        bytes: &[u8],
+        trust: &TrustStore,
+        options: &VerifyOptions,
+        credentials: &[Credential],
+    ) -> Result<GoodList, (ExpireReason, ListFailure)> {
+        let verified = trust::verify(bytes, trust, options)
+            .map_err(|err| (ExpireReason::SignerInvalid, ListFailure::new(&err)))?;
+        let parsed = imagelist::parse(&verified.content)
+            .map_err(|err| (ExpireReason::SignerInvalid, ListFailure::new(&err)))?;
+        if decision::is_list_expired(&parsed.list, options.at) {
+            return Err((
+                ExpireReason::ListExpired,
+                ListFailure {
+                    code: "list-expired".into(),
+                    message: format!("the stored list expired at {}", rfc3339(parsed.list.expires)),
+                },
+            ));
+        }
+        let signer = SignerIdentity {
+            subject: verified.signer.subject.clone(),
+            issuer: verified.signer.issuer.clone(),
+        };
+        if !credentials
+            .iter()
+            .any(|c| c.subject == signer.subject && c.issuer == signer.issuer)
+        {
+            return Err((
+                ExpireReason::EndorserRemoved,
+                ListFailure {
+                    code: "endorser-not-authorised".into(),
+                    message: format!("{} is no longer an authorised endorser", signer.subject),
+                },
+            ));
+        }
+        Ok(GoodList {
+            parsed,
+            digest: sha512_hex(bytes),
+        })
+    }
+
+    /// Fetches, verifies and decides one list; updates its state. Returns
+    /// the list to plan with, or the reason its images must go.
+    async fn process_list(
+        &mut self,
+        manifests: &Manifests,
+        key: &ObjectKey,
+        list: &ImageListSubscription,
+        now: Timestamp,
+        report: &mut PassReport,
+    ) -> Result<GoodList, Option<ExpireReason>> {
+        let state_key = key.to_string();
+        let mut entry = self.state.lists.get(&state_key).cloned().unwrap_or_default();
+        let status = &mut entry.status;
+        status.observed_generation = list.metadata.generation;
+
+        let (credentials, missing_endorsers) = Self::credentials(manifests, key, list);
+        let options = Self::verify_options(list, now);
+        let stored_bytes = entry
+            .signed_list_file
+            .as_ref()
+            .and_then(|_| std::fs::read(self.list_file(key)).ok());
+
+        let outcome: Result<GoodList, (Option<ExpireReason>, ListFailure)> = async {
+            let trust = self.trust_for(manifests, key, list).map_err(|f| (None, f))?;
+            if !missing_endorsers.is_empty() && credentials.is_empty() {
+                // Every endorser this list relied on is gone.
+                return Err((
+                    Some(ExpireReason::EndorserRemoved),
+                    ListFailure {
+                        code: "endorser-missing".into(),
+                        message: format!("Endorser(s) {} not found", missing_endorsers.join(", ")),
+                    },
+                ));
+            }
+            let transfer = self.transfer_for(manifests, key, list).map_err(|f| (None, f))?;
+            let validators = Validators {
+                etag: entry.status.etag.clone(),
+                last_modified: entry.status.last_modified.clone(),
+            };
+            let previous = stored_bytes.as_deref().map(|bytes| {
+                self.stored_list(bytes, &trust, &options, &credentials)
+            });
+            let use_validators = matches!(previous, Some(Ok(_)));
+            let fetched = transfer
+                .fetch_list(
+                    &list.spec.url,
+                    self.config.max_list_bytes,
+                    use_validators.then_some(&validators),
+                )
+                .await;
+            entry.status.last_fetch_time = Some(rfc3339(now));
+            let bytes = match fetched {
+                Ok(ListFetch::NotModified) => {
+                    return match previous {
+                        Some(Ok(good)) => Ok(good),
+                        Some(Err((reason, failure))) => Err((Some(reason), failure)),
+                        None => Err((None, ListFailure { code: "fetch-failed".into(), message: "304 without a stored list".into() })),
+                    };
+                }
+                Ok(ListFetch::Fetched { bytes, validators, .. }) => {
+                    entry.status.etag = validators.etag;
+                    entry.status.last_modified = validators.last_modified;
+                    bytes
+                }
+                Err(err) => {
+                    let failure = ListFailure::new(&err);
+                    return match previous {
+                        // The old list stays good while the publisher is unreachable.
+                        Some(Ok(_good)) => Err((None, failure)),
+                        Some(Err((reason, _))) => Err((Some(reason), failure)),
+                        None => Err((None, failure)),
+                    };
+                }
+            };
+            let candidate = verify_and_decide(
+                &bytes,
+                &trust,
+                &options,
+                &credentials,
+                list,
+                entry.pinned_identifier.as_deref(),
+                previous.as_ref().and_then(|p| p.as_ref().ok()),
+                self.config.max_clock_skew,
+            );
+            match candidate {
+                Ok((good, verdict, verified_signer)) => {
+                    if verdict.stores_list() {
+                        let path = self.list_file(key);
+                        write_atomically(&path, &bytes).map_err(|err| {
+                            (None, ListFailure { code: "state-unwritable".into(), message: format!("{}: {err}", path.display()) })
+                        })?;
+                        entry.signed_list_file = Some(format!("lists/{}/{}.smime", key.namespace, key.name));
+                        entry.pinned_identifier = Some(good.parsed.list.identifier.as_str().to_string());
+                        entry.status.list = Some(list_status(&good, &verified_signer, now));
+                        report.lines.push(format!(
+                            "{key}: list {} version {} accepted ({})",
+                            good.parsed.list.identifier.as_str(),
+                            good.parsed.list.version,
+                            verdict.kind()
+                        ));
+                    }
+                    for warning in verdict.warnings() {
+                        report.lines.push(format!("{key}: warning: {warning}"));
+                    }
+                    Ok(good)
+                }
+                Err(failure) => match previous {
+                    // A bad update never touches the last good list.
+                    Some(Ok(_good)) => Err((None, failure)),
+                    Some(Err((reason, _))) => Err((Some(reason), failure)),
+                    None => Err((None, failure)),
+                },
+            }
+        }
+        .await;
+
+        let status = &mut entry.status;
+        let result = match outcome {
+            Ok(good) => {
+                set(&mut status.conditions, "SignatureVerified", true, "Verified", "", now);
+                set(&mut status.conditions, "Endorsed", true, "Endorsed", "", now);
+                set(&mut status.conditions, "Ready", true, "Succeeded",
+                    &format!("list version {} with {} images", good.parsed.list.version, good.parsed.list.images.len()), now);
+                conditions::remove_condition(&mut status.conditions, "Stalled");
+                status.images = good.parsed.list.images.iter().map(summary_of).collect();
+                status.image_count = status.images.len() as i64;
+                status.rejected_images = good
+                    .parsed
+                    .rejected
+                    .iter()
+                    .map(|r| RejectedImageReport {
+                        index: r.index as u64,
+                        identifier: r.identifier.clone(),
+                        reason: r.reason.clone(),
+                        message: r.message.clone(),
+                    })
+                    .collect();
+                for rejected in &good.parsed.rejected {
+                    report.lines.push(format!("{key}: image {} dropped: {}: {}", rejected.index, rejected.reason, rejected.message));
+                }
+                Ok(good)
+            }
+            Err((withdraw, failure)) => {
+                let reason = camel_case(&failure.code);
+                set(&mut status.conditions, "Ready", false, &reason, &failure.message, now);
+                if matches!(failure.code.as_str(), "signature-invalid" | "digest-mismatch" | "untrusted-signer" | "malformed-smime" | "malformed-cms") {
+                    set(&mut status.conditions, "SignatureVerified", false, &reason, &failure.message, now);
+                }
+                if failure.code == "endorser-not-authorised" || failure.code == "endorser-missing" {
+                    set(&mut status.conditions, "Endorsed", false, &reason, &failure.message, now);
+                }
+                report.lines.push(format!("{key}: {}: {}", failure.code, failure.message));
+                if withdraw.is_some() {
+                    status.images.clear();
+                    status.image_count = 0;
+                }
+                Err(withdraw)
+            }
+        };
+        let interval = crate::api::duration::parse_duration(&list.spec.interval)
+            .unwrap_or(Duration::from_secs(6 * 3600));
+        let next = now
+            .checked_add(jiff::SignedDuration::try_from(interval).unwrap_or(jiff::SignedDuration::from_hours(6)))
+            .unwrap_or(now);
+        entry.next_fetch = Some(rfc3339(next));
+        report.next_due = Some(report.next_due.map_or(next, |due| due.min(next)));
+        self.state.lists.insert(state_key, entry);
+        result
+    }
+
+    /// Runs one pass over all manifests.
+    pub async fn run_pass(&mut self, manifests: &Manifests, now: Timestamp) -> Result<PassReport, SyncError> {
+        let mut report = PassReport::default();
+        if let Some(hook) = &self.config.hook {
+            hook.notify(&Event::process(EventType::ProcessPrefix));
+        }
+        if let Some(cache) = self.trust.as_mut()
+            && let Err(err) = cache.refresh()
+        {
+            report.lines.push(format!("CA directory reload failed, keeping the previous one: {err}"));
+        }
+
+        let mut desired = Vec::new();
+        let mut good_lists: BTreeMap<ObjectKey, GoodList> = BTreeMap::new();
+        for (key, list) in &manifests.lists {
+            let Some(subscription) = subscription_key(key) else {
+                continue;
+            };
+            if list.spec.suspend {
+                report.lines.push(format!("{key}: suspended"));
+                continue;
+            }
+            let due = self.config.force
+                || self
+                    .state
+                    .lists
+                    .get(&key.to_string())
+                    .and_then(|entry| entry.next_fetch.as_deref())
+                    .and_then(|next| imagelist::parse_timestamp(next).ok())
+                    .is_none_or(|next| next <= now);
+            if !due {
+                // Not due: the stored list still decides, re-checked now.
+                if let Some(good) = self.recheck_stored(manifests, key, list, now) {
+                    desired.push(Desired {
+                        subscription: subscription.clone(),
+                        state: endorsed_state(manifests, key, list, &good),
+                    });
+                    good_lists.insert(key.clone(), good);
+                }
+                continue;
+            }
+            match self.process_list(manifests, key, list, now, &mut report).await {
+                Ok(good) => {
+                    desired.push(Desired {
+                        subscription: subscription.clone(),
+                        state: endorsed_state(manifests, key, list, &good),
+                    });
+                    good_lists.insert(key.clone(), good);
+                }
+                Err(Some(reason)) => desired.push(Desired {
+                    subscription,
+                    state: SubscriptionState::Withdrawn(reason),
+                }),
+                // Not usable now, but nothing withdrew the cached images.
+                Err(None) => {}
+            }
+        }
+        // Subscriptions whose manifests are gone lose their images.
+        let inventory = self.store.inventory()?;
+        let known: BTreeSet<(String, String)> = manifests
+            .lists
+            .keys()
+            .map(|k| (k.namespace.clone(), k.name.clone()))
+            .collect();
+        let mut gone = BTreeSet::new();
+        for cached in inventory.iter() {
+            let pair = (cached.key.namespace.to_string(), cached.key.subscription.to_string());
+            if !known.contains(&pair) && gone.insert(pair) {
+                desired.push(Desired {
+                    subscription: cached.key.subscription_key(),
+                    state: SubscriptionState::Withdrawn(ExpireReason::SubscriptionGone),
+                });
+            }
+        }
+
+        let plan = crate::store::plan(&inventory, &desired, now);
+        let mut expired: BTreeMap<ImageKey, (ExpireReason, String)> = BTreeMap::new();
+        for (key, reason) in &plan.expire {
+            let record = self.store.record(key).ok();
+            let event = |kind| {
+                record.as_ref().and_then(|r| image_event(kind, r, &self.store.image_path(key)))
+            };
+            if let (Some(hook), Some(event)) = (&self.config.hook, event(EventType::ExpirePrefix)) {
+                hook.notify(&event);
+            }
+            match self.store.expire(key, *reason, now) {
+                Ok(entry) => {
+                    report.lines.push(format!("{key}: expired ({})", reason.code()));
+                    expired.insert(key.clone(), (*reason, entry.name.clone()));
+                    if let (Some(hook), Some(event)) = (&self.config.hook, event(EventType::ExpirePostfix)) {
+                        hook.notify(&event);
+                    }
+                }
+                Err(err) => report.lines.push(format!("{key}: expiry failed: {}: {err}", err.reason())),
+            }
+        }
+        let mut failures: BTreeMap<ImageKey, String> = BTreeMap::new();
+        for download in &plan.download {
+            let list_key = ObjectKey::new(download.key.namespace.as_str(), download.key.subscription.as_str());
+            let (Some(good), Some(list)) = (good_lists.get(&list_key), manifests.lists.get(&list_key)) else {
+                continue;
+            };
+            let Some(image) = good.parsed.list.image(download.key.image.as_str()) else {
+                continue;
+            };
+            match self.download(manifests, &list_key, list, good, image, &download.key, now).await {
+                Ok(path) => report.lines.push(format!("{}: available at {}", download.key, path.display())),
+                Err(message) => {
+                    report.lines.push(format!("{}: download failed: {message}", download.key));
+                    failures.insert(download.key.clone(), message);
+                }
+            }
+        }
+        match self.store.prune_expired(&self.config.retention, now) {
+            Ok(pruned) if !pruned.deleted.is_empty() => report.lines.push(format!(
+                "retention: removed {} expired entries ({} bytes)",
+                pruned.deleted.len(),
+                pruned.freed_bytes
+            )),
+            Ok(_) => {}
+            Err(err) => report.lines.push(format!("retention failed: {err}")),
+        }
+
+        self.update_image_statuses(manifests, &good_lists, &expired, &failures, now, &mut report);
+        self.update_endorser_statuses(manifests, now);
+        for (key, entry) in &self.state.lists {
+            if manifests.lists.contains_key(&parse_object_key(key)) && !conditions::is_ready(&entry.status.conditions) {
+                report.not_ready.push(format!("ImageListSubscription {key}"));
+            }
+        }
+        self.state.lists.retain(|key, _| manifests.lists.contains_key(&parse_object_key(key)));
+        self.state.save(&self.config.state_file)?;
+        if let Some(hook) = &self.config.hook {
+            hook.notify(&Event::process(EventType::ProcessPostfix));
+        }
+        Ok(report)
+    }
+
+    fn recheck_stored(&mut self, manifests: &Manifests, key: &ObjectKey, list: &ImageListSubscription, now: Timestamp) -> Option<GoodList> {
+        let entry = self.state.lists.get(&key.to_string())?;
+        entry.signed_list_file.as_ref()?;
+        let bytes = std::fs::read(self.list_file(key)).ok()?;
+        let trust = self.trust_for(manifests, key, list).ok()?;
+        let (credentials, _) = Self::credentials(manifests, key, list);
+        self.stored_list(&bytes, &trust, &Self::verify_options(list, now), &credentials).ok()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn download(
+        &mut self,
+        manifests: &Manifests,
+        list_key: &ObjectKey,
+        list: &ImageListSubscription,
+        good: &GoodList,
+        image: &Image,
+        key: &ImageKey,
+        now: Timestamp,
+    ) -> Result<PathBuf, String> {
+        let transfer = self.transfer_for(manifests, list_key, list).map_err(|f| format!("{}: {}", f.code, f.message))?;
+        self.store.check_space_for(key, image.size).map_err(|err| format!("{}: {err}", err.reason()))?;
+        let partial = self.store.prepare_partial(key).map_err(|err| format!("{}: {err}", err.reason()))?;
+        let url = resolve_image_url(&list.spec.url, &image.uri);
+        let record = ImageRecord::new(key.clone(), image, &good.parsed.list, good.digest.clone(), now)
+            .map_err(|err| format!("{}: {err}", err.reason()))?;
+        if let (Some(hook), Some(event)) = (&self.config.hook, image_event(EventType::AvailablePrefix, &record, &self.store.image_path(key))) {
+            hook.notify(&event);
+        }
+        let expected = image.sha512.to_bytes();
+        let result = transfer.download(&url, &partial, image.size, &expected, |_| {}).await;
+        if let Err(err) = result {
+            if matches!(err.reason(), "checksum-mismatch" | "size-mismatch" | "too-large") {
+                let _ = self.store.discard_partial(key);
+            }
+            return Err(format!("{}: {err}", err.reason()));
+        }
+        let path = self.store.promote(key, &record).map_err(|err| format!("{}: {err}", err.reason()))?;
+        if let (Some(hook), Some(event)) = (&self.config.hook, image_event(EventType::AvailablePostfix, &record, &path)) {
+            hook.notify(&event);
+        }
+        Ok(path)
+    }
+
+    fn update_image_statuses(
+        &mut self,
+        manifests: &Manifests,
+        good_lists: &BTreeMap<ObjectKey, GoodList>,
+        expired: &BTreeMap<ImageKey, (ExpireReason, String)>,
+        failures: &BTreeMap<ImageKey, String>,
+        now: Timestamp,
+        report: &mut PassReport,
+    ) {
+        let inventory = self.store.inventory().unwrap_or_default();
+        let mut statuses = BTreeMap::new();
+        for (key, subscription) in &manifests.images {
+            let mut status: ImageSubscriptionStatus =
+                self.state.images.get(&key.to_string()).cloned().unwrap_or_default();
+            status.observed_generation = subscription.metadata.generation;
+            let list_key = ObjectKey::new(&key.namespace, &subscription.spec.subscription_ref.name);
+            let image = good_lists.get(&list_key).and_then(|good| {
+                match (&subscription.spec.identifier, &subscription.spec.sha512) {
+                    (Some(id), _) => good.parsed.list.image(id),
+                    (_, Some(sum)) => good.parsed.list.images_by_sha512(sum).next(),
+                    _ => None,
+                }
+            });
+            let cache_key = image.and_then(|image| {
+                subscription_key(&list_key).map(|sub| sub.image(image.identifier.clone()))
+            });
+            let cached = cache_key.as_ref().and_then(|k| inventory.get(k));
+            if let Some(image) = image {
+                status.image = Some(summary_of(image));
+            }
+            if subscription.spec.suspend {
+                // Suspended: keep what is there, report it.
+            } else if let (Some(k), Some(cached)) = (&cache_key, cached) {
+                status.phase = ImagePhase::Available;
+                status.progress = None;
+                status.artifact = Some(Artifact {
+                    path: self.store.image_path(k).display().to_string(),
+                    url: String::new(),
+                    digest: format!("sha512:{}", cached.sha512.as_str()),
+                    size: cached.size,
+                    last_update_time: rfc3339(cached.verified_at),
+                });
+                set(&mut status.conditions, "Available", true, "Verified", "", now);
+                set(&mut status.conditions, "Ready", true, "Available", "", now);
+            } else if let Some(message) = cache_key.as_ref().and_then(|k| failures.get(k)) {
+                status.phase = ImagePhase::Failed;
+                let code = message.split(':').next().unwrap_or("download-failed");
+                set(&mut status.conditions, "Ready", false, &camel_case(code), message, now);
+            } else {
+                // Not available: was it expired, or is the image not endorsed?
+                let expired_now = status
+                    .artifact
+                    .as_ref()
+                    .and_then(|_| expired.iter().find(|(k, _)| k.namespace.as_str() == key.namespace && k.subscription.as_str() == list_key.name && status.image.as_ref().is_some_and(|i| i.identifier == k.image.as_str())));
+                if let Some((_, (reason, path))) = expired_now {
+                    let sha = status.artifact.as_ref().map(|a| a.digest.clone()).unwrap_or_default();
+                    status.history.insert(0, ExpiredRecord { sha512: sha, reason: reason.code().into(), expired_at: rfc3339(now), archived_path: path.clone() });
+                    status.history.truncate(MAX_HISTORY);
+                }
+                let (phase, reason, message) = if image.is_none() {
+                    (ImagePhase::Expired, "NotEndorsed", format!("no endorsed image matches in {list_key}"))
+                } else {
+                    (ImagePhase::Pending, "Pending", "waiting for download".to_string())
+                };
+                if status.artifact.is_some() || phase == ImagePhase::Expired {
+                    status.artifact = None;
+                }
+                status.phase = if status.history.is_empty() && phase == ImagePhase::Expired { ImagePhase::Pending } else { phase };
+                set(&mut status.conditions, "Available", false, reason, &message, now);
+                set(&mut status.conditions, "Ready", false, reason, &message, now);
+            }
+            if !conditions::is_ready(&status.conditions) {
+                report.not_ready.push(format!("ImageSubscription {key}"));
+            }
+            statuses.insert(key.to_string(), status);
+        }
+        self.state.images = statuses;
+    }
+
+    fn update_endorser_statuses(&mut self, manifests: &Manifests, now: Timestamp) {
+        let mut statuses = BTreeMap::new();
+        for (key, endorser) in &manifests.endorsers {
+            let mut status: EndorserStatus = self.state.endorsers.get(&key.to_string()).cloned().unwrap_or_default();
+            status.observed_generation = endorser.metadata.generation;
+            status.credential_count = endorser.spec.credentials.len() as i64;
+            status.authorises = manifests
+                .lists
+                .iter()
+                .filter(|(k, l)| k.namespace == key.namespace && l.spec.endorsers.iter().any(|e| e.name == key.name))
+                .map(|(k, _)| k.name.clone())
+                .collect();
+            let malformed: Vec<&str> = endorser
+                .spec
+                .credentials
+                .iter()
+                .filter(|c| !c.subject.starts_with('/') || !c.issuer.starts_with('/'))
+                .map(|c| c.subject.as_str())
+                .collect();
+            if malformed.is_empty() {
+                set(&mut status.conditions, "Ready", true, "CredentialsValid", "", now);
+            } else {
+                set(&mut status.conditions, "Ready", false, "CredentialsInvalid", &format!("not one-line DNs: {}", malformed.join(", ")), now);
+            }
+            statuses.insert(key.to_string(), status);
+        }
+        self.state.endorsers = statuses;
+    }
+}
+
+/// The store key of a list subscription (its names are already validated).
+fn subscription_key(key: &ObjectKey) -> Option<SubscriptionKey> {
+    Some(SubscriptionKey::new(
+        Namespace::new(&key.namespace).ok()?,
+        SubscriptionName::new(&key.name).ok()?,
+    ))
+}
+
+fn parse_object_key(text: &str) -> ObjectKey {
+    let (namespace, name) = text.split_once('/').unwrap_or(("", text));
+    ObjectKey::new(namespace, name)
+}
+
+/// Relative `hv:uri` values resolve against the list URL, as a browser
+/// resolves a link; absolute ones are used as they are.
+pub fn resolve_image_url(list_url: &str, image_uri: &str) -> String {
+    if image_uri.contains("://") {
+        return image_uri.to_string();
+    }
+    match reqwest::Url::parse(list_url).and_then(|base| base.join(image_uri)) {
+        Ok(url) => url.to_string(),
+        Err(_) => image_uri.to_string(),
+    }
+}
+
+fn image_event(kind: EventType, record: &ImageRecord, path: &Path) -> Option<Event> {
+    Some(Event::image_value(
+        kind,
+        &record.image,
+        record.list.identifier.as_str(),
+        None,
+        &path.display().to_string(),
+    ))
+}
+
+fn list_status(good: &GoodList, signer: &trust::Signer, now: Timestamp) -> ListStatus {
+    let list = &good.parsed.list;
+    ListStatus {
+        identifier: list.identifier.as_str().to_string(),
+        title: list.title.clone(),
+        version: list.version.clone(),
+        created: rfc3339(list.created),
+        expires: rfc3339(list.expires),
+        uri: list.uri.clone(),
+        vo: list.vo.clone(),
+        signer: ListSigner {
+            subject: signer.subject.clone(),
+            issuer: signer.issuer.clone(),
+            serial: signer.serial.clone(),
+            not_after: rfc3339(signer.not_after),
+        },
+        digest: format!("sha512:{}", good.digest.as_str()),
+        imported_at: rfc3339(now),
+    }
+}
+
+/// The desired state of a list's images: explicit ImageSubscriptions plus
+/// AutoSubscribe's selection.
+fn endorsed_state(manifests: &Manifests, key: &ObjectKey, list: &ImageListSubscription, good: &GoodList) -> SubscriptionState {
+    let images = &good.parsed.list.images;
+    let mut wanted_ids: BTreeSet<ImageId> = BTreeSet::new();
+    for subscription in manifests.images.iter().filter(|(k, s)| {
+        k.namespace == key.namespace && s.spec.subscription_ref.name == key.name && !s.spec.suspend
+    }) {
+        let (_, subscription) = subscription;
+        match (&subscription.spec.identifier, &subscription.spec.sha512) {
+            (Some(id), _) => {
+                if let Some(image) = good.parsed.list.image(id) {
+                    wanted_ids.insert(image.identifier.clone());
+                }
+            }
+            (_, Some(sum)) => wanted_ids.extend(good.parsed.list.images_by_sha512(sum).map(|i| i.identifier.clone())),
+            _ => {}
+        }
+    }
+    if list.spec.image_policy == ImagePolicy::AutoSubscribe {
+        let selector = list.spec.image_selector.clone().unwrap_or_default();
+        let pattern = selector.title_pattern.as_deref().and_then(|p| regex::Regex::new(p).ok());
+        for image in images {
+            let value = serde_json::to_value(image).unwrap_or_default();
+            let field = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_ascii_lowercase();
+            let os_ok = selector.os.is_empty() || selector.os.iter().any(|o| o.to_ascii_lowercase() == field("sl:os"));
+            let arch_ok = selector.arch.is_empty() || selector.arch.iter().any(|a| a.to_ascii_lowercase() == field("sl:arch"));
+            let title_ok = pattern.as_ref().is_none_or(|p| p.is_match(&image.title));
+            if os_ok && arch_ok && title_ok {
+                wanted_ids.insert(image.identifier.clone());
+            }
+        }
+    }
+    SubscriptionState::Endorsed {
+        list_expires: good.parsed.list.expires,
+        wanted: images
+            .iter()
+            .filter(|image| wanted_ids.contains(&image.identifier))
+            .map(|image| WantedImage {
+                image: image.identifier.clone(),
+                sha512: image.sha512.clone(),
+                size: image.size,
+                expires: image.expires,
+            })
+            .collect(),
+        listed: images.iter().map(|image| image.identifier.clone()).collect(),
+    }
+}
+
+/// Verifies fetched bytes and applies the update rules.
+#[allow(clippy::too_many_arguments)]
+fn verify_and_decide(
+    bytes: &[u8],
+    trust: &TrustStore,
+    options: &VerifyOptions,
+    credentials: &[Credential],
+    list: &ImageListSubscription,
+    pinned: Option<&str>,
+    previous: Option<&GoodList>,
+    skew: Duration,
+) -> Result<(GoodList, Verdict, trust::Signer), ListFailure> {
+    let verified = trust::verify(bytes, trust, options).map_err(|err| ListFailure::new(&err))?;
+    let parsed = imagelist::parse(&verified.content).map_err(|err| ListFailure::new(&err))?;
+    let digest = sha512_hex(bytes);
+    let signer = SignerIdentity {
+        subject: verified.signer.subject.clone(),
+        issuer: verified.signer.issuer.clone(),
+    };
+    let pinned = list.spec.identifier.as_deref().or(pinned);
+    let digest_bytes = digest.to_bytes();
+    let previous_digest = previous.map(|p| p.digest.to_bytes());
+    let input = DecisionInput {
+        list: &parsed.list,
+        digest: &digest_bytes,
+        signer: &signer,
+        endorsers: credentials,
+        pinned_identifier: pinned,
+        previous: previous.zip(previous_digest.as_ref()).map(|(p, d)| StoredList {
+            list: &p.parsed.list,
+            digest: d,
+        }),
+        subscription_url: Some(&list.spec.url),
+        now: options.at,
+        max_clock_skew: skew,
+    };
+    let verdict = decision::decide(&input).map_err(|err| ListFailure::new(&err))?;
+    Ok((GoodList { parsed, digest }, verdict, verified.signer))
+}
+
+/// Lists in the state that still exist, for `vmlisub sync --status`.
+pub fn list_states(state: &State) -> impl Iterator<Item = (&String, &ListState)> {
+    state.lists.iter()
+}

@@ -1,0 +1,677 @@
+//! Image downloads: streamed through sha512 into a partial file, capped at
+//! `hv:size` while bytes arrive, resumable, verified before success.
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+
+use reqwest::header::{CONTENT_RANGE, ETAG, HeaderMap, IF_RANGE, LAST_MODIFIED, RANGE};
+use reqwest::{StatusCode, Url};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha512};
+use tokio::fs::{File, OpenOptions};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::time::Instant;
+
+use super::error::TransferError;
+use super::local::{self, io_error};
+use super::{Target, Transfer, next_chunk};
+
+/// Disk writes are batched to this size: network chunks are small (a few
+/// KiB) and every tokio file write is a trip to the blocking pool. This is
+/// also (with the hasher state) all the memory a download holds.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// Progress is reported at most once per this many bytes (and at the end),
+/// so callers can update a status without throttling on their side.
+const PROGRESS_STEP: u64 = 4 << 20;
+
+/// The sidecar is tiny; a larger one is not ours and is ignored.
+const SIDECAR_MAX: u64 = 64 * 1024;
+
+/// How far a download has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes in the partial file (resumed part included).
+    pub received: u64,
+    /// The expected size (`hv:size`).
+    pub total: u64,
+    /// Bytes that were already in the partial file when this attempt
+    /// started (0 when it started from scratch).
+    pub resumed_from: u64,
+}
+
+/// A download whose size and sha512 match what was asked for. The partial
+/// file is complete and fsynced; the caller promotes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Downloaded {
+    /// The digest (equal to the expected one).
+    pub sha512: [u8; 64],
+    /// The size in bytes (equal to the expected one).
+    pub size: u64,
+    /// Bytes reused from an earlier attempt.
+    pub resumed_from: u64,
+}
+
+/// The sidecar that remembers how to resume `partial`: `.<name>.meta` in
+/// the same directory. The leading dot keeps it out of the image-identifier
+/// namespace (no valid identifier starts with a dot), so it can never be
+/// mistaken for the partial of another image. The store removes it together
+/// with a partial it discards.
+pub fn sidecar_path(partial: &Path) -> PathBuf {
+    let name = partial
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    partial.with_file_name(format!(".{name}.meta"))
+}
+
+/// What the sidecar records: which image the partial belongs to (so a
+/// partial is never resumed into another image) and the server's
+/// validator (so `If-Range` makes the server restart us when the file
+/// changed).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Sidecar {
+    /// Credential-free URL the validators came from.
+    url: String,
+    size: u64,
+    /// Expected sha512, hex.
+    sha512: String,
+    #[serde(default)]
+    etag: Option<String>,
+    #[serde(default)]
+    last_modified: Option<String>,
+}
+
+impl Sidecar {
+    async fn load(path: &Path) -> Option<Self> {
+        let file = File::open(path).await.ok()?;
+        let mut bytes = Vec::new();
+        file.take(SIDECAR_MAX).read_to_end(&mut bytes).await.ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Written to a temporary name and renamed, so a crash leaves either
+    /// the old or the new sidecar, never half of one.
+    async fn save(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        tokio::fs::write(&tmp, json).await?;
+        tokio::fs::rename(&tmp, path).await
+    }
+
+    /// The `If-Range` value: a strong ETag, else Last-Modified. (A weak
+    /// ETag must not be used for ranges.)
+    fn if_range(&self) -> Option<String> {
+        self.etag
+            .clone()
+            .filter(|e| !e.starts_with("W/"))
+            .or_else(|| self.last_modified.clone())
+    }
+}
+
+async fn remove_sidecar(path: &Path) {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot remove sidecar"),
+    }
+}
+
+/// Lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]])
+        .map(char::from)
+        .collect()
+}
+
+/// Parses `Content-Range: bytes <first>-<last>/<total|*>`.
+fn parse_content_range(headers: &HeaderMap) -> Option<(u64, u64, Option<u64>)> {
+    let value = headers.get(CONTENT_RANGE)?.to_str().ok()?;
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    Some((first.trim().parse().ok()?, last.trim().parse().ok()?, total))
+}
+
+/// What one download is asked to produce.
+struct Job<'a, P> {
+    partial: &'a Path,
+    sidecar: PathBuf,
+    shown: &'a str,
+    size: u64,
+    sha512: &'a [u8; 64],
+    progress: &'a P,
+}
+
+impl<P: Fn(Progress)> Job<'_, P> {
+    fn io(&self, action: &'static str) -> impl FnOnce(std::io::Error) -> TransferError {
+        io_error(self.shown, self.partial, action)
+    }
+
+    fn too_large(&self, seen: u64) -> TransferError {
+        TransferError::TooLarge {
+            url: self.shown.to_string(),
+            limit: self.size,
+            seen,
+        }
+    }
+
+    fn size_mismatch(&self, actual: u64) -> TransferError {
+        TransferError::SizeMismatch {
+            url: self.shown.to_string(),
+            expected: self.size,
+            actual,
+        }
+    }
+
+    /// An announced total size (Content-Length of a 200, total of a
+    /// Content-Range) that is not `hv:size` fails before any byte is read.
+    fn check_announced(&self, total: u64) -> Result<(), TransferError> {
+        if total > self.size {
+            Err(self.too_large(total))
+        } else if total < self.size {
+            Err(self.size_mismatch(total))
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn open_partial(&self) -> Result<File, TransferError> {
+        if let Some(dir) = self.partial.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await.map_err(io_error(
+                self.shown,
+                dir,
+                "create directory",
+            ))?;
+        }
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.partial)
+            .await
+            .map_err(self.io("open"))
+    }
+
+    /// Empties the partial file to start from zero.
+    async fn truncate(&self, file: &mut File) -> Result<(), TransferError> {
+        file.set_len(0).await.map_err(self.io("truncate"))?;
+        file.seek(SeekFrom::Start(0))
+            .await
+            .map_err(self.io("seek"))?;
+        Ok(())
+    }
+
+    /// Hashes the first `length` bytes of the partial file: resuming must
+    /// not trust bytes written by an earlier process, so they go through
+    /// the same hasher as new ones.
+    async fn hash_prefix(
+        &self,
+        file: &mut File,
+        length: u64,
+        hasher: &mut Sha512,
+    ) -> Result<(), TransferError> {
+        file.seek(SeekFrom::Start(0))
+            .await
+            .map_err(self.io("seek"))?;
+        let mut buffer = vec![0u8; WRITE_BUFFER];
+        let mut left = length;
+        while left > 0 {
+            let want = usize::try_from(left.min(WRITE_BUFFER as u64)).unwrap_or(WRITE_BUFFER);
+            let n = file
+                .read(&mut buffer[..want])
+                .await
+                .map_err(self.io("read"))?;
+            if n == 0 {
+                return Err(self.io("read")(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            hasher.update(&buffer[..n]);
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
+    /// A content failure: the partial holds wrong bytes, so forget how to
+    /// resume it (the caller moves it aside).
+    async fn fail_content(&self, error: TransferError) -> TransferError {
+        remove_sidecar(&self.sidecar).await;
+        error
+    }
+}
+
+/// Streams bytes into the partial file and the hasher, refusing to go
+/// past the expected size.
+struct Sink<'j, 'a, P> {
+    job: &'j Job<'a, P>,
+    writer: BufWriter<File>,
+    hasher: Sha512,
+    written: u64,
+    resumed_from: u64,
+    next_report: u64,
+}
+
+impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
+    fn new(job: &'j Job<'a, P>, file: File, hasher: Sha512, resumed_from: u64) -> Self {
+        let sink = Self {
+            job,
+            writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+            hasher,
+            written: resumed_from,
+            resumed_from,
+            next_report: resumed_from + PROGRESS_STEP,
+        };
+        sink.report();
+        sink
+    }
+
+    fn report(&self) {
+        (self.job.progress)(Progress {
+            received: self.written,
+            total: self.job.size,
+            resumed_from: self.resumed_from,
+        });
+    }
+
+    async fn push(&mut self, data: &[u8]) -> Result<(), TransferError> {
+        let seen = self.written + data.len() as u64;
+        if seen > self.job.size {
+            // Stop here: the rest of the body is never read.
+            return Err(self.job.too_large(seen));
+        }
+        self.hasher.update(data);
+        self.writer
+            .write_all(data)
+            .await
+            .map_err(self.job.io("write"))?;
+        self.written = seen;
+        if seen >= self.next_report {
+            self.report();
+            self.next_report = seen + PROGRESS_STEP;
+        }
+        Ok(())
+    }
+
+    /// Keeps what was received so far (for resuming) after a failure.
+    async fn flush_after_failure(&mut self) {
+        if let Err(e) = self.writer.flush().await {
+            tracing::warn!(path = %self.job.partial.display(), error = %e, "cannot flush partial download");
+        }
+    }
+
+    /// Flushes and fsyncs, then proves size and digest.
+    async fn finish(mut self) -> Result<Downloaded, TransferError> {
+        self.writer.flush().await.map_err(self.job.io("write"))?;
+        self.writer
+            .get_ref()
+            .sync_all()
+            .await
+            .map_err(self.job.io("sync"))?;
+        self.report();
+        if self.written != self.job.size {
+            return Err(self
+                .job
+                .fail_content(self.job.size_mismatch(self.written))
+                .await);
+        }
+        let digest: [u8; 64] = self.hasher.finalize().into();
+        if &digest != self.job.sha512 {
+            let error = TransferError::ChecksumMismatch {
+                url: self.job.shown.to_string(),
+                expected: hex(self.job.sha512),
+                actual: hex(&digest),
+            };
+            return Err(self.job.fail_content(error).await);
+        }
+        remove_sidecar(&self.job.sidecar).await;
+        Ok(Downloaded {
+            sha512: digest,
+            size: self.written,
+            resumed_from: self.resumed_from,
+        })
+    }
+}
+
+impl Transfer {
+    /// Downloads an image into `partial_path`, proving it by size and
+    /// sha512; success means the file is complete, correct and fsynced.
+    ///
+    /// * Waits for a permit of the [`DownloadLimiter`](super::DownloadLimiter).
+    /// * Streams to disk while hashing; memory stays bounded whatever the
+    ///   image size. More bytes than `expected_size` abort the transfer at
+    ///   once (`too-large`); an announced size that differs fails before
+    ///   the body is read.
+    /// * Resumes: an existing partial file is re-hashed, then the rest is
+    ///   requested with `Range: bytes=N-` and `If-Range` (validator from the
+    ///   sidecar [`sidecar_path`]). A server that answers 200 (no range
+    ///   support, or the file changed) restarts the download from zero; a
+    ///   416 also restarts it once. A partial that already has the full
+    ///   size is verified locally without contacting the server, and
+    ///   downloaded afresh if it does not verify.
+    /// * On `size-mismatch`, `checksum-mismatch` or `too-large` the partial
+    ///   file is left for the caller to move aside (its sidecar is removed
+    ///   so it will not be resumed). On interruptions (`truncated`,
+    ///   `timeout`, ...) it is kept for the next attempt.
+    ///
+    /// `progress` is called when the body starts, every few MiB and at the
+    /// end. The caller must not run two downloads into the same partial
+    /// path at once.
+    pub async fn download(
+        &self,
+        url: &str,
+        partial_path: &Path,
+        expected_size: u64,
+        expected_sha512: &[u8; 64],
+        progress: impl Fn(Progress),
+    ) -> Result<Downloaded, TransferError> {
+        let target = self.target(url)?;
+        let _permit =
+            self.limiter
+                .semaphore
+                .acquire()
+                .await
+                .map_err(|_| TransferError::Config {
+                    detail: "download limiter closed".to_string(),
+                })?;
+        let started = std::time::Instant::now();
+        let (result, shown) = match target {
+            Target::File { path, shown } => {
+                let job = Job {
+                    partial: partial_path,
+                    sidecar: sidecar_path(partial_path),
+                    shown: &shown,
+                    size: expected_size,
+                    sha512: expected_sha512,
+                    progress: &progress,
+                };
+                (self.download_file(&job, &path).await, shown.clone())
+            }
+            Target::Http {
+                url,
+                credentials,
+                shown,
+            } => {
+                let job = Job {
+                    partial: partial_path,
+                    sidecar: sidecar_path(partial_path),
+                    shown: &shown,
+                    size: expected_size,
+                    sha512: expected_sha512,
+                    progress: &progress,
+                };
+                let result = self.download_http(&job, &url, credentials.as_ref()).await;
+                (result, shown.clone())
+            }
+        };
+        match &result {
+            Ok(done) => tracing::info!(
+                url = %shown,
+                size = done.size,
+                resumed_from = done.resumed_from,
+                seconds = started.elapsed().as_secs_f64(),
+                "image downloaded and verified"
+            ),
+            // The caller reports failures (event, condition); keep the
+            // detail for debugging only.
+            Err(error) => tracing::debug!(url = %shown, %error, "image download failed"),
+        }
+        result
+    }
+
+    async fn download_file<P: Fn(Progress)>(
+        &self,
+        job: &Job<'_, P>,
+        source: &Path,
+    ) -> Result<Downloaded, TransferError> {
+        let mut input = local::open(source, job.shown).await?;
+        // Local copies are cheap: always start from zero.
+        remove_sidecar(&job.sidecar).await;
+        let mut file = job.open_partial().await?;
+        job.truncate(&mut file).await?;
+        let mut sink = Sink::new(job, file, Sha512::new(), 0);
+        let mut buffer = vec![0u8; WRITE_BUFFER];
+        loop {
+            let n = input
+                .read(&mut buffer)
+                .await
+                .map_err(io_error(job.shown, source, "read"))?;
+            if n == 0 {
+                break;
+            }
+            if let Err(error) = sink.push(&buffer[..n]).await {
+                return Err(job.fail_content(error).await);
+            }
+        }
+        sink.finish().await
+    }
+
+    async fn download_http<P: Fn(Progress)>(
+        &self,
+        job: &Job<'_, P>,
+        url: &Url,
+        credentials: Option<&(String, String)>,
+    ) -> Result<Downloaded, TransferError> {
+        let deadline = self.settings.download_timeout.map(|d| Instant::now() + d);
+        let expected_hex = hex(job.sha512);
+        let mut file = job.open_partial().await?;
+        let mut have = file.metadata().await.map_err(job.io("stat"))?.len();
+        let sidecar = Sidecar::load(&job.sidecar)
+            .await
+            .filter(|s| s.size == job.size && s.sha512 == expected_hex);
+        let mut hasher = Sha512::new();
+
+        // A partial of full size is checked whatever its sidecar says (the
+        // digest decides); a shorter one only resumes if the sidecar proves
+        // it belongs to this image.
+        let full = have == job.size && have > 0;
+        if have > job.size || (have > 0 && !full && sidecar.is_none()) {
+            tracing::info!(url = %job.shown, bytes = have, "discarding a partial file of another download");
+            job.truncate(&mut file).await?;
+            have = 0;
+        }
+        if have > 0 {
+            job.hash_prefix(&mut file, have, &mut hasher).await?;
+        }
+        if full {
+            let digest: [u8; 64] = hasher.clone().finalize().into();
+            if &digest == job.sha512 {
+                tracing::debug!(url = %job.shown, "partial file already complete");
+                return Sink::new(job, file, hasher, have).finish().await;
+            }
+            tracing::info!(url = %job.shown, "complete partial file does not verify, downloading again");
+            job.truncate(&mut file).await?;
+            have = 0;
+            hasher = Sha512::new();
+        }
+
+        let mut validator = sidecar
+            .as_ref()
+            .filter(|s| have > 0 && s.url == job.shown)
+            .and_then(Sidecar::if_range);
+        let mut restarted = false;
+        let mut response = loop {
+            let mut request = self.get(url, credentials);
+            if have > 0 {
+                request = request.header(RANGE, format!("bytes={have}-"));
+                if let Some(validator) = &validator {
+                    request = request.header(IF_RANGE, validator);
+                }
+            }
+            tracing::debug!(url = %job.shown, from = have, "requesting image");
+            let response = self.send(request, job.shown, deadline).await?;
+            let status = response.status();
+            match status {
+                StatusCode::OK => {
+                    if have > 0 {
+                        tracing::info!(url = %job.shown, bytes = have, "server sent the whole image (no range support or file changed): restarting from zero");
+                        job.truncate(&mut file).await?;
+                        have = 0;
+                        hasher = Sha512::new();
+                    }
+                    if let Some(length) = response.content_length() {
+                        job.check_announced(length)?;
+                    }
+                    break response;
+                }
+                StatusCode::PARTIAL_CONTENT if have > 0 => {
+                    let Some((first, _last, total)) = parse_content_range(response.headers())
+                    else {
+                        return Err(TransferError::Protocol {
+                            url: job.shown.to_string(),
+                            detail: "206 response without a valid Content-Range".to_string(),
+                        });
+                    };
+                    if first != have {
+                        return Err(TransferError::Protocol {
+                            url: job.shown.to_string(),
+                            detail: format!("asked for bytes from {have}, got from {first}"),
+                        });
+                    }
+                    if let Some(total) = total {
+                        job.check_announced(total)?;
+                    }
+                    if let Some(length) = response.content_length()
+                        && have + length > job.size
+                    {
+                        return Err(job.too_large(have + length));
+                    }
+                    tracing::info!(url = %job.shown, from = have, "resuming download");
+                    break response;
+                }
+                StatusCode::RANGE_NOT_SATISFIABLE if have > 0 && !restarted => {
+                    tracing::info!(url = %job.shown, bytes = have, "range not satisfiable: restarting from zero");
+                    job.truncate(&mut file).await?;
+                    have = 0;
+                    hasher = Sha512::new();
+                    validator = None;
+                    restarted = true;
+                }
+                _ => {
+                    return Err(TransferError::HttpStatus {
+                        url: job.shown.to_string(),
+                        status: status.as_u16(),
+                    });
+                }
+            }
+        };
+
+        // Remember the validator before the first byte, so that an
+        // interruption at any point can be resumed.
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let mut record = Sidecar {
+            url: job.shown.to_string(),
+            size: job.size,
+            sha512: expected_hex,
+            etag: header(ETAG),
+            last_modified: header(LAST_MODIFIED),
+        };
+        if have > 0
+            && record.etag.is_none()
+            && record.last_modified.is_none()
+            && let Some(old) = &sidecar
+        {
+            record.etag.clone_from(&old.etag);
+            record.last_modified.clone_from(&old.last_modified);
+        }
+        if let Err(e) = record.save(&job.sidecar).await {
+            tracing::warn!(path = %job.sidecar.display(), error = %e, "cannot write download sidecar: an interruption will restart from zero");
+        }
+
+        file.seek(SeekFrom::Start(have))
+            .await
+            .map_err(job.io("seek"))?;
+        let mut sink = Sink::new(job, file, hasher, have);
+        loop {
+            let chunk = next_chunk(
+                &mut response,
+                self.settings.idle_timeout,
+                deadline,
+                job.shown,
+                sink.written - have,
+            )
+            .await;
+            match chunk {
+                Ok(Some(chunk)) => {
+                    if let Err(error) = sink.push(&chunk).await {
+                        return Err(match error {
+                            TransferError::TooLarge { .. } => job.fail_content(error).await,
+                            other => other,
+                        });
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    sink.flush_after_failure().await;
+                    return Err(error);
+                }
+            }
+        }
+        drop(response);
+        sink.finish().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn content_range_parsing() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_RANGE, HeaderValue::from_static("bytes 100-199/200"));
+        assert_eq!(parse_content_range(&headers), Some((100, 199, Some(200))));
+        headers.insert(CONTENT_RANGE, HeaderValue::from_static("bytes 5-9/*"));
+        assert_eq!(parse_content_range(&headers), Some((5, 9, None)));
+        headers.insert(CONTENT_RANGE, HeaderValue::from_static("bytes */200"));
+        assert_eq!(parse_content_range(&headers), None);
+    }
+
+    #[test]
+    fn sidecar_next_to_partial() {
+        assert_eq!(
+            sidecar_path(Path::new("/c/partial/img")),
+            PathBuf::from("/c/partial/img.meta")
+        );
+    }
+
+    #[test]
+    fn hex_digits() {
+        assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
+    }
+
+    #[test]
+    fn if_range_prefers_strong_etag() {
+        let mut s = Sidecar {
+            url: String::new(),
+            size: 1,
+            sha512: String::new(),
+            etag: Some("W/\"x\"".into()),
+            last_modified: Some("Tue, 01 Jan 2030 00:00:00 GMT".into()),
+        };
+        assert_eq!(
+            s.if_range().as_deref(),
+            Some("Tue, 01 Jan 2030 00:00:00 GMT")
+        );
+        s.etag = Some("\"x\"".into());
+        assert_eq!(s.if_range().as_deref(), Some("\"x\""));
+    }
+}
