@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::reason::Reason;
 
 pub mod crds;
+pub mod sync;
 pub mod verify;
 
 /// Subscribe to signed HEPiX virtual-machine image lists.
@@ -31,6 +32,8 @@ pub struct Cli {
 pub enum Command {
     /// Verify a signed image list and print it.
     Verify(verify::VerifyArgs),
+    /// Fetch, verify and cache images from manifests, without Kubernetes.
+    Sync(sync::SyncArgs),
     /// Print the CustomResourceDefinitions (YAML).
     Crds(crds::CrdsArgs),
 }
@@ -52,6 +55,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Verify(args) => verify::run(&args),
         Command::Crds(args) => crds::run(&args),
+        Command::Sync(args) => sync::run(&args),
     }
 }
 

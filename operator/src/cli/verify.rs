@@ -181,7 +181,12 @@ fn verify_file(args: &VerifyArgs) -> Result<Vec<u8>, Failure> {
     let store_warnings: Vec<String> = store
         .problems
         .iter()
-        .map(|problem| format!("CA directory entry {} skipped: {}", problem.file, problem.message))
+        .map(|problem| {
+            format!(
+                "CA directory entry {} skipped: {}",
+                problem.file, problem.message
+            )
+        })
         .collect();
 
     let signer = SignerIdentity {

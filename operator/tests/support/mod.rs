@@ -10,6 +10,7 @@ pub mod cli;
 pub mod der;
 pub mod fixtures;
 pub mod list;
+pub mod live;
 pub mod openssl;
 pub mod pki;
 pub mod scenario;

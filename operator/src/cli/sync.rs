@@ -1,0 +1,211 @@
+//! `vmlisub sync`: the original's cron workflow from Kubernetes manifests.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use jiff::Timestamp;
+
+use crate::hooks::Hook;
+use crate::store::RetentionPolicy;
+use crate::sync::engine::{DEFAULT_MAX_LIST_BYTES, Engine, SyncConfig};
+use crate::sync::manifest;
+use crate::sync::state::State;
+use crate::transfer::TransferConfig;
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Manifest files or directories (YAML/JSON: Endorser,
+    /// ImageListSubscription, ImageSubscription, and v1 Secret/ConfigMap).
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE_OR_DIR",
+        required_unless_present = "status"
+    )]
+    pub files: Vec<PathBuf>,
+
+    /// The image cache (partial/, endorsed/, expired/).
+    #[arg(long, env = "VMLISUB_CACHE_DIR", default_value = "/var/cache/vmimages")]
+    pub cache_dir: PathBuf,
+
+    /// CA directory in the IGTF layout.
+    #[arg(long, env = "VMLISUB_CA_DIR", default_value = super::verify::DEFAULT_CA_DIR)]
+    pub ca_dir: PathBuf,
+
+    /// The state file (statuses and the last good lists, kept beside it).
+    #[arg(
+        long = "state",
+        env = "VMLISUB_STATE",
+        default_value = "/var/lib/vmlisub/state.json"
+    )]
+    pub state_file: PathBuf,
+
+    /// Command run on each cache event, with VMILS_EVENT_* variables (no
+    /// shell: write `sh -c '...'` for one).
+    #[arg(long, short = 'x')]
+    pub event_command: Option<String>,
+
+    /// Seconds an event command may run before it is killed.
+    #[arg(long, default_value_t = 10)]
+    pub event_timeout: u64,
+
+    /// One pass over every list, whatever their intervals say (the default).
+    #[arg(long, conflicts_with = "watch")]
+    pub once: bool,
+
+    /// Keep running, fetching each list on its interval.
+    #[arg(long)]
+    pub watch: bool,
+
+    /// Print the recorded status and exit (like the original's -l / -i).
+    #[arg(long)]
+    pub status: bool,
+
+    /// Allow file:// URLs for lists and images.
+    #[arg(long)]
+    pub allow_file_urls: bool,
+
+    /// Largest clock skew tolerated for a list's creation time, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub max_clock_skew: u64,
+
+    /// Keep at most this many expired images.
+    #[arg(long)]
+    pub keep_expired: Option<usize>,
+
+    /// Delete expired images older than this many days.
+    #[arg(long)]
+    pub expired_max_age_days: Option<u64>,
+
+    /// Keep at most this many bytes of expired images.
+    #[arg(long)]
+    pub expired_max_bytes: Option<u64>,
+}
+
+pub fn run(args: &SyncArgs) -> ExitCode {
+    if args.status {
+        return print_status(args);
+    }
+    let hook = match &args.event_command {
+        Some(command) => match Hook::parse(command, Duration::from_secs(args.event_timeout)) {
+            Ok(hook) => Some(hook),
+            Err(err) => return super::fail(&err),
+        },
+        None => None,
+    };
+    let config = SyncConfig {
+        cache_dir: args.cache_dir.clone(),
+        ca_dir: args.ca_dir.clone(),
+        state_file: args.state_file.clone(),
+        hook,
+        allow_file_urls: args.allow_file_urls,
+        max_list_bytes: DEFAULT_MAX_LIST_BYTES,
+        max_clock_skew: Duration::from_secs(args.max_clock_skew),
+        retention: RetentionPolicy {
+            max_count: args.keep_expired,
+            max_age: args
+                .expired_max_age_days
+                .map(|days| Duration::from_secs(days.saturating_mul(86_400))),
+            max_bytes: args.expired_max_bytes,
+        },
+        force: !args.watch,
+        transfer: TransferConfig::default(),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(sync(args, config))
+}
+
+async fn sync(args: &SyncArgs, config: SyncConfig) -> ExitCode {
+    let (mut engine, notes) = match Engine::open(config) {
+        Ok(opened) => opened,
+        Err(err) => return super::fail(&err),
+    };
+    for note in notes {
+        println!("recovery: {note}");
+    }
+    loop {
+        // Manifests are re-read every pass, so edits apply without a restart.
+        let manifests = match manifest::load(&args.files) {
+            Ok(manifests) => manifests,
+            Err(err) => return super::fail(&err),
+        };
+        for warning in &manifests.warnings {
+            println!("warning: {warning}");
+        }
+        let report = match engine.run_pass(&manifests, Timestamp::now()).await {
+            Ok(report) => report,
+            Err(err) => return super::fail(&err),
+        };
+        for line in &report.lines {
+            println!("{line}");
+        }
+        if !args.watch {
+            if report.not_ready.is_empty() {
+                println!("all {} objects Ready", count(&manifests));
+                return ExitCode::SUCCESS;
+            }
+            for object in &report.not_ready {
+                println!("not Ready: {object}");
+            }
+            return ExitCode::from(1);
+        }
+        let wait = report
+            .next_due
+            .and_then(|due| {
+                let seconds = due.as_second().saturating_sub(Timestamp::now().as_second());
+                u64::try_from(seconds).ok()
+            })
+            .unwrap_or(60)
+            .clamp(5, 3600);
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+    }
+}
+
+fn count(manifests: &manifest::Manifests) -> usize {
+    manifests.endorsers.len() + manifests.lists.len() + manifests.images.len()
+}
+
+fn print_status(args: &SyncArgs) -> ExitCode {
+    let state = match State::load(&args.state_file) {
+        Ok(state) => state,
+        Err(err) => return super::fail(&err),
+    };
+    let ready = |conditions: &[crate::api::Condition]| {
+        crate::api::conditions::find(conditions, "Ready")
+            .map(|c| format!("{:?}/{}", c.status, c.reason))
+            .unwrap_or_else(|| "Unknown".into())
+    };
+    println!("LISTS");
+    for (key, entry) in &state.lists {
+        let list = entry.status.list.as_ref();
+        println!(
+            "{key}\t{}\tversion={}\texpires={}\timages={}\tidentifier={}",
+            ready(&entry.status.conditions),
+            list.map_or("-", |l| l.version.as_str()),
+            list.map_or("-", |l| l.expires.as_str()),
+            entry.status.image_count,
+            list.map_or("-", |l| l.identifier.as_str()),
+        );
+    }
+    println!("IMAGES");
+    for (key, status) in &state.images {
+        println!(
+            "{key}\t{:?}\t{}\t{}",
+            status.phase,
+            status.image.as_ref().map_or("-", |i| i.identifier.as_str()),
+            status.artifact.as_ref().map_or("-", |a| a.path.as_str()),
+        );
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,208 @@
+//! A small PKI valid *now* (wall clock), for tests and benchmarks of code
+//! that verifies at the current time (`vmlisub sync`, the operator): a CA
+//! with a fresh CRL in an IGTF directory, and a signer that signs lists with
+//! `openssl smime -sign`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use jiff::{SignedDuration, Timestamp};
+
+pub struct LivePki {
+    pub dir: PathBuf,
+    /// IGTF-layout directory with the CA and its CRL.
+    pub ca_dir: PathBuf,
+    pub subject: String,
+    pub issuer: String,
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|err| panic!("openssl CLI is required for these tests: {err}"));
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+fn one_line(dir: &Path, cert: &str) -> String {
+    let out = openssl(
+        dir,
+        &[
+            "x509", "-noout", "-subject", "-nameopt", "compat", "-in", cert,
+        ],
+    );
+    String::from_utf8_lossy(&out)
+        .trim()
+        .trim_start_matches("subject=")
+        .to_string()
+}
+
+/// Formats a time the way lists need it.
+pub fn list_time(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl LivePki {
+    /// Generates the PKI in `dir`.
+    pub fn new(dir: &Path) -> Self {
+        std::fs::write(
+            dir.join("ca.cnf"),
+            "[ca]\ndefault_ca = live\n[live]\ndatabase = index.txt\ndefault_md = sha256\ndefault_crl_days = 30\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("index.txt"), "").unwrap();
+        std::fs::write(
+            dir.join("signer.ext"),
+            "keyUsage = critical, digitalSignature, nonRepudiation\nextendedKeyUsage = emailProtection\n",
+        )
+        .unwrap();
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "3650",
+                "-subj",
+                "/DC=org/DC=example/CN=Live Test CA",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "signer.key",
+                "-out",
+                "signer.csr",
+                "-subj",
+                "/DC=org/DC=example/OU=People/CN=list signer/CN=4242",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "signer.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                "4242",
+                "-days",
+                "365",
+                "-extfile",
+                "signer.ext",
+                "-out",
+                "signer.pem",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "ca", "-config", "ca.cnf", "-gencrl", "-keyfile", "ca.key", "-cert", "ca.pem",
+                "-out", "ca.crl",
+            ],
+        );
+        let ca_dir = dir.join("certificates");
+        std::fs::create_dir_all(&ca_dir).unwrap();
+        std::fs::copy(dir.join("ca.pem"), ca_dir.join("livetest.0")).unwrap();
+        std::fs::copy(dir.join("ca.crl"), ca_dir.join("livetest.r0")).unwrap();
+        Self {
+            subject: one_line(dir, "signer.pem"),
+            issuer: one_line(dir, "ca.pem"),
+            dir: dir.to_path_buf(),
+            ca_dir,
+        }
+    }
+
+    /// Signs `content` as a clear-signed S/MIME message.
+    pub fn sign(&self, content: &[u8]) -> Vec<u8> {
+        let input = self.dir.join("to-sign.json");
+        std::fs::write(&input, content).unwrap();
+        openssl(
+            &self.dir,
+            &[
+                "smime",
+                "-sign",
+                "-signer",
+                "signer.pem",
+                "-inkey",
+                "signer.key",
+                "-md",
+                "sha256",
+                "-in",
+                "to-sign.json",
+            ],
+        )
+    }
+
+    /// A list document signed by this PKI's signer, valid from an hour ago
+    /// for 30 days, with `images` as `(identifier, uri, bytes)`.
+    pub fn list(&self, identifier: &str, version: &str, images: &[(&str, &str, &[u8])]) -> Vec<u8> {
+        let now = Timestamp::now();
+        let created = now - SignedDuration::from_hours(1);
+        let expires = now + SignedDuration::from_hours(24 * 30);
+        self.list_with_times(identifier, version, images, created, expires)
+    }
+
+    pub fn list_with_times(
+        &self,
+        identifier: &str,
+        version: &str,
+        images: &[(&str, &str, &[u8])],
+        created: Timestamp,
+        expires: Timestamp,
+    ) -> Vec<u8> {
+        use sha2::Digest as _;
+        let images: Vec<serde_json::Value> = images
+            .iter()
+            .map(|(id, uri, bytes)| {
+                let sum: String = sha2::Sha512::digest(bytes)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                serde_json::json!({"hv:image": {
+                    "dc:identifier": id, "dc:title": format!("Image {id}"),
+                    "dc:description": "test image", "hv:uri": uri, "hv:size": bytes.len(),
+                    "sl:checksum:sha512": sum, "sl:arch": "x86_64", "sl:os": "Linux",
+                    "sl:osversion": "test", "sl:comments": "", "hv:hypervisor": "KVM",
+                    "hv:version": "1", "hv:format": "raw"
+                }})
+            })
+            .collect();
+        let document = serde_json::json!({"hv:imagelist": {
+            "dc:identifier": identifier, "dc:title": "Live test list",
+            "dc:description": "generated", "dc:source": "https://example.org/",
+            "dc:date:created": list_time(created), "dc:date:expires": list_time(expires),
+            "hv:version": version, "hv:uri": "https://example.org/image.list",
+            "hv:endorser": {"hv:x509": {"hv:dn": self.subject, "hv:ca": self.issuer,
+                "hv:email": "signer@example.org", "dc:creator": "test"}},
+            "hv:images": images
+        }});
+        self.sign(&serde_json::to_vec_pretty(&document).unwrap())
+    }
+}

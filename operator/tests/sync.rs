@@ -1,0 +1,296 @@
+//! `vmlisub sync` end to end, as a process, on a PKI valid now: images
+//! become available, a list rotation expires what left the list with hook
+//! events in order, and tampered, rolled-back or unauthorised lists keep the
+//! last good state and the cached images.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use support::live::LivePki;
+
+struct Site {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    pki: LivePki,
+}
+
+impl Site {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        std::fs::create_dir_all(root.join("pki")).unwrap();
+        std::fs::create_dir_all(root.join("site/images")).unwrap();
+        std::fs::create_dir_all(root.join("manifests")).unwrap();
+        let pki = LivePki::new(&root.join("pki"));
+        Self {
+            _dir: dir,
+            root,
+            pki,
+        }
+    }
+
+    fn image(&self, name: &str, bytes: &[u8]) -> String {
+        let path = self.root.join("site/images").join(name);
+        std::fs::write(&path, bytes).unwrap();
+        format!("file://{}", path.display())
+    }
+
+    fn publish(&self, signed: &[u8]) {
+        std::fs::write(self.root.join("site/image.list"), signed).unwrap();
+    }
+
+    fn manifests(&self, policy: &str, endorser_subject: &str) {
+        let manifest = format!(
+            r#"apiVersion: vmli.hepix.org/v1alpha1
+kind: Endorser
+metadata: {{name: signer}}
+spec:
+  credentials:
+    - subject: "{endorser_subject}"
+      issuer: "{issuer}"
+---
+apiVersion: vmli.hepix.org/v1alpha1
+kind: ImageListSubscription
+metadata: {{name: vo-list}}
+spec:
+  url: "file://{list}"
+  endorsers: [{{name: signer}}]
+  imagePolicy: {policy}
+"#,
+            issuer = self.pki.issuer,
+            list = self.root.join("site/image.list").display(),
+        );
+        std::fs::write(self.root.join("manifests/site.yaml"), manifest).unwrap();
+    }
+
+    fn sync(&self) -> Output {
+        let log = self.root.join("events.log");
+        Command::new(env!("CARGO_BIN_EXE_vmlisub"))
+            .args(["sync", "--once", "--allow-file-urls", "-f"])
+            .arg(self.root.join("manifests"))
+            .arg("--cache-dir")
+            .arg(self.root.join("cache"))
+            .arg("--ca-dir")
+            .arg(&self.pki.ca_dir)
+            .arg("--state")
+            .arg(self.root.join("state/state.json"))
+            .arg("--event-command")
+            .arg(format!(
+                "sh -c 'echo \"$VMILS_EVENT_TYPE $VMILS_EVENT_DC_IDENTIFIER\" >> {}'",
+                log.display()
+            ))
+            .output()
+            .unwrap()
+    }
+
+    fn endorsed(&self, id: &str) -> PathBuf {
+        self.root
+            .join("cache/endorsed/default/vo-list")
+            .join(id)
+            .join("image")
+    }
+
+    fn events(&self) -> Vec<String> {
+        std::fs::read_to_string(self.root.join("events.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.root.join("state/state.json")).unwrap()).unwrap()
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(files_under(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+const LIST_ID: &str = "6b0c8e1a-1f2d-4c3b-9a8e-7d6c5b4a3f21";
+
+#[test]
+fn images_become_available_then_rotate_out_with_events_in_order() {
+    let site = Site::new();
+    let a = site.image("a.img", b"image A bytes");
+    let b = site.image("b.img", b"image B bytes, a little longer");
+    site.publish(&site.pki.list(
+        LIST_ID,
+        "1",
+        &[
+            ("img-a", &a, b"image A bytes"),
+            ("img-b", &b, b"image B bytes, a little longer"),
+        ],
+    ));
+    site.manifests("AutoSubscribe", &site.pki.subject);
+
+    let first = site.sync();
+    assert!(first.status.success(), "{}", text(&first));
+    assert_eq!(
+        std::fs::read(site.endorsed("img-a")).unwrap(),
+        b"image A bytes"
+    );
+    assert!(site.endorsed("img-b").exists());
+    let state = site.state();
+    let list = &state["lists"]["default/vo-list"]["status"];
+    assert_eq!(list["list"]["version"], "1");
+    assert_eq!(list["imageCount"], 2);
+    assert_eq!(
+        site.events(),
+        vec![
+            "ProcessPrefix ",
+            "AvailablePrefix img-a",
+            "AvailablePostfix img-a",
+            "AvailablePrefix img-b",
+            "AvailablePostfix img-b",
+            "ProcessPostfix "
+        ]
+    );
+
+    // Version 2 drops image B: it expires into the archive, A stays.
+    site.publish(
+        &site
+            .pki
+            .list(LIST_ID, "2", &[("img-a", &a, b"image A bytes")]),
+    );
+    let second = site.sync();
+    assert!(second.status.success(), "{}", text(&second));
+    assert!(site.endorsed("img-a").exists());
+    assert!(!site.endorsed("img-b").exists());
+    let archived = files_under(&site.root.join("cache/expired"));
+    assert!(
+        archived
+            .iter()
+            .any(|p| p.ends_with("image") && p.to_string_lossy().contains("img-b")),
+        "{archived:?}"
+    );
+    let events = site.events();
+    assert_eq!(
+        &events[6..],
+        &[
+            "ProcessPrefix ",
+            "ExpirePrefix img-b",
+            "ExpirePostfix img-b",
+            "ProcessPostfix "
+        ]
+    );
+    assert_eq!(
+        site.state()["lists"]["default/vo-list"]["status"]["list"]["version"],
+        "2"
+    );
+}
+
+#[test]
+fn bad_updates_keep_the_last_good_list_and_images() {
+    let site = Site::new();
+    let a = site.image("a.img", b"image A bytes");
+    let v2 = site
+        .pki
+        .list(LIST_ID, "2", &[("img-a", &a, b"image A bytes")]);
+    site.publish(&v2);
+    site.manifests("AutoSubscribe", &site.pki.subject);
+    assert!(site.sync().status.success());
+
+    // Tampered content: the signature no longer covers it.
+    let tampered =
+        String::from_utf8(v2.clone())
+            .unwrap()
+            .replacen("Live test list", "Evil test list", 1);
+    site.publish(tampered.as_bytes());
+    let out = site.sync();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("digest-mismatch"),
+        "{}",
+        text(&out)
+    );
+    assert!(site.endorsed("img-a").exists());
+    let status = &site.state()["lists"]["default/vo-list"]["status"];
+    assert_eq!(status["list"]["version"], "2");
+    let ready = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "DigestMismatch");
+
+    // Rollback to a lower version.
+    site.publish(
+        &site
+            .pki
+            .list(LIST_ID, "1", &[("img-a", &a, b"image A bytes")]),
+    );
+    let out = site.sync();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("rollback"),
+        "{}",
+        text(&out)
+    );
+    assert!(site.endorsed("img-a").exists());
+
+    // The signer is no longer an authorised endorser: the cached images of
+    // its list are withdrawn.
+    site.publish(&v2);
+    site.manifests("AutoSubscribe", "/DC=org/DC=example/CN=someone else");
+    let out = site.sync();
+    assert!(!out.status.success());
+    assert!(!site.endorsed("img-a").exists(), "{}", text(&out));
+}
+
+#[test]
+fn corrupt_downloads_and_unsafe_identifiers_never_reach_the_cache() {
+    let site = Site::new();
+    let good = site.image("good.img", b"good bytes");
+    let bad = site.image("bad.img", b"these are not the bytes the list promised");
+    site.publish(&site.pki.list(
+        LIST_ID,
+        "1",
+        &[
+            ("good", &good, b"good bytes"),
+            (
+                "bad",
+                &bad,
+                b"the promised bytes, same length as the file? no",
+            ),
+            ("../escape", &good, b"good bytes"),
+        ],
+    ));
+    site.manifests("AutoSubscribe", &site.pki.subject);
+    let out = site.sync();
+    assert!(site.endorsed("good").exists(), "{}", text(&out));
+    assert!(!site.endorsed("bad").exists());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("unsafe-identifier"), "{}", text(&out));
+    // Nothing outside the cache's own areas was written.
+    for path in files_under(&site.root.join("cache")) {
+        let relative = path.strip_prefix(site.root.join("cache")).unwrap();
+        assert!(!relative.to_string_lossy().contains(".."), "{path:?}");
+    }
+    assert!(!site.root.join("cache/endorsed/default/escape").exists());
+}
