@@ -1,7 +1,7 @@
 # vmlisub developer entry points. `make test` is the full suite that CI runs.
 CARGO ?= cargo
 
-.PHONY: test lint unit e2e build demo crds bench
+.PHONY: test lint unit e2e build demo crds bench quickstart quickstart-v2
 
 ## The full test suite: formatting, lints, unit and integration tests, then
 ## the end-to-end tests against a real Kubernetes control plane.
@@ -19,6 +19,22 @@ build:
 
 e2e:
 	bash e2e/run.sh
+
+QUICKSTART := /tmp/vmlisub-quickstart
+SYNC_QUICKSTART = $(CARGO) run --release --quiet -p vmlisub -- sync --once --allow-file-urls \
+	-f examples/quickstart/manifests --ca-dir examples/quickstart/ca \
+	--cache-dir $(QUICKSTART)/cache --state $(QUICKSTART)/state.json
+
+## The main job on the offline example: verify a signed list, cache two images.
+quickstart:
+	rm -rf $(QUICKSTART)/site && mkdir -p $(QUICKSTART) && cp -r examples/quickstart/site $(QUICKSTART)/
+	$(SYNC_QUICKSTART)
+
+## Publish version 2 of the example list (image 3 leaves it) and sync again.
+## (It exits 1 by design: the subscription of the withdrawn image is no longer Ready.)
+quickstart-v2:
+	cp examples/quickstart/site-v2/image.list $(QUICKSTART)/site/image.list
+	-$(SYNC_QUICKSTART)
 
 ## Bring a local control plane up and show it (stop it with `e2e/cluster down`).
 demo:
