@@ -9,7 +9,7 @@ use jiff::Timestamp;
 
 use crate::hooks::Hook;
 use crate::store::RetentionPolicy;
-use crate::sync::engine::{DEFAULT_MAX_LIST_BYTES, Engine, SyncConfig};
+use crate::sync::engine::{DEFAULT_MAX_LIST_BYTES, Engine, ProgressSink, SyncConfig};
 use crate::sync::manifest;
 use crate::sync::state::State;
 use crate::transfer::TransferConfig;
@@ -112,6 +112,7 @@ pub fn run(args: &SyncArgs) -> ExitCode {
         },
         force: !args.watch,
         transfer: TransferConfig::default(),
+        progress: std::io::IsTerminal::is_terminal(&std::io::stdout()).then(terminal_progress),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -170,6 +171,28 @@ async fn sync(args: &SyncArgs, config: SyncConfig) -> ExitCode {
             .clamp(5, 3600);
         tokio::time::sleep(Duration::from_secs(wait)).await;
     }
+}
+
+/// A one-line progress display for large downloads on a terminal.
+fn terminal_progress() -> ProgressSink {
+    ProgressSink(std::sync::Arc::new(
+        |label: &str, received: u64, total: u64| {
+            const MIB: u64 = 1024 * 1024;
+            if total < 16 * MIB {
+                return;
+            }
+            let percent = received.saturating_mul(100) / total.max(1);
+            print!(
+                "\r{label}: {percent:3}% {}/{} MiB",
+                received / MIB,
+                total / MIB
+            );
+            if received >= total {
+                println!();
+            }
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        },
+    ))
 }
 
 fn count(manifests: &manifest::Manifests) -> usize {

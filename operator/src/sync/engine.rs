@@ -37,6 +37,16 @@ pub const DEFAULT_MAX_LIST_BYTES: u64 = 64 * 1024 * 1024;
 /// Expired versions kept in an ImageSubscription's history.
 const MAX_HISTORY: usize = 10;
 
+/// Receives download progress: (image key, bytes so far, total bytes).
+#[derive(Clone)]
+pub struct ProgressSink(pub std::sync::Arc<dyn Fn(&str, u64, u64) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
+}
+
 /// How `vmlisub sync` runs.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
@@ -51,6 +61,8 @@ pub struct SyncConfig {
     /// Fetch every list now, whatever its interval says.
     pub force: bool,
     pub transfer: TransferConfig,
+    /// Where download progress goes (a terminal progress line, say).
+    pub progress: Option<ProgressSink>,
 }
 
 /// What one pass did, for the summary and the exit code.
@@ -147,13 +159,23 @@ fn summary_of(image: &Image) -> ImageSummary {
     }
 }
 
-fn set(conditions: &mut Vec<Condition>, type_: &str, ok: bool, reason: &str, message: &str, now: Timestamp) {
+fn set(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+    now: Timestamp,
+) {
     let status = if ok {
         ConditionStatus::True
     } else {
         ConditionStatus::False
     };
-    conditions::set_condition(conditions, Condition::new(type_, status, reason, message, now));
+    conditions::set_condition(
+        conditions,
+        Condition::new(type_, status, reason, message, now),
+    );
 }
 
 impl Engine {
@@ -171,14 +193,18 @@ impl Engine {
         for quarantined in &recovery.quarantined {
             notes.push(format!(
                 "moved {} to expired/: {}",
-                quarantined.entry.key, quarantined.reason.code()
+                quarantined.entry.key,
+                quarantined.reason.code()
             ));
         }
         for orphan in &recovery.orphan_records {
             notes.push(format!("record without image: {orphan}"));
         }
         for unexpected in &recovery.unexpected {
-            notes.push(format!("unexpected file in cache: {}", unexpected.path.display()));
+            notes.push(format!(
+                "unexpected file in cache: {}",
+                unexpected.path.display()
+            ));
         }
         let state = State::load(&config.state_file)?;
         let trust = match CaDirCache::open(&config.ca_dir) {
@@ -231,11 +257,19 @@ impl Engine {
         let secret = |name: &str| manifests.secrets.get(&ObjectKey::new(&key.namespace, name));
         let missing = |what: &str, name: &str| ListFailure {
             code: "secret-missing".into(),
-            message: format!("{what} Secret {}/{name} is not among the manifests", key.namespace),
+            message: format!(
+                "{what} Secret {}/{name} is not among the manifests",
+                key.namespace
+            ),
         };
         if let Some(reference) = &list.spec.secret_ref {
-            let data = secret(&reference.name).ok_or_else(|| missing("secretRef", &reference.name))?;
-            let text = |k: &str| data.values.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
+            let data =
+                secret(&reference.name).ok_or_else(|| missing("secretRef", &reference.name))?;
+            let text = |k: &str| {
+                data.values
+                    .get(k)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            };
             config.auth = match (text("username"), text("password"), text("token")) {
                 (Some(user), Some(password), _) => Auth::Basic { user, password },
                 (_, _, Some(token)) => Auth::Bearer { token },
@@ -251,12 +285,18 @@ impl Engine {
             };
         }
         if let Some(reference) = &list.spec.cert_secret_ref {
-            let data = secret(&reference.name).ok_or_else(|| missing("certSecretRef", &reference.name))?;
+            let data =
+                secret(&reference.name).ok_or_else(|| missing("certSecretRef", &reference.name))?;
             config.extra_ca_pem = data.values.get("ca.crt").cloned().unwrap_or_default();
         }
         if let Some(reference) = &list.spec.proxy_secret_ref {
-            let data = secret(&reference.name).ok_or_else(|| missing("proxySecretRef", &reference.name))?;
-            let text = |k: &str| data.values.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
+            let data = secret(&reference.name)
+                .ok_or_else(|| missing("proxySecretRef", &reference.name))?;
+            let text = |k: &str| {
+                data.values
+                    .get(k)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            };
             if let Some(url) = text("address") {
                 config.proxy = ProxyConfig::Explicit {
                     url,
@@ -285,10 +325,15 @@ impl Engine {
     ) -> Result<TrustStore, ListFailure> {
         let base = self.trust.as_ref().map(|cache| cache.store());
         let Some(source) = &list.spec.trust else {
-            return base.map(|store| (*store).clone()).ok_or_else(|| ListFailure {
-                code: "trust-store-unavailable".into(),
-                message: format!("CA directory {} cannot be read", self.config.ca_dir.display()),
-            });
+            return base
+                .map(|store| (*store).clone())
+                .ok_or_else(|| ListFailure {
+                    code: "trust-store-unavailable".into(),
+                    message: format!(
+                        "CA directory {} cannot be read",
+                        self.config.ca_dir.display()
+                    ),
+                });
         };
         let mut store = match (&base, source.exclusive) {
             (Some(base), false) => (**base).clone(),
@@ -303,7 +348,11 @@ impl Engine {
                     code: "trust-source-missing".into(),
                     message: format!("ConfigMap {} is not among the manifests", reference.name),
                 })?;
-            bundles.extend(data.values.iter().map(|(k, v)| (format!("configmap/{k}"), v.clone())));
+            bundles.extend(
+                data.values
+                    .iter()
+                    .map(|(k, v)| (format!("configmap/{k}"), v.clone())),
+            );
         }
         if let Some(reference) = &source.secret_ref {
             let data = manifests
@@ -313,7 +362,11 @@ impl Engine {
                     code: "trust-source-missing".into(),
                     message: format!("Secret {} is not among the manifests", reference.name),
                 })?;
-            bundles.extend(data.values.iter().map(|(k, v)| (format!("secret/{k}"), v.clone())));
+            bundles.extend(
+                data.values
+                    .iter()
+                    .map(|(k, v)| (format!("secret/{k}"), v.clone())),
+            );
         }
         for (name, bytes) in bundles {
             store.add_pem_bundle(&name, &bytes);
@@ -334,15 +387,24 @@ impl Engine {
     }
 
     /// The credentials of the Endorsers a list names (missing ones noted).
-    fn credentials(manifests: &Manifests, key: &ObjectKey, list: &ImageListSubscription) -> (Vec<Credential>, Vec<String>) {
+    fn credentials(
+        manifests: &Manifests,
+        key: &ObjectKey,
+        list: &ImageListSubscription,
+    ) -> (Vec<Credential>, Vec<String>) {
         let mut credentials = Vec::new();
         let mut missing = Vec::new();
         for reference in &list.spec.endorsers {
-            match manifests.endorsers.get(&ObjectKey::new(&key.namespace, &reference.name)) {
-                Some(endorser) => credentials.extend(endorser.spec.credentials.iter().map(|c| Credential {
-                    subject: c.subject.clone(),
-                    issuer: c.issuer.clone(),
-                })),
+            match manifests
+                .endorsers
+                .get(&ObjectKey::new(&key.namespace, &reference.name))
+            {
+                Some(endorser) => {
+                    credentials.extend(endorser.spec.credentials.iter().map(|c| Credential {
+                        subject: c.subject.clone(),
+                        issuer: c.issuer.clone(),
+                    }))
+                }
                 None => missing.push(reference.name.clone()),
             }
         }
@@ -368,7 +430,10 @@ impl Engine {
                 ExpireReason::ListExpired,
                 ListFailure {
                     code: "list-expired".into(),
-                    message: format!("the stored list expired at {}", rfc3339(parsed.list.expires)),
+                    message: format!(
+                        "the stored list expired at {}",
+                        rfc3339(parsed.list.expires)
+                    ),
                 },
             ));
         }
@@ -405,7 +470,12 @@ impl Engine {
         report: &mut PassReport,
     ) -> Result<GoodList, Option<ExpireReason>> {
         let state_key = key.to_string();
-        let mut entry = self.state.lists.get(&state_key).cloned().unwrap_or_default();
+        let mut entry = self
+            .state
+            .lists
+            .get(&state_key)
+            .cloned()
+            .unwrap_or_default();
         let status = &mut entry.status;
         status.observed_generation = list.metadata.generation;
 
@@ -417,7 +487,9 @@ impl Engine {
             .and_then(|_| std::fs::read(self.list_file(key)).ok());
 
         let outcome: Result<GoodList, (Option<ExpireReason>, ListFailure)> = async {
-            let trust = self.trust_for(manifests, key, list).map_err(|f| (None, f))?;
+            let trust = self
+                .trust_for(manifests, key, list)
+                .map_err(|f| (None, f))?;
             if !missing_endorsers.is_empty() && credentials.is_empty() {
                 // Every endorser this list relied on is gone.
                 return Err((
@@ -428,14 +500,16 @@ impl Engine {
                     },
                 ));
             }
-            let transfer = self.transfer_for(manifests, key, list).map_err(|f| (None, f))?;
+            let transfer = self
+                .transfer_for(manifests, key, list)
+                .map_err(|f| (None, f))?;
             let validators = Validators {
                 etag: entry.status.etag.clone(),
                 last_modified: entry.status.last_modified.clone(),
             };
-            let previous = stored_bytes.as_deref().map(|bytes| {
-                self.stored_list(bytes, &trust, &options, &credentials)
-            });
+            let previous = stored_bytes
+                .as_deref()
+                .map(|bytes| self.stored_list(bytes, &trust, &options, &credentials));
             let use_validators = matches!(previous, Some(Ok(_)));
             let fetched = transfer
                 .fetch_list(
@@ -450,10 +524,18 @@ impl Engine {
                     return match previous {
                         Some(Ok(good)) => Ok(good),
                         Some(Err((reason, failure))) => Err((Some(reason), failure)),
-                        None => Err((None, ListFailure { code: "fetch-failed".into(), message: "304 without a stored list".into() })),
+                        None => Err((
+                            None,
+                            ListFailure {
+                                code: "fetch-failed".into(),
+                                message: "304 without a stored list".into(),
+                            },
+                        )),
                     };
                 }
-                Ok(ListFetch::Fetched { bytes, validators, .. }) => {
+                Ok(ListFetch::Fetched {
+                    bytes, validators, ..
+                }) => {
                     entry.status.etag = validators.etag;
                     entry.status.last_modified = validators.last_modified;
                     bytes
@@ -483,10 +565,18 @@ impl Engine {
                     if verdict.stores_list() {
                         let path = self.list_file(key);
                         write_atomically(&path, &bytes).map_err(|err| {
-                            (None, ListFailure { code: "state-unwritable".into(), message: format!("{}: {err}", path.display()) })
+                            (
+                                None,
+                                ListFailure {
+                                    code: "state-unwritable".into(),
+                                    message: format!("{}: {err}", path.display()),
+                                },
+                            )
                         })?;
-                        entry.signed_list_file = Some(format!("lists/{}/{}.smime", key.namespace, key.name));
-                        entry.pinned_identifier = Some(good.parsed.list.identifier.as_str().to_string());
+                        entry.signed_list_file =
+                            Some(format!("lists/{}/{}.smime", key.namespace, key.name));
+                        entry.pinned_identifier =
+                            Some(good.parsed.list.identifier.as_str().to_string());
                         entry.status.list = Some(list_status(&good, &verified_signer, now));
                         report.lines.push(format!(
                             "{key}: list {} version {} accepted ({})",
@@ -513,10 +603,34 @@ impl Engine {
         let status = &mut entry.status;
         let result = match outcome {
             Ok(good) => {
-                set(&mut status.conditions, "SignatureVerified", true, "Verified", "", now);
-                set(&mut status.conditions, "Endorsed", true, "Endorsed", "", now);
-                set(&mut status.conditions, "Ready", true, "Succeeded",
-                    &format!("list version {} with {} images", good.parsed.list.version, good.parsed.list.images.len()), now);
+                set(
+                    &mut status.conditions,
+                    "SignatureVerified",
+                    true,
+                    "Verified",
+                    "",
+                    now,
+                );
+                set(
+                    &mut status.conditions,
+                    "Endorsed",
+                    true,
+                    "Endorsed",
+                    "",
+                    now,
+                );
+                set(
+                    &mut status.conditions,
+                    "Ready",
+                    true,
+                    "Succeeded",
+                    &format!(
+                        "list version {} with {} images",
+                        good.parsed.list.version,
+                        good.parsed.list.images.len()
+                    ),
+                    now,
+                );
                 conditions::remove_condition(&mut status.conditions, "Stalled");
                 status.images = good.parsed.list.images.iter().map(summary_of).collect();
                 status.image_count = status.images.len() as i64;
@@ -532,20 +646,53 @@ impl Engine {
                     })
                     .collect();
                 for rejected in &good.parsed.rejected {
-                    report.lines.push(format!("{key}: image {} dropped: {}: {}", rejected.index, rejected.reason, rejected.message));
+                    report.lines.push(format!(
+                        "{key}: image {} dropped: {}: {}",
+                        rejected.index, rejected.reason, rejected.message
+                    ));
                 }
                 Ok(good)
             }
             Err((withdraw, failure)) => {
                 let reason = camel_case(&failure.code);
-                set(&mut status.conditions, "Ready", false, &reason, &failure.message, now);
-                if matches!(failure.code.as_str(), "signature-invalid" | "digest-mismatch" | "untrusted-signer" | "malformed-smime" | "malformed-cms") {
-                    set(&mut status.conditions, "SignatureVerified", false, &reason, &failure.message, now);
+                set(
+                    &mut status.conditions,
+                    "Ready",
+                    false,
+                    &reason,
+                    &failure.message,
+                    now,
+                );
+                if matches!(
+                    failure.code.as_str(),
+                    "signature-invalid"
+                        | "digest-mismatch"
+                        | "untrusted-signer"
+                        | "malformed-smime"
+                        | "malformed-cms"
+                ) {
+                    set(
+                        &mut status.conditions,
+                        "SignatureVerified",
+                        false,
+                        &reason,
+                        &failure.message,
+                        now,
+                    );
                 }
                 if failure.code == "endorser-not-authorised" || failure.code == "endorser-missing" {
-                    set(&mut status.conditions, "Endorsed", false, &reason, &failure.message, now);
+                    set(
+                        &mut status.conditions,
+                        "Endorsed",
+                        false,
+                        &reason,
+                        &failure.message,
+                        now,
+                    );
                 }
-                report.lines.push(format!("{key}: {}: {}", failure.code, failure.message));
+                report
+                    .lines
+                    .push(format!("{key}: {}: {}", failure.code, failure.message));
                 if withdraw.is_some() {
                     status.images.clear();
                     status.image_count = 0;
@@ -556,7 +703,10 @@ impl Engine {
         let interval = crate::api::duration::parse_duration(&list.spec.interval)
             .unwrap_or(Duration::from_secs(6 * 3600));
         let next = now
-            .checked_add(jiff::SignedDuration::try_from(interval).unwrap_or(jiff::SignedDuration::from_hours(6)))
+            .checked_add(
+                jiff::SignedDuration::try_from(interval)
+                    .unwrap_or(jiff::SignedDuration::from_hours(6)),
+            )
             .unwrap_or(now);
         entry.next_fetch = Some(rfc3339(next));
         report.next_due = Some(report.next_due.map_or(next, |due| due.min(next)));
@@ -565,7 +715,11 @@ impl Engine {
     }
 
     /// Runs one pass over all manifests.
-    pub async fn run_pass(&mut self, manifests: &Manifests, now: Timestamp) -> Result<PassReport, SyncError> {
+    pub async fn run_pass(
+        &mut self,
+        manifests: &Manifests,
+        now: Timestamp,
+    ) -> Result<PassReport, SyncError> {
         let mut report = PassReport::default();
         if let Some(hook) = &self.config.hook {
             hook.notify(&Event::process(EventType::ProcessPrefix));
@@ -573,7 +727,9 @@ impl Engine {
         if let Some(cache) = self.trust.as_mut()
             && let Err(err) = cache.refresh()
         {
-            report.lines.push(format!("CA directory reload failed, keeping the previous one: {err}"));
+            report.lines.push(format!(
+                "CA directory reload failed, keeping the previous one: {err}"
+            ));
         }
 
         let mut desired = Vec::new();
@@ -605,7 +761,10 @@ impl Engine {
                 }
                 continue;
             }
-            match self.process_list(manifests, key, list, now, &mut report).await {
+            match self
+                .process_list(manifests, key, list, now, &mut report)
+                .await
+            {
                 Ok(good) => {
                     desired.push(Desired {
                         subscription: subscription.clone(),
@@ -630,7 +789,10 @@ impl Engine {
             .collect();
         let mut gone = BTreeSet::new();
         for cached in inventory.iter() {
-            let pair = (cached.key.namespace.to_string(), cached.key.subscription.to_string());
+            let pair = (
+                cached.key.namespace.to_string(),
+                cached.key.subscription.to_string(),
+            );
             if !known.contains(&pair) && gone.insert(pair) {
                 desired.push(Desired {
                     subscription: cached.key.subscription_key(),
@@ -644,35 +806,57 @@ impl Engine {
         for (key, reason) in &plan.expire {
             let record = self.store.record(key).ok();
             let event = |kind| {
-                record.as_ref().and_then(|r| image_event(kind, r, &self.store.image_path(key)))
+                record
+                    .as_ref()
+                    .and_then(|r| image_event(kind, r, &self.store.image_path(key)))
             };
             if let (Some(hook), Some(event)) = (&self.config.hook, event(EventType::ExpirePrefix)) {
                 hook.notify(&event);
             }
             match self.store.expire(key, *reason, now) {
                 Ok(entry) => {
-                    report.lines.push(format!("{key}: expired ({})", reason.code()));
+                    report
+                        .lines
+                        .push(format!("{key}: expired ({})", reason.code()));
                     expired.insert(key.clone(), (*reason, entry.name.clone()));
-                    if let (Some(hook), Some(event)) = (&self.config.hook, event(EventType::ExpirePostfix)) {
+                    if let (Some(hook), Some(event)) =
+                        (&self.config.hook, event(EventType::ExpirePostfix))
+                    {
                         hook.notify(&event);
                     }
                 }
-                Err(err) => report.lines.push(format!("{key}: expiry failed: {}: {err}", err.reason())),
+                Err(err) => report
+                    .lines
+                    .push(format!("{key}: expiry failed: {}: {err}", err.reason())),
             }
         }
         let mut failures: BTreeMap<ImageKey, String> = BTreeMap::new();
         for download in &plan.download {
-            let list_key = ObjectKey::new(download.key.namespace.as_str(), download.key.subscription.as_str());
-            let (Some(good), Some(list)) = (good_lists.get(&list_key), manifests.lists.get(&list_key)) else {
+            let list_key = ObjectKey::new(
+                download.key.namespace.as_str(),
+                download.key.subscription.as_str(),
+            );
+            let (Some(good), Some(list)) =
+                (good_lists.get(&list_key), manifests.lists.get(&list_key))
+            else {
                 continue;
             };
             let Some(image) = good.parsed.list.image(download.key.image.as_str()) else {
                 continue;
             };
-            match self.download(manifests, &list_key, list, good, image, &download.key, now).await {
-                Ok(path) => report.lines.push(format!("{}: available at {}", download.key, path.display())),
+            match self
+                .download(manifests, &list_key, list, good, image, &download.key, now)
+                .await
+            {
+                Ok(path) => {
+                    report
+                        .lines
+                        .push(format!("{}: available at {}", download.key, path.display()))
+                }
                 Err(message) => {
-                    report.lines.push(format!("{}: download failed: {message}", download.key));
+                    report
+                        .lines
+                        .push(format!("{}: download failed: {message}", download.key));
                     failures.insert(download.key.clone(), message);
                 }
             }
@@ -687,14 +871,27 @@ impl Engine {
             Err(err) => report.lines.push(format!("retention failed: {err}")),
         }
 
-        self.update_image_statuses(manifests, &good_lists, &expired, &failures, now, &mut report);
+        self.update_image_statuses(
+            manifests,
+            &good_lists,
+            &expired,
+            &failures,
+            now,
+            &mut report,
+        );
         self.update_endorser_statuses(manifests, now);
         for (key, entry) in &self.state.lists {
-            if manifests.lists.contains_key(&parse_object_key(key)) && !conditions::is_ready(&entry.status.conditions) {
-                report.not_ready.push(format!("ImageListSubscription {key}"));
+            if manifests.lists.contains_key(&parse_object_key(key))
+                && !conditions::is_ready(&entry.status.conditions)
+            {
+                report
+                    .not_ready
+                    .push(format!("ImageListSubscription {key}"));
             }
         }
-        self.state.lists.retain(|key, _| manifests.lists.contains_key(&parse_object_key(key)));
+        self.state
+            .lists
+            .retain(|key, _| manifests.lists.contains_key(&parse_object_key(key)));
         self.state.save(&self.config.state_file)?;
         if let Some(hook) = &self.config.hook {
             hook.notify(&Event::process(EventType::ProcessPostfix));
@@ -702,13 +899,25 @@ impl Engine {
         Ok(report)
     }
 
-    fn recheck_stored(&mut self, manifests: &Manifests, key: &ObjectKey, list: &ImageListSubscription, now: Timestamp) -> Option<GoodList> {
+    fn recheck_stored(
+        &mut self,
+        manifests: &Manifests,
+        key: &ObjectKey,
+        list: &ImageListSubscription,
+        now: Timestamp,
+    ) -> Option<GoodList> {
         let entry = self.state.lists.get(&key.to_string())?;
         entry.signed_list_file.as_ref()?;
         let bytes = std::fs::read(self.list_file(key)).ok()?;
         let trust = self.trust_for(manifests, key, list).ok()?;
         let (credentials, _) = Self::credentials(manifests, key, list);
-        self.stored_list(&bytes, &trust, &Self::verify_options(list, now), &credentials).ok()
+        self.stored_list(
+            &bytes,
+            &trust,
+            &Self::verify_options(list, now),
+            &credentials,
+        )
+        .ok()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -722,25 +931,62 @@ impl Engine {
         key: &ImageKey,
         now: Timestamp,
     ) -> Result<PathBuf, String> {
-        let transfer = self.transfer_for(manifests, list_key, list).map_err(|f| format!("{}: {}", f.code, f.message))?;
-        self.store.check_space_for(key, image.size).map_err(|err| format!("{}: {err}", err.reason()))?;
-        let partial = self.store.prepare_partial(key).map_err(|err| format!("{}: {err}", err.reason()))?;
-        let url = resolve_image_url(&list.spec.url, &image.uri);
-        let record = ImageRecord::new(key.clone(), image, &good.parsed.list, good.digest.clone(), now)
+        let transfer = self
+            .transfer_for(manifests, list_key, list)
+            .map_err(|f| format!("{}: {}", f.code, f.message))?;
+        self.store
+            .check_space_for(key, image.size)
             .map_err(|err| format!("{}: {err}", err.reason()))?;
-        if let (Some(hook), Some(event)) = (&self.config.hook, image_event(EventType::AvailablePrefix, &record, &self.store.image_path(key))) {
+        let partial = self
+            .store
+            .prepare_partial(key)
+            .map_err(|err| format!("{}: {err}", err.reason()))?;
+        let url = resolve_image_url(&list.spec.url, &image.uri);
+        let record = ImageRecord::new(
+            key.clone(),
+            image,
+            &good.parsed.list,
+            good.digest.clone(),
+            now,
+        )
+        .map_err(|err| format!("{}: {err}", err.reason()))?;
+        if let (Some(hook), Some(event)) = (
+            &self.config.hook,
+            image_event(
+                EventType::AvailablePrefix,
+                &record,
+                &self.store.image_path(key),
+            ),
+        ) {
             hook.notify(&event);
         }
         let expected = image.sha512.to_bytes();
-        let result = transfer.download(&url, &partial, image.size, &expected, |_| {}).await;
+        let sink = self.config.progress.clone();
+        let label = key.to_string();
+        let result = transfer
+            .download(&url, &partial, image.size, &expected, |progress| {
+                if let Some(sink) = &sink {
+                    (sink.0)(&label, progress.received, progress.total);
+                }
+            })
+            .await;
         if let Err(err) = result {
-            if matches!(err.reason(), "checksum-mismatch" | "size-mismatch" | "too-large") {
+            if matches!(
+                err.reason(),
+                "checksum-mismatch" | "size-mismatch" | "too-large"
+            ) {
                 let _ = self.store.discard_partial(key);
             }
             return Err(format!("{}: {err}", err.reason()));
         }
-        let path = self.store.promote(key, &record).map_err(|err| format!("{}: {err}", err.reason()))?;
-        if let (Some(hook), Some(event)) = (&self.config.hook, image_event(EventType::AvailablePostfix, &record, &path)) {
+        let path = self
+            .store
+            .promote(key, &record)
+            .map_err(|err| format!("{}: {err}", err.reason()))?;
+        if let (Some(hook), Some(event)) = (
+            &self.config.hook,
+            image_event(EventType::AvailablePostfix, &record, &path),
+        ) {
             hook.notify(&event);
         }
         Ok(path)
@@ -758,8 +1004,12 @@ impl Engine {
         let inventory = self.store.inventory().unwrap_or_default();
         let mut statuses = BTreeMap::new();
         for (key, subscription) in &manifests.images {
-            let mut status: ImageSubscriptionStatus =
-                self.state.images.get(&key.to_string()).cloned().unwrap_or_default();
+            let mut status: ImageSubscriptionStatus = self
+                .state
+                .images
+                .get(&key.to_string())
+                .cloned()
+                .unwrap_or_default();
             status.observed_generation = subscription.metadata.generation;
             let list_key = ObjectKey::new(&key.namespace, &subscription.spec.subscription_ref.name);
             let image = good_lists.get(&list_key).and_then(|good| {
@@ -788,34 +1038,92 @@ impl Engine {
                     size: cached.size,
                     last_update_time: rfc3339(cached.verified_at),
                 });
-                set(&mut status.conditions, "Available", true, "Verified", "", now);
+                set(
+                    &mut status.conditions,
+                    "Available",
+                    true,
+                    "Verified",
+                    "",
+                    now,
+                );
                 set(&mut status.conditions, "Ready", true, "Available", "", now);
             } else if let Some(message) = cache_key.as_ref().and_then(|k| failures.get(k)) {
                 status.phase = ImagePhase::Failed;
                 let code = message.split(':').next().unwrap_or("download-failed");
-                set(&mut status.conditions, "Ready", false, &camel_case(code), message, now);
+                set(
+                    &mut status.conditions,
+                    "Ready",
+                    false,
+                    &camel_case(code),
+                    message,
+                    now,
+                );
             } else {
                 // Not available: was it expired, or is the image not endorsed?
-                let expired_now = status
-                    .artifact
-                    .as_ref()
-                    .and_then(|_| expired.iter().find(|(k, _)| k.namespace.as_str() == key.namespace && k.subscription.as_str() == list_key.name && status.image.as_ref().is_some_and(|i| i.identifier == k.image.as_str())));
+                let expired_now = status.artifact.as_ref().and_then(|_| {
+                    expired.iter().find(|(k, _)| {
+                        k.namespace.as_str() == key.namespace
+                            && k.subscription.as_str() == list_key.name
+                            && status
+                                .image
+                                .as_ref()
+                                .is_some_and(|i| i.identifier == k.image.as_str())
+                    })
+                });
                 if let Some((_, (reason, path))) = expired_now {
-                    let sha = status.artifact.as_ref().map(|a| a.digest.clone()).unwrap_or_default();
-                    status.history.insert(0, ExpiredRecord { sha512: sha, reason: reason.code().into(), expired_at: rfc3339(now), archived_path: path.clone() });
+                    let sha = status
+                        .artifact
+                        .as_ref()
+                        .map(|a| a.digest.clone())
+                        .unwrap_or_default();
+                    status.history.insert(
+                        0,
+                        ExpiredRecord {
+                            sha512: sha,
+                            reason: reason.code().into(),
+                            expired_at: rfc3339(now),
+                            archived_path: path.clone(),
+                        },
+                    );
                     status.history.truncate(MAX_HISTORY);
                 }
                 let (phase, reason, message) = if image.is_none() {
-                    (ImagePhase::Expired, "NotEndorsed", format!("no endorsed image matches in {list_key}"))
+                    (
+                        ImagePhase::Expired,
+                        "NotEndorsed",
+                        format!("no endorsed image matches in {list_key}"),
+                    )
                 } else {
-                    (ImagePhase::Pending, "Pending", "waiting for download".to_string())
+                    (
+                        ImagePhase::Pending,
+                        "Pending",
+                        "waiting for download".to_string(),
+                    )
                 };
                 if status.artifact.is_some() || phase == ImagePhase::Expired {
                     status.artifact = None;
                 }
-                status.phase = if status.history.is_empty() && phase == ImagePhase::Expired { ImagePhase::Pending } else { phase };
-                set(&mut status.conditions, "Available", false, reason, &message, now);
-                set(&mut status.conditions, "Ready", false, reason, &message, now);
+                status.phase = if status.history.is_empty() && phase == ImagePhase::Expired {
+                    ImagePhase::Pending
+                } else {
+                    phase
+                };
+                set(
+                    &mut status.conditions,
+                    "Available",
+                    false,
+                    reason,
+                    &message,
+                    now,
+                );
+                set(
+                    &mut status.conditions,
+                    "Ready",
+                    false,
+                    reason,
+                    &message,
+                    now,
+                );
             }
             if !conditions::is_ready(&status.conditions) {
                 report.not_ready.push(format!("ImageSubscription {key}"));
@@ -828,13 +1136,21 @@ impl Engine {
     fn update_endorser_statuses(&mut self, manifests: &Manifests, now: Timestamp) {
         let mut statuses = BTreeMap::new();
         for (key, endorser) in &manifests.endorsers {
-            let mut status: EndorserStatus = self.state.endorsers.get(&key.to_string()).cloned().unwrap_or_default();
+            let mut status: EndorserStatus = self
+                .state
+                .endorsers
+                .get(&key.to_string())
+                .cloned()
+                .unwrap_or_default();
             status.observed_generation = endorser.metadata.generation;
             status.credential_count = endorser.spec.credentials.len() as i64;
             status.authorises = manifests
                 .lists
                 .iter()
-                .filter(|(k, l)| k.namespace == key.namespace && l.spec.endorsers.iter().any(|e| e.name == key.name))
+                .filter(|(k, l)| {
+                    k.namespace == key.namespace
+                        && l.spec.endorsers.iter().any(|e| e.name == key.name)
+                })
                 .map(|(k, _)| k.name.clone())
                 .collect();
             let malformed: Vec<&str> = endorser
@@ -845,9 +1161,23 @@ impl Engine {
                 .map(|c| c.subject.as_str())
                 .collect();
             if malformed.is_empty() {
-                set(&mut status.conditions, "Ready", true, "CredentialsValid", "", now);
+                set(
+                    &mut status.conditions,
+                    "Ready",
+                    true,
+                    "CredentialsValid",
+                    "",
+                    now,
+                );
             } else {
-                set(&mut status.conditions, "Ready", false, "CredentialsInvalid", &format!("not one-line DNs: {}", malformed.join(", ")), now);
+                set(
+                    &mut status.conditions,
+                    "Ready",
+                    false,
+                    "CredentialsInvalid",
+                    &format!("not one-line DNs: {}", malformed.join(", ")),
+                    now,
+                );
             }
             statuses.insert(key.to_string(), status);
         }
@@ -913,7 +1243,12 @@ fn list_status(good: &GoodList, signer: &trust::Signer, now: Timestamp) -> ListS
 
 /// The desired state of a list's images: explicit ImageSubscriptions plus
 /// AutoSubscribe's selection.
-fn endorsed_state(manifests: &Manifests, key: &ObjectKey, list: &ImageListSubscription, good: &GoodList) -> SubscriptionState {
+fn endorsed_state(
+    manifests: &Manifests,
+    key: &ObjectKey,
+    list: &ImageListSubscription,
+    good: &GoodList,
+) -> SubscriptionState {
     let images = &good.parsed.list.images;
     let mut wanted_ids: BTreeSet<ImageId> = BTreeSet::new();
     for subscription in manifests.images.iter().filter(|(k, s)| {
@@ -926,18 +1261,40 @@ fn endorsed_state(manifests: &Manifests, key: &ObjectKey, list: &ImageListSubscr
                     wanted_ids.insert(image.identifier.clone());
                 }
             }
-            (_, Some(sum)) => wanted_ids.extend(good.parsed.list.images_by_sha512(sum).map(|i| i.identifier.clone())),
+            (_, Some(sum)) => wanted_ids.extend(
+                good.parsed
+                    .list
+                    .images_by_sha512(sum)
+                    .map(|i| i.identifier.clone()),
+            ),
             _ => {}
         }
     }
     if list.spec.image_policy == ImagePolicy::AutoSubscribe {
         let selector = list.spec.image_selector.clone().unwrap_or_default();
-        let pattern = selector.title_pattern.as_deref().and_then(|p| regex::Regex::new(p).ok());
+        let pattern = selector
+            .title_pattern
+            .as_deref()
+            .and_then(|p| regex::Regex::new(p).ok());
         for image in images {
             let value = serde_json::to_value(image).unwrap_or_default();
-            let field = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_ascii_lowercase();
-            let os_ok = selector.os.is_empty() || selector.os.iter().any(|o| o.to_ascii_lowercase() == field("sl:os"));
-            let arch_ok = selector.arch.is_empty() || selector.arch.iter().any(|a| a.to_ascii_lowercase() == field("sl:arch"));
+            let field = |k: &str| {
+                value
+                    .get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_ascii_lowercase()
+            };
+            let os_ok = selector.os.is_empty()
+                || selector
+                    .os
+                    .iter()
+                    .any(|o| o.to_ascii_lowercase() == field("sl:os"));
+            let arch_ok = selector.arch.is_empty()
+                || selector
+                    .arch
+                    .iter()
+                    .any(|a| a.to_ascii_lowercase() == field("sl:arch"));
             let title_ok = pattern.as_ref().is_none_or(|p| p.is_match(&image.title));
             if os_ok && arch_ok && title_ok {
                 wanted_ids.insert(image.identifier.clone());
@@ -956,7 +1313,10 @@ fn endorsed_state(manifests: &Manifests, key: &ObjectKey, list: &ImageListSubscr
                 expires: image.expires,
             })
             .collect(),
-        listed: images.iter().map(|image| image.identifier.clone()).collect(),
+        listed: images
+            .iter()
+            .map(|image| image.identifier.clone())
+            .collect(),
     }
 }
 
@@ -988,10 +1348,12 @@ fn verify_and_decide(
         signer: &signer,
         endorsers: credentials,
         pinned_identifier: pinned,
-        previous: previous.zip(previous_digest.as_ref()).map(|(p, d)| StoredList {
-            list: &p.parsed.list,
-            digest: d,
-        }),
+        previous: previous
+            .zip(previous_digest.as_ref())
+            .map(|(p, d)| StoredList {
+                list: &p.parsed.list,
+                digest: d,
+            }),
         subscription_url: Some(&list.spec.url),
         now: options.at,
         max_clock_skew: skew,

@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::api::{
-    API_VERSION, Endorser, ImageListSubscription, ImageSubscription,
-};
+use crate::api::{API_VERSION, Endorser, ImageListSubscription, ImageSubscription};
 use crate::reason::Reason;
 
 /// Manifest files larger than this are refused.
@@ -216,7 +214,10 @@ fn add_document(
             "{kind} name {name:?} is not a valid Kubernetes name (lowercase RFC 1123)"
         )));
     }
-    let namespace = match document.pointer("/metadata/namespace").and_then(Value::as_str) {
+    let namespace = match document
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+    {
         Some(namespace) => namespace.to_string(),
         None => {
             if let Some(metadata) = document.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -292,7 +293,9 @@ fn key_values(document: &Value) -> Result<SecretData, String> {
     let mut values = BTreeMap::new();
     if let Some(data) = document.get("data").and_then(Value::as_object) {
         for (key, value) in data {
-            let text = value.as_str().ok_or_else(|| format!("data.{key} is not a string"))?;
+            let text = value
+                .as_str()
+                .ok_or_else(|| format!("data.{key} is not a string"))?;
             // ConfigMap data is plain text; Secret data is base64.
             let bytes = if document.get("kind").and_then(Value::as_str) == Some("Secret") {
                 base64ct::Base64::decode_vec(text.trim())
@@ -366,9 +369,11 @@ metadata: {name: other}
         assert_eq!(manifests.endorsers.len(), 1);
         let list = &manifests.lists[&ObjectKey::new("grid", "cernvm")];
         assert_eq!(list.spec.interval, "6h");
-        assert!(manifests
-            .images
-            .contains_key(&ObjectKey::new("default", "cernvm-4")));
+        assert!(
+            manifests
+                .images
+                .contains_key(&ObjectKey::new("default", "cernvm-4"))
+        );
         assert_eq!(
             manifests.secrets[&ObjectKey::new("default", "appdb-token")].values["password"],
             b"x-oauth-basic"
@@ -389,7 +394,10 @@ metadata: {name: other}
             assert!(load_text(bad).is_err(), "{bad}");
         }
         let twice = format!("{GOOD}\n---\n{}", GOOD.split("---").next().unwrap());
-        assert!(matches!(load_text(&twice), Err(ManifestError::Duplicate { .. })));
+        assert!(matches!(
+            load_text(&twice),
+            Err(ManifestError::Duplicate { .. })
+        ));
     }
 
     #[test]
