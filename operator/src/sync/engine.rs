@@ -808,7 +808,7 @@ impl Engine {
             let event = |kind| {
                 record
                     .as_ref()
-                    .and_then(|r| image_event(kind, r, &self.store.image_path(key)))
+                    .and_then(|r| image_event(kind, r, None, &self.store.image_path(key)))
             };
             if let (Some(hook), Some(event)) = (&self.config.hook, event(EventType::ExpirePrefix)) {
                 hook.notify(&event);
@@ -955,6 +955,7 @@ impl Engine {
             image_event(
                 EventType::AvailablePrefix,
                 &record,
+                good.parsed.list.vo.as_deref(),
                 &self.store.image_path(key),
             ),
         ) {
@@ -985,7 +986,12 @@ impl Engine {
             .map_err(|err| format!("{}: {err}", err.reason()))?;
         if let (Some(hook), Some(event)) = (
             &self.config.hook,
-            image_event(EventType::AvailablePostfix, &record, &path),
+            image_event(
+                EventType::AvailablePostfix,
+                &record,
+                good.parsed.list.vo.as_deref(),
+                &path,
+            ),
         ) {
             hook.notify(&event);
         }
@@ -1210,12 +1216,17 @@ pub fn resolve_image_url(list_url: &str, image_uri: &str) -> String {
     }
 }
 
-fn image_event(kind: EventType, record: &ImageRecord, path: &Path) -> Option<Event> {
+fn image_event(
+    kind: EventType,
+    record: &ImageRecord,
+    vo: Option<&str>,
+    path: &Path,
+) -> Option<Event> {
     Some(Event::image_value(
         kind,
         &record.image,
         record.list.identifier.as_str(),
-        None,
+        vo,
         &path.display().to_string(),
     ))
 }
