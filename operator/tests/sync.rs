@@ -254,6 +254,28 @@ fn bad_updates_keep_the_last_good_list_and_images() {
     );
     assert!(site.endorsed("img-a").exists());
 
+    // A newer list that has already expired is refused too.
+    let now = jiff::Timestamp::now();
+    site.publish(&site.pki.list_with_times(
+        LIST_ID,
+        "3",
+        &[("img-a", &a, b"image A bytes")],
+        now - jiff::SignedDuration::from_hours(48),
+        now - jiff::SignedDuration::from_hours(1),
+    ));
+    let out = site.sync();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("list-expired"),
+        "{}",
+        text(&out)
+    );
+    assert!(site.endorsed("img-a").exists());
+    assert_eq!(
+        site.state()["lists"]["default/vo-list"]["status"]["list"]["version"],
+        "2"
+    );
+
     // The signer is no longer an authorised endorser: the cached images of
     // its list are withdrawn.
     site.publish(&v2);
@@ -293,4 +315,31 @@ fn corrupt_downloads_and_unsafe_identifiers_never_reach_the_cache() {
         assert!(!relative.to_string_lossy().contains(".."), "{path:?}");
     }
     assert!(!site.root.join("cache/endorsed/default/escape").exists());
+}
+
+#[test]
+fn images_expire_when_their_stored_list_expires() {
+    let site = Site::new();
+    let a = site.image("a.img", b"image A bytes");
+    let now = jiff::Timestamp::now();
+    site.publish(&site.pki.list_with_times(
+        LIST_ID,
+        "1",
+        &[("img-a", &a, b"image A bytes")],
+        now - jiff::SignedDuration::from_hours(1),
+        now + jiff::SignedDuration::from_secs(3),
+    ));
+    site.manifests("AutoSubscribe", &site.pki.subject);
+    let first = site.sync();
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(site.endorsed("img-a").exists());
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let second = site.sync();
+    assert!(!second.status.success());
+    assert!(!site.endorsed("img-a").exists(), "{}", text(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("expired (list-expired)"),
+        "{}",
+        text(&second)
+    );
 }
