@@ -123,7 +123,8 @@ impl Event {
             for (name, value) in &self.fields {
                 // Environment values cannot hold NUL; drop such a value
                 // rather than the whole event.
-                if !value.contains('\0') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                if !value.contains('\0')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 {
                     env.push((format!("{prefix}{name}"), value.clone()));
                 }
@@ -259,7 +260,11 @@ impl Hook {
 
     /// Runs the hook and logs the outcome: hooks never fail the caller.
     pub fn notify(&self, event: &Event) {
-        let identifier = event.fields.get("DC_IDENTIFIER").cloned().unwrap_or_default();
+        let identifier = event
+            .fields
+            .get("DC_IDENTIFIER")
+            .cloned()
+            .unwrap_or_default();
         match self.run(event) {
             Ok(output) => tracing::info!(
                 event = event.kind.as_str(),
@@ -405,6 +410,9 @@ mod tests {
             Hook::parse("echo 'unbalanced", DEFAULT_TIMEOUT),
             Err(HookError::Unparsable(_))
         ));
-        assert!(matches!(Hook::parse("  ", DEFAULT_TIMEOUT), Err(HookError::Empty)));
+        assert!(matches!(
+            Hook::parse("  ", DEFAULT_TIMEOUT),
+            Err(HookError::Empty)
+        ));
     }
 }

@@ -11,7 +11,11 @@ fn committed_crds_match_the_code() {
         .arg("crds")
         .output()
         .expect("run vmlisub crds");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let generated = String::from_utf8(output.stdout).unwrap();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/vmlisub.yaml");
     let committed = std::fs::read_to_string(path).expect("crds/vmlisub.yaml");
@@ -29,6 +33,14 @@ fn crds_declare_the_three_kinds_with_status_and_category() {
     for kind in ["Endorser", "ImageListSubscription", "ImageSubscription"] {
         assert!(committed.contains(&format!("kind: {kind}\n")), "{kind}");
     }
-    assert_eq!(committed.matches("status: {}").count(), 3, "status subresource on each");
-    assert_eq!(committed.matches("- vmli\n").count(), 3, "vmli category on each");
+    assert_eq!(
+        committed.matches("status: {}").count(),
+        3,
+        "status subresource on each"
+    );
+    assert_eq!(
+        committed.matches("- vmli\n").count(),
+        3,
+        "vmli category on each"
+    );
 }

@@ -22,7 +22,10 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn quickstart_caches_then_expires() {
-    let example = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/quickstart"));
+    let example = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/quickstart"
+    ));
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("site");
     copy_dir(&example.join("site"), &site);
@@ -50,18 +53,41 @@ fn quickstart_caches_then_expires() {
     let endorsed = dir.path().join("cache/endorsed/default/example");
     let first = sync();
     let stdout = String::from_utf8_lossy(&first.stdout);
-    assert!(first.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(stdout.contains("all 4 objects Ready"), "{stdout}");
     for id in ["111111111111", "333333333333"] {
-        assert!(endorsed.join(format!("5b1d8a30-0c4e-4b5f-8e2a-{id}/image")).exists());
+        assert!(
+            endorsed
+                .join(format!("5b1d8a30-0c4e-4b5f-8e2a-{id}/image"))
+                .exists()
+        );
     }
-    assert!(!endorsed.join("5b1d8a30-0c4e-4b5f-8e2a-222222222222").exists());
+    assert!(
+        !endorsed
+            .join("5b1d8a30-0c4e-4b5f-8e2a-222222222222")
+            .exists()
+    );
 
     std::fs::copy(example.join("site-v2/image.list"), site.join("image.list")).unwrap();
     let second = sync();
     let stdout = String::from_utf8_lossy(&second.stdout);
     assert!(stdout.contains("expired (removed-from-list)"), "{stdout}");
-    assert!(!second.status.success(), "the withdrawn image's subscription is not Ready");
-    assert!(endorsed.join("5b1d8a30-0c4e-4b5f-8e2a-111111111111/image").exists());
-    assert!(!endorsed.join("5b1d8a30-0c4e-4b5f-8e2a-333333333333").exists());
+    assert!(
+        !second.status.success(),
+        "the withdrawn image's subscription is not Ready"
+    );
+    assert!(
+        endorsed
+            .join("5b1d8a30-0c4e-4b5f-8e2a-111111111111/image")
+            .exists()
+    );
+    assert!(
+        !endorsed
+            .join("5b1d8a30-0c4e-4b5f-8e2a-333333333333")
+            .exists()
+    );
 }

@@ -14,10 +14,16 @@ use super::conditions::Condition;
 pub struct EndorserCredential {
     /// The signer certificate's subject, e.g.
     /// `/DC=ch/DC=cern/OU=Organic Units/OU=Users/CN=buncic/CN=379010/CN=Predrag Buncic`.
-    #[schemars(regex(pattern = r"^(/[A-Za-z0-9.]+=([^/\\]|\\.)*)+$"), length(max = 1024))]
+    #[schemars(
+        regex(pattern = r"^(/[A-Za-z0-9.]+=([^/\\]|\\.)*)+$"),
+        length(max = 1024)
+    )]
     pub subject: String,
     /// The issuing CA's subject, e.g. `/DC=ch/DC=cern/CN=CERN Trusted Certification Authority`.
-    #[schemars(regex(pattern = r"^(/[A-Za-z0-9.]+=([^/\\]|\\.)*)+$"), length(max = 1024))]
+    #[schemars(
+        regex(pattern = r"^(/[A-Za-z0-9.]+=([^/\\]|\\.)*)+$"),
+        length(max = 1024)
+    )]
     pub issuer: String,
 }
 

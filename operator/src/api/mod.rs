@@ -19,9 +19,9 @@ pub use image_subscription::{
     ImageSubscriptionSpec, ImageSubscriptionStatus,
 };
 pub use list_subscription::{
-    ImagePolicy, ImageSelector, ImageListSubscription, ImageListSubscriptionSpec,
-    ImageListSubscriptionStatus, ImageSummary, ListSigner, ListStatus, ObjectRef,
-    RejectedImageReport, TrustSource,
+    ImageListSubscription, ImageListSubscriptionSpec, ImageListSubscriptionStatus, ImagePolicy,
+    ImageSelector, ImageSummary, ListSigner, ListStatus, ObjectRef, RejectedImageReport,
+    TrustSource,
 };
 
 /// The API group of every vmlisub resource.

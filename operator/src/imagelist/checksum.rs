@@ -39,12 +39,7 @@ pub struct Sha512Hex(String);
 impl Sha512Hex {
     /// Validates and normalises (to lower case) a hex digest.
     pub fn new(s: &str) -> Result<Self, ChecksumError> {
-        if let Some((position, ch)) = s.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
-            return Err(ChecksumError::NotHex { ch, position });
-        }
-        if s.len() != SHA512_HEX_LEN {
-            return Err(ChecksumError::Length { len: s.len() });
-        }
+        check(s)?;
         Ok(Self(s.to_ascii_lowercase()))
     }
 
@@ -93,11 +88,26 @@ impl Sha512Hex {
     }
 }
 
+/// Why `s` is not a SHA-512 hex digest, if it is not.
+fn check(s: &str) -> Result<(), ChecksumError> {
+    if s.len() == SHA512_HEX_LEN && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(());
+    }
+    if let Some((position, ch)) = s.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
+        return Err(ChecksumError::NotHex { ch, position });
+    }
+    Err(ChecksumError::Length { len: s.len() })
+}
+
+/// Like [`Sha512Hex::new`], lower-casing in place (the list parser owns
+/// every checksum string it reads).
 impl TryFrom<String> for Sha512Hex {
     type Error = ChecksumError;
 
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::new(&s)
+    fn try_from(mut s: String) -> Result<Self, Self::Error> {
+        check(&s)?;
+        s.make_ascii_lowercase();
+        Ok(Self(s))
     }
 }
 

@@ -100,6 +100,10 @@ fn allowed(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '+' | '-')
 }
 
+fn allowed_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'@' | b'+' | b'-')
+}
+
 /// Checks `s` against the identifier rules.
 ///
 /// The original subscriber used an image's `dc:identifier` verbatim as the
@@ -125,6 +129,27 @@ pub fn validate(s: &str) -> Result<(), IdentifierError> {
             max: MAX_IDENTIFIER_BYTES,
         });
     }
+    // Every character is checked in turn only when some byte is outside the
+    // alphabet: that walk exists to name the first offender precisely.
+    let bytes = s.as_bytes();
+    if !bytes.iter().all(|&b| allowed_byte(b)) {
+        check_characters(s)?;
+    }
+    if let Some(position) = bytes.windows(2).position(|w| w == b"..") {
+        return Err(IdentifierError::DotDot { position });
+    }
+    if s.starts_with('.') {
+        return Err(IdentifierError::LeadingDot);
+    }
+    if s.starts_with('-') {
+        return Err(IdentifierError::LeadingDash);
+    }
+    Ok(())
+}
+
+/// The first character of `s` outside the alphabet, by the most specific
+/// rule it breaks.
+fn check_characters(s: &str) -> Result<(), IdentifierError> {
     for (position, ch) in s.char_indices() {
         if ch == '\0' {
             return Err(IdentifierError::Nul { position });
@@ -141,15 +166,6 @@ pub fn validate(s: &str) -> Result<(), IdentifierError> {
         if !allowed(ch) {
             return Err(IdentifierError::InvalidCharacter { ch, position });
         }
-    }
-    if let Some(position) = s.find("..") {
-        return Err(IdentifierError::DotDot { position });
-    }
-    if s.starts_with('.') {
-        return Err(IdentifierError::LeadingDot);
-    }
-    if s.starts_with('-') {
-        return Err(IdentifierError::LeadingDash);
     }
     Ok(())
 }

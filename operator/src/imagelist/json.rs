@@ -6,10 +6,19 @@
 //! duplicates are rejected outright; strings and nesting are capped so that a
 //! hostile list cannot make the parser allocate or recurse without bound.
 //! serde_json's own recursion limit (128) stays in force underneath.
+//!
+//! This module holds the generic part: [`Ctx`] (limits, depth, the deepest
+//! level seen), [`ValueSeed`] for values of any shape, [`next_key`] and
+//! [`duplicate_key`] for objects, and [`ShapeSeed`] for places where a typed
+//! reader wants an object or an array but must accept anything else under
+//! the same rules. The list-specific readers built on it are in
+//! [`document`](mod@super::document).
 
 use super::identifier::sanitize_for_report;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
 /// Limits applied while reading; see [`Limits`](super::Limits).
@@ -19,12 +28,25 @@ pub(crate) struct ReadLimits {
     pub max_depth: usize,
 }
 
-/// Reads one JSON value from `bytes` (no trailing data allowed).
-pub(crate) fn read(bytes: &[u8], limits: ReadLimits) -> Result<Value, serde_json::Error> {
+/// Reads one JSON document from `bytes` with `seed` (no trailing data
+/// allowed).
+pub(crate) fn read_with<'de, S: DeserializeSeed<'de>>(
+    bytes: &'de [u8],
+    seed: S,
+) -> Result<S::Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = ValueSeed { limits, depth: 0 }.deserialize(&mut de)?;
+    let value = seed.deserialize(&mut de)?;
     de.end()?;
     Ok(value)
+}
+
+/// Reads one JSON value from `bytes` (no trailing data allowed). The list
+/// parser reads documents with typed seeds instead; this generic form pins
+/// down the rules they all share.
+#[cfg(test)]
+pub(crate) fn read(bytes: &[u8], limits: ReadLimits) -> Result<Value, serde_json::Error> {
+    let deepest = Cell::new(0);
+    read_with(bytes, ValueSeed(Ctx::new(limits, &deepest)))
 }
 
 /// The JSON type name of a value, for messages.
@@ -40,9 +62,11 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 }
 
 /// How many levels of arrays and objects an object's contents span, counting
-/// the object itself (as [`read`] counts them: a document is accepted when
-/// this is at most `max_depth`). Recursion is bounded by the depth the value
-/// was read with.
+/// the object itself (as the reader counts them: a document is accepted when
+/// this is at most `max_depth`). The reader records the same figure for a
+/// whole document as it goes ([`Ctx::deepest`]); this tree walk stays as the
+/// reference the tests hold it to.
+#[cfg(test)]
 pub(crate) fn nesting(m: &Map<String, Value>) -> usize {
     fn of(v: &Value) -> usize {
         match v {
@@ -54,13 +78,28 @@ pub(crate) fn nesting(m: &Map<String, Value>) -> usize {
     1 + m.values().map(of).max().unwrap_or(0)
 }
 
+/// Where a reader is: the limits, the depth of the value about to be read
+/// (0 for the document itself), and a shared record of the deepest level of
+/// arrays and objects entered so far, so that the legacy list form can be
+/// checked against the depth limit it will have once wrapped without walking
+/// the tree again.
 #[derive(Clone, Copy)]
-struct ValueSeed {
+pub(crate) struct Ctx<'a> {
     limits: ReadLimits,
     depth: usize,
+    deepest: &'a Cell<usize>,
 }
 
-impl ValueSeed {
+impl<'a> Ctx<'a> {
+    /// The context of a document's top-level value.
+    pub(crate) fn new(limits: ReadLimits, deepest: &'a Cell<usize>) -> Self {
+        Ctx {
+            limits,
+            depth: 0,
+            deepest,
+        }
+    }
+
     fn check_string<E: de::Error>(&self, s: &str) -> Result<(), E> {
         if s.len() > self.limits.max_string_bytes {
             return Err(E::custom(format_args!(
@@ -72,21 +111,100 @@ impl ValueSeed {
         Ok(())
     }
 
-    fn nested<E: de::Error>(&self) -> Result<ValueSeed, E> {
+    /// Enters an array or object: the context of its members, or an error if
+    /// that is one level too many.
+    pub(crate) fn nested<E: de::Error>(&self) -> Result<Ctx<'a>, E> {
         if self.depth >= self.limits.max_depth {
             return Err(E::custom(format_args!(
                 "nesting deeper than {} levels",
                 self.limits.max_depth
             )));
         }
-        Ok(ValueSeed {
+        let level = self.depth + 1;
+        if level > self.deepest.get() {
+            self.deepest.set(level);
+        }
+        Ok(Ctx {
             limits: self.limits,
-            depth: self.depth + 1,
+            depth: level,
+            deepest: self.deepest,
         })
     }
 }
 
-impl<'de> DeserializeSeed<'de> for ValueSeed {
+/// Reads the next key of an object, checked against the string limit.
+/// Keys without escapes are borrowed from the input: the typed readers match
+/// most keys against known names and only allocate for the others.
+pub(crate) fn next_key<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    ctx: Ctx<'_>,
+) -> Result<Option<Cow<'de, str>>, A::Error> {
+    let Some(key) = map.next_key_seed(KeySeed)? else {
+        return Ok(None);
+    };
+    ctx.check_string::<A::Error>(&key)?;
+    Ok(Some(key))
+}
+
+/// The error for a key that occurs twice in one object.
+pub(crate) fn duplicate_key<E: de::Error>(key: &str) -> E {
+    E::custom(format_args!(
+        "duplicate object key \"{}\"",
+        sanitize_for_report(key)
+    ))
+}
+
+/// Reads the value of `key` and adds the member to `out`, rejecting a
+/// duplicate key. Typed readers use it for the keys they do not model.
+pub(crate) fn insert_member<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    inner: Ctx<'_>,
+    out: &mut Map<String, Value>,
+    key: Cow<'de, str>,
+) -> Result<(), A::Error> {
+    if out.contains_key(key.as_ref()) {
+        return Err(duplicate_key(&key));
+    }
+    let value = map.next_value_seed(ValueSeed(inner))?;
+    out.insert(key.into_owned(), value);
+    Ok(())
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Reads any JSON value into a [`Value`], under the limits of its [`Ctx`].
+#[derive(Clone, Copy)]
+pub(crate) struct ValueSeed<'a>(pub(crate) Ctx<'a>);
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
@@ -94,7 +212,7 @@ impl<'de> DeserializeSeed<'de> for ValueSeed {
     }
 }
 
-impl<'de> Visitor<'de> for ValueSeed {
+impl<'de> Visitor<'de> for ValueSeed<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -120,12 +238,12 @@ impl<'de> Visitor<'de> for ValueSeed {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        self.check_string(v)?;
+        self.0.check_string(v)?;
         Ok(Value::String(v.to_owned()))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        self.check_string(&v)?;
+        self.0.check_string(&v)?;
         Ok(Value::String(v))
     }
 
@@ -137,30 +255,140 @@ impl<'de> Visitor<'de> for ValueSeed {
         Ok(Value::Null)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let inner = self.nested()?;
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+        ValueSeed(self.0.nested()?).elements(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        ValueSeed(self.0.nested()?).members(map)
+    }
+}
+
+impl ValueSeed<'_> {
+    /// The elements of an array, this being their context.
+    fn elements<'de, A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut out = Vec::new();
-        while let Some(v) = seq.next_element_seed(inner)? {
+        while let Some(v) = seq.next_element_seed(self)? {
             out.push(v);
         }
         Ok(Value::Array(out))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let inner = self.nested()?;
+    /// The members of an object, this being their context.
+    fn members<'de, A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            self.check_string::<A::Error>(&key)?;
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format_args!(
-                    "duplicate object key \"{}\"",
-                    sanitize_for_report(&key)
-                )));
-            }
-            let value = map.next_value_seed(inner)?;
-            out.insert(key, value);
+        while let Some(key) = next_key(&mut map, self.0)? {
+            insert_member(&mut map, self.0, &mut out, key)?;
         }
         Ok(Value::Object(out))
+    }
+}
+
+/// A typed reader for one place in a document where the format wants an
+/// object or an array: it implements [`object`](Shape::object) or
+/// [`array`](Shape::array) (or both), and [`ShapeSeed`] reads any other
+/// value exactly as [`ValueSeed`] would, reporting only its JSON type.
+///
+/// `inner` is the context of the container's members: the container has
+/// already been counted against the depth limit.
+pub(crate) trait Shape<'de>: Sized {
+    /// What the reader makes of the container.
+    type Out;
+
+    /// Reads an object; by default like any other unexpected value.
+    fn object<A: MapAccess<'de>>(
+        self,
+        inner: Ctx<'_>,
+        map: A,
+    ) -> Result<Shaped<Self::Out>, A::Error> {
+        json_type(ValueSeed(inner).members(map))
+    }
+
+    /// Reads an array; by default like any other unexpected value.
+    fn array<A: SeqAccess<'de>>(
+        self,
+        inner: Ctx<'_>,
+        seq: A,
+    ) -> Result<Shaped<Self::Out>, A::Error> {
+        json_type(ValueSeed(inner).elements(seq))
+    }
+}
+
+/// What a [`ShapeSeed`] read.
+pub(crate) enum Shaped<T> {
+    /// The shape the reader wanted, read by it.
+    Expected(T),
+    /// Some other JSON value, of this type.
+    Other(&'static str),
+}
+
+/// Keeps only the JSON type of a value read where another was expected
+/// (which is all the parser reports about it).
+fn json_type<T, E>(value: Result<Value, E>) -> Result<Shaped<T>, E> {
+    value.map(|v| Shaped::Other(type_name(&v)))
+}
+
+/// Reads one value with the [`Shape`] `S`; see there.
+pub(crate) struct ShapeSeed<'a, S> {
+    pub(crate) ctx: Ctx<'a>,
+    pub(crate) shape: S,
+}
+
+impl<'de, S: Shape<'de>> DeserializeSeed<'de> for ShapeSeed<'_, S> {
+    type Value = Shaped<S::Out>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, S: Shape<'de>> Visitor<'de> for ShapeSeed<'_, S> {
+    type Value = Shaped<S::Out>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        json_type(ValueSeed(self.ctx).visit_bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        json_type(ValueSeed(self.ctx).visit_i64(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        json_type(ValueSeed(self.ctx).visit_u64(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        json_type(ValueSeed(self.ctx).visit_f64(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        json_type(ValueSeed(self.ctx).visit_str(v))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        json_type(ValueSeed(self.ctx).visit_string(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        json_type(ValueSeed(self.ctx).visit_unit())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        json_type(ValueSeed(self.ctx).visit_none())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let inner = self.ctx.nested()?;
+        self.shape.array(inner, seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let inner = self.ctx.nested()?;
+        self.shape.object(inner, map)
     }
 }
 
@@ -236,6 +464,21 @@ mod tests {
                 ..LIMITS
             };
             assert!(read(text.as_bytes(), tighter).is_err());
+        }
+    }
+
+    #[test]
+    fn deepest_level_matches_nesting() {
+        for text in [
+            "{}",
+            r#"{"a": 1}"#,
+            r#"{"a": []}"#,
+            r#"{"a": [{}], "b": {"c": [[1]]}}"#,
+            r#"{"a": [[[]]], "b": {}}"#,
+        ] {
+            let deepest = Cell::new(0);
+            let v = read_with(text.as_bytes(), ValueSeed(Ctx::new(LIMITS, &deepest))).unwrap();
+            assert_eq!(deepest.get(), nesting(v.as_object().unwrap()), "{text}");
         }
     }
 

@@ -14,6 +14,7 @@
 //! * [`compare_versions`]: `hv:version` ordering, as the original did it.
 
 mod checksum;
+mod document;
 mod error;
 mod identifier;
 mod json;

@@ -11,17 +11,26 @@
 //! Optional informational keys with an unexpected type (say a numeric
 //! `ad:appid`) are neither fatal nor lost: the typed field stays empty, the
 //! value is kept verbatim among the unknown keys, and a warning says so.
+//!
+//! The document is read in one pass by [`document`](mod@super::document), which
+//! hands each entry of `hv:images` here ([`Images::push_entry`]) as soon as
+//! it has been read; the list-level checks run once the whole document has
+//! been read.
 
 use super::checksum::Sha512Hex;
+use super::document::{Body, ImageFields, ImageKey, TopShape};
 use super::error::{ImageError, ListError, RejectedImage};
 use super::identifier::{ImageId, ListId, sanitize_for_report};
-use super::json::{self, ReadLimits, type_name};
+use super::json::{self, Ctx, ReadLimits, ShapeSeed, Shaped, type_name};
 use super::model::{Endorser, Image, ImageList, X509Endorser};
 use super::timestamp::parse_timestamp;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap, hash_map};
+use std::fmt;
+use std::hash::{Hash, Hasher};
 
 /// Bounds on what [`parse_with_limits`] accepts. The defaults are far above
 /// any list seen in practice (the largest VO-wide AppDB lists have a few
@@ -95,36 +104,47 @@ pub fn parse_with_limits(bytes: &[u8], limits: &Limits) -> Result<Parsed, ListEr
         max_string_bytes: limits.max_string_bytes,
         max_depth: limits.max_depth,
     };
-    let root = json::read(bytes, read_limits).map_err(|e| ListError::Json {
-        message: e.to_string(),
-    })?;
-    let Value::Object(mut top) = root else {
-        return Err(ListError::NotAnObject {
-            key: "(document)",
-            found: type_name(&root),
-        });
+    let deepest = Cell::new(0);
+    let seed = ShapeSeed {
+        ctx: Ctx::new(read_limits, &deepest),
+        shape: TopShape,
     };
-    let body = match top.shift_remove("hv:imagelist") {
-        Some(Value::Object(body)) => {
-            if !top.is_empty() {
+    let top = match json::read_with(bytes, seed) {
+        Ok(Shaped::Expected(top)) => top,
+        Ok(Shaped::Other(found)) => {
+            return Err(ListError::NotAnObject {
+                key: "(document)",
+                found,
+            });
+        }
+        Err(e) => {
+            return Err(ListError::Json {
+                message: e.to_string(),
+            });
+        }
+    };
+    let body = match top.wrapped {
+        Some(Shaped::Expected(body)) => {
+            if !top.rest.is_empty() {
                 warnings.push(format!(
                     "keys beside \"hv:imagelist\" at the top level are ignored: {}",
-                    key_list(&top)
+                    key_list(top.rest.keys(), top.rest.len())
                 ));
             }
             body
         }
-        Some(other) => {
+        Some(Shaped::Other(found)) => {
             return Err(ListError::NotAnObject {
                 key: "hv:imagelist",
-                found: type_name(&other),
+                found,
             });
         }
         None => {
             // The list is re-emitted with the wrapper (one level deeper), and
             // what is accepted must parse again: apply the depth limit to the
-            // wrapped form.
-            let nesting = 1 + json::nesting(&top);
+            // wrapped form. The top-level object holds the whole document,
+            // so its nesting is the deepest level the reader entered.
+            let nesting = 1 + deepest.get();
             if nesting > limits.max_depth {
                 return Err(ListError::Json {
                     message: format!(
@@ -137,7 +157,7 @@ pub fn parse_with_limits(bytes: &[u8], limits: &Limits) -> Result<Parsed, ListEr
                 "legacy list format: no \"hv:imagelist\" wrapper, list keys at the top level"
                     .to_owned(),
             );
-            top
+            top.rest
         }
     };
     let (list, rejected) = parse_body(body, limits, &mut warnings)?;
@@ -149,10 +169,11 @@ pub fn parse_with_limits(bytes: &[u8], limits: &Limits) -> Result<Parsed, ListEr
 }
 
 fn parse_body(
-    mut m: Map<String, Value>,
+    body: Body,
     limits: &Limits,
     warnings: &mut Warnings,
 ) -> Result<(ImageList, Vec<RejectedImage>), ListError> {
+    let mut m = body.map;
     let identifier = list_string(&mut m, "dc:identifier", "dc:identifier")?;
     let identifier = ListId::new(&identifier).map_err(|source| ListError::InvalidIdentifier {
         key: "dc:identifier",
@@ -169,16 +190,16 @@ fn parse_body(
     )?;
     let uri = list_string(&mut m, "hv:uri", "hv:uri")?;
     let endorser = endorser(&mut m)?;
-    let vo = optional_string(&mut m, "ad:vo", warnings, "list");
-    let swid = optional_string(&mut m, "ad:swid", warnings, "list");
-    let entries = match m.shift_remove("hv:images") {
+    let vo = optional_string(&mut m, "ad:vo", warnings, &"list");
+    let swid = optional_string(&mut m, "ad:swid", warnings, &"list");
+    let entries = match body.images {
         None => return Err(ListError::MissingField { key: "hv:images" }),
-        Some(Value::Array(entries)) => entries,
-        Some(other) => {
+        Some(Shaped::Expected(images)) => images,
+        Some(Shaped::Other(found)) => {
             return Err(ListError::WrongType {
                 key: "hv:images",
                 expected: "an array",
-                found: type_name(&other),
+                found,
             });
         }
     };
@@ -287,24 +308,72 @@ fn list_timestamp(m: &mut Map<String, Value>, key: &'static str) -> Result<Times
     parse_timestamp(&s).map_err(|source| ListError::InvalidTimestamp { key, source })
 }
 
+/// The members of an object being taken apart: a map for the list-level
+/// objects, [`ImageFields`] for images (so that [`optional_string`] serves
+/// both).
+trait Members {
+    /// How a key is named: the key itself, or an [`ImageKey`].
+    type Key: Copy;
+    /// The key as written in lists.
+    fn name(key: Self::Key) -> &'static str;
+    /// The value of `key`, if present and not taken.
+    fn get(&self, key: Self::Key) -> Option<&Value>;
+    /// Takes the value of `key`, if present and not taken.
+    fn take(&mut self, key: Self::Key) -> Option<Value>;
+}
+
+impl Members for Map<String, Value> {
+    type Key = &'static str;
+
+    fn name(key: &'static str) -> &'static str {
+        key
+    }
+
+    fn get(&self, key: &'static str) -> Option<&Value> {
+        Map::get(self, key)
+    }
+
+    /// Order-preserving (O(n)), but only ever used on a list's few keys.
+    fn take(&mut self, key: &'static str) -> Option<Value> {
+        self.shift_remove(key)
+    }
+}
+
+impl Members for ImageFields {
+    type Key = ImageKey;
+
+    fn name(key: ImageKey) -> &'static str {
+        key.name()
+    }
+
+    fn get(&self, key: ImageKey) -> Option<&Value> {
+        ImageFields::get(self, key)
+    }
+
+    fn take(&mut self, key: ImageKey) -> Option<Value> {
+        ImageFields::take(self, key)
+    }
+}
+
 /// An optional informational string: taken when it is a string; otherwise
 /// left in place (so it ends up among the unknown keys, verbatim) with a
 /// warning unless it is `null`.
-fn optional_string(
-    m: &mut Map<String, Value>,
-    key: &str,
+fn optional_string<M: Members>(
+    m: &mut M,
+    key: M::Key,
     warnings: &mut Warnings,
-    context: &str,
+    context: &dyn fmt::Display,
 ) -> Option<String> {
     match m.get(key)? {
-        Value::String(_) => match m.shift_remove(key) {
+        Value::String(_) => match m.take(key) {
             Some(Value::String(s)) => Some(s),
             _ => None,
         },
         Value::Null => None,
         other => {
             warnings.push(format!(
-                "{context}: {key} is a JSON {}, expected a string; kept as an unknown key",
+                "{context}: {} is a JSON {}, expected a string; kept as an unknown key",
+                M::name(key),
                 type_name(other)
             ));
             None
@@ -314,20 +383,23 @@ fn optional_string(
 
 /// Like [`optional_string`] for informational counts (`ad:*_recommended`).
 fn optional_count_lenient(
-    m: &mut Map<String, Value>,
-    key: &str,
+    m: &mut ImageFields,
+    key: ImageKey,
     warnings: &mut Warnings,
-    context: &str,
+    context: &dyn fmt::Display,
 ) -> Option<u64> {
     match m.get(key)? {
         Value::Null => None,
         v => match parse_count(v) {
             Ok(n) => {
-                m.shift_remove(key);
+                m.take(key);
                 Some(n)
             }
             Err(detail) => {
-                warnings.push(format!("{context}: {key} {detail}; kept as an unknown key"));
+                warnings.push(format!(
+                    "{context}: {} {detail}; kept as an unknown key",
+                    key.name()
+                ));
                 None
             }
         },
@@ -372,193 +444,343 @@ fn sanitize_short(s: &str) -> String {
     }
 }
 
-struct Entry {
-    index: usize,
-    /// `dc:identifier` for reports (sanitised), if it was a string.
-    report_id: Option<String>,
-    /// Lower-cased identifier, if it was a valid [`ImageId`]; used to find
-    /// duplicates.
-    dup_key: Option<String>,
-    result: Result<Image, ImageError>,
+/// The entries of `hv:images`, each validated as soon as it has been read.
+#[derive(Default)]
+pub(crate) struct Images {
+    /// Where the reader puts the members of each image in turn.
+    fields: ImageFields,
+    /// The valid images, in list order; duplicates among them are only
+    /// found once all are known ([`images`]).
+    accepted: Vec<Image>,
+    /// The index in `hv:images` of each of `accepted`.
+    accepted_at: Vec<usize>,
+    /// The rejected entries with their indexes, in list order.
+    rejected: Vec<(usize, Rejected)>,
+    /// What validating the entries had to say, added to the list's own
+    /// warnings once the list is known to be valid.
+    warnings: Warnings,
 }
 
-fn images(entries: Vec<Value>, warnings: &mut Warnings) -> (Vec<Image>, Vec<RejectedImage>) {
-    let parsed: Vec<Entry> = entries
-        .into_iter()
-        .enumerate()
-        .map(|(index, v)| image_entry(index, v, warnings))
-        .collect();
+/// Why an entry was dropped.
+struct Rejected {
+    /// `dc:identifier` if it was a string (sanitised when reported).
+    identifier: Option<String>,
+    /// Whether `identifier` is a valid [`ImageId`]: such an entry still
+    /// counts towards duplicates.
+    valid: bool,
+    error: ImageError,
+}
 
-    // Identifiers become file names, and file systems may fold case, so two
-    // identifiers that differ only in case collide. With no principled way to
-    // tell which entry the publisher meant, every entry of a duplicated
-    // identifier is rejected. Entries that were already rejected for another
-    // reason still count as occurrences but keep their first reason.
-    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::new();
-    for e in &parsed {
-        if let Some(k) = &e.dup_key {
-            by_id.entry(k.as_str()).or_default().push(e.index);
+impl Rejected {
+    fn malformed(detail: String) -> Rejected {
+        Rejected {
+            identifier: None,
+            valid: false,
+            error: ImageError::Malformed { detail },
         }
     }
-    let mut duplicates: HashMap<usize, ImageError> = HashMap::new();
-    for indexes in by_id.values().filter(|v| v.len() > 1) {
-        for &i in indexes {
+}
+
+impl Images {
+    /// The number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.accepted.len() + self.rejected.len()
+    }
+
+    /// Where the reader is to put the members of the next image.
+    pub(crate) fn fields(&mut self) -> &mut ImageFields {
+        &mut self.fields
+    }
+
+    /// Validates the next entry, an object: `hv_image` says what the value
+    /// of its `hv:image` key was (if an object, its members are in
+    /// [`fields`](Self::fields)), `others` are its other members.
+    pub(crate) fn push_entry(&mut self, hv_image: Option<Shaped<()>>, others: &Map<String, Value>) {
+        let index = self.len();
+        let result = match hv_image {
+            Some(Shaped::Expected(())) => {
+                image_entry(index, &mut self.fields, others, &mut self.warnings)
+            }
+            Some(Shaped::Other(found)) => {
+                Err(Rejected::malformed(format!("hv:image is a JSON {found}")))
+            }
+            None => Err(Rejected::malformed("no \"hv:image\" key".to_owned())),
+        };
+        match result {
+            Ok(image) => {
+                self.accepted.push(image);
+                self.accepted_at.push(index);
+            }
+            Err(rejected) => self.rejected.push((index, rejected)),
+        }
+    }
+
+    /// Records the next entry, which is not an object at all.
+    pub(crate) fn push_not_an_object(&mut self, found: &'static str) {
+        let rejected = Rejected::malformed(format!("found a JSON {found}"));
+        self.rejected.push((self.len(), rejected));
+    }
+}
+
+fn images(images: Images, warnings: &mut Warnings) -> (Vec<Image>, Vec<RejectedImage>) {
+    let Images {
+        fields: _,
+        mut accepted,
+        accepted_at,
+        mut rejected,
+        warnings: image_warnings,
+    } = images;
+    warnings.append(image_warnings);
+    let mut duplicates = duplicates(&accepted, &accepted_at, &rejected);
+    if !duplicates.is_empty() {
+        // Move the accepted duplicates over to the rejected entries (lists
+        // almost never have any, so this need not be quick).
+        let mut kept = Vec::with_capacity(accepted.len());
+        for (image, index) in accepted.into_iter().zip(accepted_at) {
+            match duplicates.remove(&index) {
+                None => kept.push(image),
+                Some(error) => rejected.push((
+                    index,
+                    Rejected {
+                        identifier: Some(image.identifier.into_string()),
+                        valid: true,
+                        error,
+                    },
+                )),
+            }
+        }
+        accepted = kept;
+        rejected.sort_by_key(|&(index, _)| index);
+    }
+    let rejected = rejected
+        .into_iter()
+        .map(|(index, r)| {
+            let identifier = r.identifier.as_deref().map(sanitize_for_report);
+            RejectedImage::new(index, identifier, &r.error)
+        })
+        .collect();
+    (accepted, rejected)
+}
+
+/// Identifiers become file names, and file systems may fold case, so two
+/// identifiers that differ only in case collide. With no principled way to
+/// tell which entry the publisher meant, every entry of a duplicated
+/// identifier is rejected. Entries that were already rejected for another
+/// reason still count as occurrences but keep their first reason.
+///
+/// Returns the error for each accepted entry to reject, by index.
+fn duplicates(
+    accepted: &[Image],
+    accepted_at: &[usize],
+    rejected: &[(usize, Rejected)],
+) -> HashMap<usize, ImageError> {
+    let ids = accepted
+        .iter()
+        .zip(accepted_at)
+        .map(|(image, &index)| (index, image.identifier.as_str()));
+    let rejected_ids = rejected.iter().filter_map(|(index, r)| match r {
+        Rejected {
+            identifier: Some(id),
+            valid: true,
+            ..
+        } => Some((*index, id.as_str())),
+        _ => None,
+    });
+    // One pass to find repeats (first index seen, repeat); lists almost
+    // never have any.
+    let mut seen: HashMap<CaseFolded<'_>, usize> = HashMap::with_capacity(accepted.len());
+    let mut repeats: Vec<(usize, usize)> = Vec::new();
+    for (index, id) in ids.chain(rejected_ids) {
+        match seen.entry(CaseFolded(id)) {
+            hash_map::Entry::Occupied(o) => repeats.push((*o.get(), index)),
+            hash_map::Entry::Vacant(v) => {
+                v.insert(index);
+            }
+        }
+    }
+    // Every index of each repeated identifier, in list order.
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (first, index) in repeats {
+        groups
+            .entry(first)
+            .or_insert_with(|| vec![first])
+            .push(index);
+    }
+    let mut out = HashMap::new();
+    for indexes in groups.values_mut() {
+        indexes.sort_unstable();
+        for &i in indexes.iter() {
+            if accepted_at.binary_search(&i).is_err() {
+                continue;
+            }
             let others: Vec<usize> = indexes
                 .iter()
                 .copied()
                 .filter(|&j| j != i)
                 .take(MAX_DUPLICATE_INDEXES)
                 .collect();
-            duplicates.insert(
-                i,
-                ImageError::DuplicateIdentifier {
-                    count: indexes.len(),
-                    others,
-                },
-            );
+            let error = ImageError::DuplicateIdentifier {
+                count: indexes.len(),
+                others,
+            };
+            out.insert(i, error);
         }
     }
-
-    let mut images = Vec::new();
-    let mut rejected = Vec::new();
-    for e in parsed {
-        let result = match (e.result, duplicates.remove(&e.index)) {
-            (Ok(_), Some(dup)) => Err(dup),
-            (r, _) => r,
-        };
-        match result {
-            Ok(image) => images.push(image),
-            Err(err) => rejected.push(RejectedImage::new(e.index, e.report_id, &err)),
-        }
-    }
-    (images, rejected)
+    out
 }
 
-fn image_entry(index: usize, v: Value, warnings: &mut Warnings) -> Entry {
-    let mut entry = Entry {
-        index,
-        report_id: None,
-        dup_key: None,
-        result: Err(ImageError::Malformed {
-            detail: String::new(),
-        }),
-    };
-    let mut inner = match unwrap_image(index, v, warnings) {
-        Ok(inner) => inner,
-        Err(e) => {
-            entry.result = Err(e);
-            return entry;
-        }
-    };
-    if let Some(Value::String(s)) = inner.get("dc:identifier") {
-        entry.report_id = Some(sanitize_for_report(s));
-        if ImageId::new(s).is_ok() {
-            entry.dup_key = Some(s.to_ascii_lowercase());
-        }
+/// A string hashed and compared ASCII-case-insensitively, without making a
+/// lower-case copy of every identifier of the list.
+struct CaseFolded<'a>(&'a str);
+
+impl PartialEq for CaseFolded<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
     }
-    let context = match &entry.report_id {
-        Some(id) => format!("image {index} ({id})"),
-        None => format!("image {index}"),
-    };
-    entry.result = image(&mut inner, warnings, &context).map(|mut image| {
-        image.extra = inner;
-        image
-    });
-    entry
 }
 
-fn unwrap_image(
+impl Eq for CaseFolded<'_> {}
+
+impl Hash for CaseFolded<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Equal strings have equal lengths, hence the same chunks.
+        for chunk in self.0.as_bytes().chunks(64) {
+            let mut buf = [0u8; 64];
+            let folded = &mut buf[..chunk.len()];
+            folded.copy_from_slice(chunk);
+            folded.make_ascii_lowercase();
+            state.write(folded);
+        }
+        state.write_u8(0xff);
+    }
+}
+
+/// Validates an element of `hv:images` of the form `{"hv:image": {...}}`;
+/// see [`Images::push_entry`].
+fn image_entry(
     index: usize,
-    v: Value,
+    fields: &mut ImageFields,
+    others: &Map<String, Value>,
     warnings: &mut Warnings,
-) -> Result<Map<String, Value>, ImageError> {
-    let Value::Object(mut wrapper) = v else {
-        return Err(ImageError::Malformed {
-            detail: format!("found a JSON {}", type_name(&v)),
-        });
-    };
-    let inner = match wrapper.shift_remove("hv:image") {
-        Some(Value::Object(inner)) => inner,
-        Some(other) => {
-            return Err(ImageError::Malformed {
-                detail: format!("hv:image is a JSON {}", type_name(&other)),
-            });
-        }
-        None => {
-            return Err(ImageError::Malformed {
-                detail: "no \"hv:image\" key".to_owned(),
-            });
-        }
-    };
-    if !wrapper.is_empty() {
+) -> Result<Image, Rejected> {
+    if !others.is_empty() {
         warnings.push(format!(
             "image {index}: keys beside \"hv:image\" are ignored: {}",
-            key_list(&wrapper)
+            key_list(others.keys().map(String::as_str), others.len())
         ));
     }
-    Ok(inner)
-}
-
-fn image(
-    m: &mut Map<String, Value>,
-    warnings: &mut Warnings,
-    context: &str,
-) -> Result<Image, ImageError> {
-    let identifier = match m.shift_remove("dc:identifier") {
+    // The identifier first: it names the entry in reports, whatever else is
+    // wrong with it.
+    let raw = match fields.take(ImageKey::Identifier) {
         None => {
-            return Err(ImageError::MissingField {
-                key: "dc:identifier",
+            return Err(Rejected {
+                identifier: None,
+                valid: false,
+                error: ImageError::MissingField {
+                    key: "dc:identifier",
+                },
             });
         }
-        Some(Value::String(s)) => {
-            ImageId::new(&s).map_err(|source| ImageError::UnsafeIdentifier { source })?
-        }
+        Some(Value::String(s)) => s,
         Some(other) => {
-            return Err(ImageError::InvalidField {
-                key: "dc:identifier",
-                detail: format!("is a JSON {}, expected a string", type_name(&other)),
+            return Err(Rejected {
+                identifier: None,
+                valid: false,
+                error: ImageError::InvalidField {
+                    key: "dc:identifier",
+                    detail: format!("is a JSON {}, expected a string", type_name(&other)),
+                },
             });
         }
     };
-    let title = image_string(m, "dc:title")?;
-    let description = image_string(m, "dc:description")?;
-    let uri = image_string(m, "hv:uri")?;
+    // A copy: `raw` names the entry if something else is wrong with it.
+    let identifier = match ImageId::new(&raw) {
+        Ok(id) => id,
+        Err(source) => {
+            return Err(Rejected {
+                identifier: Some(raw),
+                valid: false,
+                error: ImageError::UnsafeIdentifier { source },
+            });
+        }
+    };
+    match image(identifier, fields, warnings, index) {
+        Ok(mut image) => {
+            image.extra = fields.take_extra();
+            Ok(image)
+        }
+        Err(error) => Err(Rejected {
+            identifier: Some(raw),
+            valid: true,
+            error,
+        }),
+    }
+}
+
+/// How warnings name an image: `image 3 (id)`. Only rendered when there is
+/// something to say.
+struct ImageContext<'a> {
+    index: usize,
+    identifier: &'a str,
+}
+
+impl fmt::Display for ImageContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "image {} ({})",
+            self.index,
+            sanitize_for_report(self.identifier)
+        )
+    }
+}
+
+/// The rest of an image, once its identifier is known to be valid.
+fn image(
+    identifier: ImageId,
+    m: &mut ImageFields,
+    warnings: &mut Warnings,
+    index: usize,
+) -> Result<Image, ImageError> {
+    let title = image_string(m, ImageKey::Title)?;
+    let description = image_string(m, ImageKey::Description)?;
+    let uri = image_string(m, ImageKey::Uri)?;
     if uri.is_empty() {
         return Err(ImageError::InvalidField {
             key: "hv:uri",
             detail: "is empty".to_owned(),
         });
     }
-    let size = match m.shift_remove("hv:size") {
+    let size = match m.take(ImageKey::Size) {
         None => return Err(ImageError::MissingField { key: "hv:size" }),
         Some(v) => parse_count(&v).map_err(|detail| ImageError::InvalidSize { detail })?,
     };
-    let sha512 = match m.shift_remove("sl:checksum:sha512") {
+    let sha512 = match m.take(ImageKey::Sha512) {
         None => {
             return Err(ImageError::MissingField {
                 key: "sl:checksum:sha512",
             });
         }
-        Some(Value::String(s)) => Sha512Hex::new(&s)?,
+        Some(Value::String(s)) => Sha512Hex::try_from(s)?,
         Some(other) => {
             return Err(ImageError::InvalidChecksum {
                 detail: format!("is a JSON {}, expected a string", type_name(&other)),
             });
         }
     };
-    let arch = image_string(m, "sl:arch")?;
-    let os = image_string(m, "sl:os")?;
-    let osversion = image_string(m, "sl:osversion")?;
-    let comments = image_string(m, "sl:comments")?;
-    let hypervisor = image_string(m, "hv:hypervisor")?;
-    let version = image_string(m, "hv:version")?;
-    let ram_minimum = image_count(m, "hv:ram_minimum")?;
-    let core_minimum = image_count(m, "hv:core_minimum")?;
-    let expires = match m.get("dc:date:expires") {
+    let arch = image_string(m, ImageKey::Arch)?;
+    let os = image_string(m, ImageKey::Os)?;
+    let osversion = image_string(m, ImageKey::OsVersion)?;
+    let comments = image_string(m, ImageKey::Comments)?;
+    let hypervisor = image_string(m, ImageKey::Hypervisor)?;
+    let version = image_string(m, ImageKey::Version)?;
+    let ram_minimum = image_count(m, ImageKey::RamMinimum)?;
+    let core_minimum = image_count(m, ImageKey::CoreMinimum)?;
+    let expires = match m.get(ImageKey::Expires) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
             let ts = parse_timestamp(s)?;
-            m.shift_remove("dc:date:expires");
+            m.take(ImageKey::Expires);
             Some(ts)
         }
         Some(other) => {
@@ -568,6 +790,22 @@ fn image(
             });
         }
     };
+    // The informational keys, in this order (it is the order of warnings).
+    let context = &ImageContext {
+        index,
+        identifier: identifier.as_str(),
+    };
+    let format = optional_string(m, ImageKey::Format, warnings, context);
+    let osname = optional_string(m, ImageKey::OsName, warnings, context);
+    let mpuri = optional_string(m, ImageKey::MpUri, warnings, context);
+    let base_mpuri = optional_string(m, ImageKey::BaseMpUri, warnings, context);
+    let appid = optional_string(m, ImageKey::AppId, warnings, context);
+    let group = optional_string(m, ImageKey::Group, warnings, context);
+    let ram_recommended = optional_count_lenient(m, ImageKey::RamRecommended, warnings, context);
+    let core_recommended = optional_count_lenient(m, ImageKey::CoreRecommended, warnings, context);
+    let user_fullname = optional_string(m, ImageKey::UserFullName, warnings, context);
+    let user_guid = optional_string(m, ImageKey::UserGuid, warnings, context);
+    let user_uri = optional_string(m, ImageKey::UserUri, warnings, context);
     Ok(Image {
         identifier,
         title,
@@ -581,30 +819,30 @@ fn image(
         comments,
         hypervisor,
         version,
-        format: optional_string(m, "hv:format", warnings, context),
+        format,
         ram_minimum,
         core_minimum,
-        osname: optional_string(m, "sl:osname", warnings, context),
+        osname,
         expires,
-        mpuri: optional_string(m, "ad:mpuri", warnings, context),
-        base_mpuri: optional_string(m, "ad:base_mpuri", warnings, context),
-        appid: optional_string(m, "ad:appid", warnings, context),
-        group: optional_string(m, "ad:group", warnings, context),
-        ram_recommended: optional_count_lenient(m, "ad:ram_recommended", warnings, context),
-        core_recommended: optional_count_lenient(m, "ad:core_recommended", warnings, context),
-        user_fullname: optional_string(m, "ad:user:fullname", warnings, context),
-        user_guid: optional_string(m, "ad:user:guid", warnings, context),
-        user_uri: optional_string(m, "ad:user:uri", warnings, context),
+        mpuri,
+        base_mpuri,
+        appid,
+        group,
+        ram_recommended,
+        core_recommended,
+        user_fullname,
+        user_guid,
+        user_uri,
         extra: Map::new(),
     })
 }
 
-fn image_string(m: &mut Map<String, Value>, key: &'static str) -> Result<String, ImageError> {
-    match m.shift_remove(key) {
-        None => Err(ImageError::MissingField { key }),
+fn image_string(m: &mut ImageFields, key: ImageKey) -> Result<String, ImageError> {
+    match m.take(key) {
+        None => Err(ImageError::MissingField { key: key.name() }),
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(ImageError::InvalidField {
-            key,
+            key: key.name(),
             detail: format!("is a JSON {}, expected a string", type_name(&other)),
         }),
     }
@@ -613,33 +851,36 @@ fn image_string(m: &mut Map<String, Value>, key: &'static str) -> Result<String,
 /// `hv:ram_minimum` / `hv:core_minimum`: optional, but when present they are
 /// requirements a consumer acts on, so an invalid value rejects the image
 /// (`null` counts as absent and is kept verbatim).
-fn image_count(m: &mut Map<String, Value>, key: &'static str) -> Result<Option<u64>, ImageError> {
+fn image_count(m: &mut ImageFields, key: ImageKey) -> Result<Option<u64>, ImageError> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => {
-            let n = parse_count(v).map_err(|detail| ImageError::InvalidField { key, detail })?;
-            m.shift_remove(key);
+            let n = parse_count(v).map_err(|detail| ImageError::InvalidField {
+                key: key.name(),
+                detail,
+            })?;
+            m.take(key);
             Ok(Some(n))
         }
     }
 }
 
-/// Comma-separated, sanitised, capped list of the keys of `m`.
-fn key_list(m: &Map<String, Value>) -> String {
+/// Comma-separated, sanitised, capped list of an object's `count` keys.
+fn key_list<'a>(keys: impl Iterator<Item = &'a str>, count: usize) -> String {
     const MAX_KEYS: usize = 8;
-    let mut out: Vec<String> = m
-        .keys()
+    let mut out: Vec<String> = keys
         .take(MAX_KEYS)
         .map(|k| format!("\"{}\"", sanitize_short(k)))
         .collect();
-    if m.len() > MAX_KEYS {
-        out.push(format!("and {} more", m.len() - MAX_KEYS));
+    if count > MAX_KEYS {
+        out.push(format!("and {} more", count - MAX_KEYS));
     }
     out.join(", ")
 }
 
+/// Warnings, capped at [`MAX_WARNINGS`].
 #[derive(Default)]
-struct Warnings {
+pub(crate) struct Warnings {
     list: Vec<String>,
     dropped: usize,
 }
@@ -651,6 +892,14 @@ impl Warnings {
         } else {
             self.dropped += 1;
         }
+    }
+
+    /// Adds `later` after these, as if each had been pushed here.
+    fn append(&mut self, later: Warnings) {
+        for w in later.list {
+            self.push(w);
+        }
+        self.dropped += later.dropped;
     }
 
     fn finish(mut self) -> Vec<String> {

@@ -1172,3 +1172,119 @@ fn informational_image_keys_of_other_types_are_kept() {
     assert_eq!(out["ad:appid"], json!(1017));
     assert_eq!(out["hv:format"], Value::Null);
 }
+
+// ------------------------------------------------- one-pass reader specifics
+
+#[test]
+fn keys_left_in_place_keep_their_document_position() {
+    let mut img = serde_json::Map::new();
+    img.insert("x:first".into(), json!(1));
+    for (k, v) in image_json().as_object().unwrap() {
+        img.insert(k.clone(), v.clone());
+        if k == "dc:title" {
+            img.insert("hv:format".into(), Value::Null);
+            img.insert("x:middle".into(), json!(2));
+        }
+    }
+    img.insert("ad:appid".into(), json!(7));
+    img.insert("x:last".into(), json!(3));
+    let p = parse_body(body_json(vec![json!({ "hv:image": img })])).unwrap();
+    let keys: Vec<&str> = p.list.images()[0]
+        .extra
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["x:first", "hv:format", "x:middle", "ad:appid", "x:last"]
+    );
+}
+
+#[test]
+fn keys_beside_the_wrapper_are_listed_in_document_order() {
+    let text = format!(
+        r#"{{"a": 1, "hv:images": [], "hv:imagelist": {}, "b": 2}}"#,
+        serde_json::to_string(&body_json(vec![])).unwrap()
+    );
+    let p = parse(text.as_bytes()).unwrap();
+    assert_eq!(
+        p.warnings,
+        [r#"keys beside "hv:imagelist" at the top level are ignored: "a", "hv:images", "b""#]
+    );
+}
+
+#[test]
+fn duplicates_counted_from_an_earlier_rejected_entry() {
+    let mut bad = image_json();
+    bad["dc:identifier"] = json!("A");
+    bad["hv:size"] = json!("big");
+    let p = parse_body(body_json(vec![
+        json!({ "hv:image": bad }),
+        image_with_id("a"),
+        image_with_id("b"),
+        image_with_id("a"),
+    ]))
+    .unwrap();
+    let ids: Vec<_> = p
+        .list
+        .images()
+        .iter()
+        .map(|i| i.identifier.as_str())
+        .collect();
+    assert_eq!(ids, ["b"]);
+    let got: Vec<_> = p
+        .rejected
+        .iter()
+        .map(|r| (r.index, r.reason.as_str(), r.identifier.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (0, "invalid-size", Some("A")),
+            (1, "duplicate-identifier", Some("a")),
+            (3, "duplicate-identifier", Some("a")),
+        ]
+    );
+    assert!(
+        p.rejected[1].message.contains("[0, 3]"),
+        "{}",
+        p.rejected[1].message
+    );
+}
+
+#[test]
+fn duplicate_keys_inside_images_are_rejected() {
+    let text = String::from_utf8(doc(body_json(vec![image_with_id("a")]))).unwrap();
+    for (from, to) in [
+        // A modelled key, once plainly and once with an escape.
+        ("\"dc:title\":", "\"dc:t\\u0069tle\":\"x\",\"dc:title\":"),
+        // An unknown key.
+        ("\"dc:title\":", "\"x:k\":1,\"x:k\":2,\"dc:title\":"),
+        // The wrapper key.
+        ("{\"hv:image\":", "{\"hv:image\":1,\"hv:image\":"),
+    ] {
+        let dup = text.replacen(from, to, 1);
+        assert_ne!(dup, text);
+        let e = parse(dup.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&e, ListError::Json { message } if message.contains("duplicate")),
+            "{to}: {e}"
+        );
+    }
+}
+
+#[test]
+fn list_warnings_come_before_image_warnings() {
+    let mut img = image_json();
+    img["ad:appid"] = json!(1);
+    let mut body = body_json(vec![json!({ "hv:image": img })]);
+    body["ad:swid"] = json!(2);
+    let p = parse_body(body).unwrap();
+    assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+    assert!(
+        p.warnings[0].starts_with("list: ad:swid"),
+        "{:?}",
+        p.warnings
+    );
+    assert!(p.warnings[1].starts_with("image 0 ("), "{:?}", p.warnings);
+}

@@ -37,9 +37,12 @@ pub const DEFAULT_MAX_LIST_BYTES: u64 = 64 * 1024 * 1024;
 /// Expired versions kept in an ImageSubscription's history.
 const MAX_HISTORY: usize = 10;
 
-/// Receives download progress: (image key, bytes so far, total bytes).
+/// A progress callback: (image key, bytes so far, total bytes).
+pub type ProgressFn = dyn Fn(&str, u64, u64) + Send + Sync;
+
+/// Receives download progress.
 #[derive(Clone)]
-pub struct ProgressSink(pub std::sync::Arc<dyn Fn(&str, u64, u64) + Send + Sync>);
+pub struct ProgressSink(pub std::sync::Arc<ProgressFn>);
 
 impl std::fmt::Debug for ProgressSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

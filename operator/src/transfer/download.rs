@@ -1,24 +1,28 @@
 //! Image downloads: streamed through sha512 into a partial file, capped at
 //! `hv:size` while bytes arrive, resumable, verified before success.
 
-use std::io::SeekFrom;
+use std::io::{SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
+use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_RANGE, ETAG, HeaderMap, IF_RANGE, LAST_MODIFIED, RANGE};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha512};
 use tokio::fs::{File, OpenOptions};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::error::TransferError;
 use super::local::{self, io_error};
 use super::{Target, Transfer, next_chunk};
 
-/// Disk writes are batched to this size: network chunks are small (a few
-/// KiB) and every tokio file write is a trip to the blocking pool. This is
-/// also (with the hasher state) all the memory a download holds.
+/// Bytes are handed to the hashing and writing threads in buffers of this
+/// size: network chunks are small (a few KiB), and a buffer per chunk would
+/// cost a thread wake-up per chunk. With [`QUEUE_DEPTH`] this bounds the
+/// memory a download holds.
 const WRITE_BUFFER: usize = 256 * 1024;
 
 /// Progress is reported at most once per this many bytes (and at the end),
@@ -252,21 +256,110 @@ impl<P: Fn(Progress)> Job<'_, P> {
 
 /// Streams bytes into the partial file and the hasher, refusing to go
 /// past the expected size.
+///
+/// Hashing is the bottleneck (sha512 runs at a few hundred MiB/s on one
+/// core, below what loopback or a fast link delivers), so the three jobs
+/// run on different threads: the caller's task receives bytes and batches
+/// them into [`WRITE_BUFFER`]-sized buffers, which a hashing thread and a
+/// writing thread (both from the blocking pool) consume through bounded
+/// queues. A buffer is shared by the two, not copied. The queues bound the
+/// memory (a few MiB whatever the image size) and apply backpressure: when
+/// the disk or the hasher falls behind, the network is no longer read.
 struct Sink<'j, 'a, P> {
     job: &'j Job<'a, P>,
-    writer: BufWriter<File>,
-    hasher: Sha512,
+    /// Bytes not yet handed to the threads.
+    pending: BytesMut,
+    /// `None` once shut down (after a write error).
+    pipeline: Option<Pipeline>,
     written: u64,
     resumed_from: u64,
     next_report: u64,
 }
 
+/// Buffers waiting for each thread, at most.
+const QUEUE_DEPTH: usize = 8;
+
+/// The writing thread asks the kernel to write the file out (fdatasync)
+/// every this many bytes: the disk then works while the download goes on,
+/// instead of all at once in the final fsync (a few seconds for a large
+/// image), and dirty memory stays bounded.
+const SYNC_STEP: u64 = 64 << 20;
+
+/// The hashing and writing threads.
+struct Pipeline {
+    to_hasher: mpsc::Sender<Bytes>,
+    to_writer: mpsc::Sender<Bytes>,
+    hasher: JoinHandle<Sha512>,
+    writer: JoinHandle<std::io::Result<std::fs::File>>,
+}
+
+impl Pipeline {
+    fn start(file: std::fs::File, mut hasher: Sha512) -> Self {
+        let (to_hasher, mut hash_queue) = mpsc::channel::<Bytes>(QUEUE_DEPTH);
+        let (to_writer, mut write_queue) = mpsc::channel::<Bytes>(QUEUE_DEPTH);
+        let hasher = tokio::task::spawn_blocking(move || {
+            while let Some(buffer) = hash_queue.blocking_recv() {
+                hasher.update(&buffer);
+            }
+            hasher
+        });
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            let mut unsynced = 0u64;
+            // An error ends the thread and drops the queue, which the
+            // sender notices at its next buffer.
+            while let Some(buffer) = write_queue.blocking_recv() {
+                file.write_all(&buffer)?;
+                unsynced += buffer.len() as u64;
+                if unsynced >= SYNC_STEP {
+                    file.sync_data()?;
+                    unsynced = 0;
+                }
+            }
+            Ok(file)
+        });
+        Self {
+            to_hasher,
+            to_writer,
+            hasher,
+            writer,
+        }
+    }
+
+    /// Hands a buffer to both threads; `false` if one of them has stopped.
+    async fn send(&self, buffer: Bytes) -> bool {
+        self.to_hasher.send(buffer.clone()).await.is_ok()
+            && self.to_writer.send(buffer).await.is_ok()
+    }
+
+    /// Closes the queues and waits until both threads have consumed them:
+    /// every byte sent is then in the file (not yet fsynced) and in the
+    /// hasher.
+    async fn close(self) -> (std::io::Result<std::fs::File>, Option<Sha512>) {
+        let Self {
+            to_hasher,
+            to_writer,
+            hasher,
+            writer,
+        } = self;
+        drop(to_hasher);
+        drop(to_writer);
+        let file = writer
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        (file, hasher.await.ok())
+    }
+}
+
 impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
-    fn new(job: &'j Job<'a, P>, file: File, hasher: Sha512, resumed_from: u64) -> Self {
+    /// Starts the threads on `file`, positioned where new bytes go, with
+    /// `hasher` holding the digest of the `resumed_from` bytes before.
+    async fn new(job: &'j Job<'a, P>, file: File, hasher: Sha512, resumed_from: u64) -> Self {
+        let file = file.into_std().await;
         let sink = Self {
             job,
-            writer: BufWriter::with_capacity(WRITE_BUFFER, file),
-            hasher,
+            pending: BytesMut::with_capacity(WRITE_BUFFER),
+            pipeline: Some(Pipeline::start(file, hasher)),
             written: resumed_from,
             resumed_from,
             next_report: resumed_from + PROGRESS_STEP,
@@ -283,18 +376,21 @@ impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
         });
     }
 
+    /// Accepts `data`. On an error the threads have been stopped and
+    /// joined: nothing writes to the partial file any more.
     async fn push(&mut self, data: &[u8]) -> Result<(), TransferError> {
         let seen = self.written + data.len() as u64;
         if seen > self.job.size {
             // Stop here: the rest of the body is never read.
+            self.pending.clear();
+            let _ = self.shut_down().await;
             return Err(self.job.too_large(seen));
         }
-        self.hasher.update(data);
-        self.writer
-            .write_all(data)
-            .await
-            .map_err(self.job.io("write"))?;
+        self.pending.extend_from_slice(data);
         self.written = seen;
+        if self.pending.len() >= WRITE_BUFFER {
+            self.hand_over().await?;
+        }
         if seen >= self.next_report {
             self.report();
             self.next_report = seen + PROGRESS_STEP;
@@ -302,21 +398,59 @@ impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
         Ok(())
     }
 
+    /// Sends the pending bytes to the threads.
+    async fn hand_over(&mut self) -> Result<(), TransferError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let buffer =
+            std::mem::replace(&mut self.pending, BytesMut::with_capacity(WRITE_BUFFER)).freeze();
+        let sent = match &self.pipeline {
+            Some(pipeline) => pipeline.send(buffer).await,
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // A thread stopped: the writer, on an I/O error, which is the one
+        // to report.
+        let error = match self.shut_down().await {
+            (Err(error), _) => error,
+            (Ok(_), _) => std::io::Error::other("the hashing thread stopped"),
+        };
+        Err(self.job.io("write")(error))
+    }
+
+    /// Stops the threads after what was sent; `Err` if the writer failed
+    /// (or was already shut down).
+    async fn shut_down(&mut self) -> (std::io::Result<std::fs::File>, Option<Sha512>) {
+        match self.pipeline.take() {
+            Some(pipeline) => pipeline.close().await,
+            None => (
+                Err(std::io::Error::other("the download pipeline already stopped")),
+                None,
+            ),
+        }
+    }
+
     /// Keeps what was received so far (for resuming) after a failure.
-    async fn flush_after_failure(&mut self) {
-        if let Err(e) = self.writer.flush().await {
+    async fn flush_after_failure(mut self) {
+        let handed = self.hand_over().await;
+        let (file, _) = self.shut_down().await;
+        if let Err(e) = handed.map_err(|e| e.to_string()).and(file.map_err(|e| e.to_string())) {
             tracing::warn!(path = %self.job.partial.display(), error = %e, "cannot flush partial download");
         }
     }
 
-    /// Flushes and fsyncs, then proves size and digest.
+    /// Writes out and fsyncs, then proves size and digest.
     async fn finish(mut self) -> Result<Downloaded, TransferError> {
-        self.writer.flush().await.map_err(self.job.io("write"))?;
-        self.writer
-            .get_ref()
-            .sync_all()
-            .await
-            .map_err(self.job.io("sync"))?;
+        self.hand_over().await?;
+        let (file, hasher) = self.shut_down().await;
+        let file = File::from_std(file.map_err(self.job.io("write"))?);
+        let hasher = hasher.ok_or_else(|| {
+            self.job.io("hash")(std::io::Error::other("the hashing thread failed"))
+        })?;
+        file.sync_all().await.map_err(self.job.io("sync"))?;
         self.report();
         if self.written != self.job.size {
             return Err(self
@@ -324,7 +458,7 @@ impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
                 .fail_content(self.job.size_mismatch(self.written))
                 .await);
         }
-        let digest: [u8; 64] = self.hasher.finalize().into();
+        let digest: [u8; 64] = hasher.finalize().into();
         if &digest != self.job.sha512 {
             let error = TransferError::ChecksumMismatch {
                 url: self.job.shown.to_string(),
@@ -438,7 +572,7 @@ impl Transfer {
         remove_sidecar(&job.sidecar).await;
         let mut file = job.open_partial().await?;
         job.truncate(&mut file).await?;
-        let mut sink = Sink::new(job, file, Sha512::new(), 0);
+        let mut sink = Sink::new(job, file, Sha512::new(), 0).await;
         let mut buffer = vec![0u8; WRITE_BUFFER];
         loop {
             let n = input
@@ -486,7 +620,7 @@ impl Transfer {
             let digest: [u8; 64] = hasher.clone().finalize().into();
             if &digest == job.sha512 {
                 tracing::debug!(url = %job.shown, "partial file already complete");
-                return Sink::new(job, file, hasher, have).finish().await;
+                return Sink::new(job, file, hasher, have).await.finish().await;
             }
             tracing::info!(url = %job.shown, "complete partial file does not verify, downloading again");
             job.truncate(&mut file).await?;
@@ -596,7 +730,7 @@ impl Transfer {
         file.seek(SeekFrom::Start(have))
             .await
             .map_err(job.io("seek"))?;
-        let mut sink = Sink::new(job, file, hasher, have);
+        let mut sink = Sink::new(job, file, hasher, have).await;
         loop {
             let chunk = next_chunk(
                 &mut response,
