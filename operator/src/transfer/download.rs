@@ -427,7 +427,9 @@ impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
         match self.pipeline.take() {
             Some(pipeline) => pipeline.close().await,
             None => (
-                Err(std::io::Error::other("the download pipeline already stopped")),
+                Err(std::io::Error::other(
+                    "the download pipeline already stopped",
+                )),
                 None,
             ),
         }
@@ -437,7 +439,10 @@ impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
     async fn flush_after_failure(mut self) {
         let handed = self.hand_over().await;
         let (file, _) = self.shut_down().await;
-        if let Err(e) = handed.map_err(|e| e.to_string()).and(file.map_err(|e| e.to_string())) {
+        if let Err(e) = handed
+            .map_err(|e| e.to_string())
+            .and(file.map_err(|e| e.to_string()))
+        {
             tracing::warn!(path = %self.job.partial.display(), error = %e, "cannot flush partial download");
         }
     }
@@ -783,7 +788,7 @@ mod tests {
     fn sidecar_next_to_partial() {
         assert_eq!(
             sidecar_path(Path::new("/c/partial/img")),
-            PathBuf::from("/c/partial/img.meta")
+            PathBuf::from("/c/partial/.img.meta")
         );
     }
 
