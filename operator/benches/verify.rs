@@ -16,151 +16,36 @@ use std::time::{Duration, Instant};
 
 use vmlisub::trust::{CrlPolicy, VerifyOptions};
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl CLI");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+#[path = "../tests/support/live.rs"]
+#[allow(dead_code)]
+mod live;
 
-fn one_line_subject(dir: &Path, cert: &str) -> String {
-    let output = Command::new("openssl")
-        .args([
-            "x509", "-noout", "-subject", "-nameopt", "compat", "-in", cert,
-        ])
-        .current_dir(dir)
-        .output()
-        .expect("openssl CLI");
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .trim_start_matches("subject=")
-        .to_string()
-}
-
-/// Builds a CA with a CRL, a signer, and a signed list of `images` images.
-fn fixture(dir: &Path, images: usize) -> Vec<u8> {
-    std::fs::write(
-        dir.join("ca.cnf"),
-        "[ca]\ndefault_ca = bench\n[bench]\ndatabase = index.txt\ndefault_md = sha256\ndefault_crl_days = 30\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("index.txt"), "").unwrap();
-    std::fs::write(
-        dir.join("signer.ext"),
-        "keyUsage = critical, digitalSignature, nonRepudiation\nextendedKeyUsage = emailProtection\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "3650",
-            "-subj",
-            "/DC=org/DC=example/CN=Bench CA",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "signer.key",
-            "-out",
-            "signer.csr",
-            "-subj",
-            "/DC=org/DC=example/OU=People/CN=bench/CN=12345",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "signer.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            "4660",
-            "-days",
-            "365",
-            "-extfile",
-            "signer.ext",
-            "-out",
-            "signer.pem",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "ca", "-config", "ca.cnf", "-gencrl", "-keyfile", "ca.key", "-cert", "ca.pem", "-out",
-            "ca.crl",
-        ],
-    );
-    let cas = dir.join("cas");
-    std::fs::create_dir_all(&cas).unwrap();
-    std::fs::copy(dir.join("ca.pem"), cas.join("bench.0")).unwrap();
-    std::fs::copy(dir.join("ca.crl"), cas.join("bench.r0")).unwrap();
+/// Builds an RSA-2048 CA with a CRL, a signer, and a signed list of
+/// `images` images; returns the PKI and the signed message.
+fn fixture(dir: &Path, images: usize) -> (live::LivePki, Vec<u8>) {
+    let pki = live::LivePki::new_rsa(dir);
     let bundle = [
         std::fs::read(dir.join("ca.pem")).unwrap(),
         std::fs::read(dir.join("ca.crl")).unwrap(),
     ]
     .concat();
     std::fs::write(dir.join("bundle.pem"), bundle).unwrap();
-
-    let subject = one_line_subject(dir, "signer.pem");
-    let issuer = one_line_subject(dir, "ca.pem");
-    let image_entries: Vec<String> = (0..images)
+    let payloads: Vec<(String, String, Vec<u8>)> = (0..images)
         .map(|index| {
-            format!(
-                r#"{{"hv:image": {{"dc:identifier": "00000000-0000-4000-8000-{index:012}", "dc:title": "Image {index}", "dc:description": "Benchmark image number {index} with a description of typical length", "hv:uri": "https://images.example.org/vo/image-{index}.qcow2", "hv:size": {size}, "sl:checksum:sha512": "{index:0128x}", "sl:arch": "x86_64", "sl:os": "Linux", "sl:osversion": "AlmaLinux 9", "sl:comments": "", "hv:hypervisor": "KVM", "hv:version": "1.{index}", "hv:format": "QCOW2", "ad:mpuri": "https://appdb.example.org/store/vm/image/{index}/"}}}}"#,
-                size = 1_073_741_824 + index,
+            (
+                format!("00000000-0000-4000-8000-{index:012}"),
+                format!("https://images.example.org/vo/image-{index}.qcow2"),
+                format!("image {index}").into_bytes(),
             )
         })
         .collect();
-    let list = format!(
-        r#"{{"hv:imagelist": {{"dc:identifier": "11111111-2222-4333-8444-555555555555", "dc:title": "Benchmark list", "dc:description": "1,000 images", "dc:source": "https://example.org/", "dc:date:created": "2026-01-01T00:00:00Z", "dc:date:expires": "2099-01-01T00:00:00Z", "hv:version": "1", "hv:uri": "https://example.org/image.list", "hv:endorser": {{"hv:x509": {{"hv:dn": "{subject}", "hv:ca": "{issuer}", "hv:email": "bench@example.org", "dc:creator": "bench"}}}}, "hv:images": [{images}]}}}}"#,
-        images = image_entries.join(",\n")
-    );
-    std::fs::write(dir.join("list.json"), list).unwrap();
-    openssl(
-        dir,
-        &[
-            "smime",
-            "-sign",
-            "-signer",
-            "signer.pem",
-            "-inkey",
-            "signer.key",
-            "-md",
-            "sha256",
-            "-in",
-            "list.json",
-            "-out",
-            "list.smime",
-        ],
-    );
-    std::fs::read(dir.join("list.smime")).unwrap()
+    let entries: Vec<(&str, &str, &[u8])> = payloads
+        .iter()
+        .map(|(id, uri, bytes)| (id.as_str(), uri.as_str(), bytes.as_slice()))
+        .collect();
+    let message = pki.list("11111111-2222-4333-8444-555555555555", "1", &entries);
+    std::fs::write(dir.join("list.smime"), &message).unwrap();
+    (pki, message)
 }
 
 struct Stats {
@@ -191,8 +76,8 @@ fn measure(mut run: impl FnMut(), budget: Duration, min_runs: usize) -> Stats {
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let message = fixture(dir.path(), 1000);
-    let store = vmlisub::trust::load_dir(&dir.path().join("cas")).unwrap();
+    let (pki, message) = fixture(dir.path(), 1000);
+    let store = vmlisub::trust::load_dir(&pki.ca_dir).unwrap();
     assert!(store.problems.is_empty(), "{:?}", store.problems);
     let options = VerifyOptions {
         at: jiff::Timestamp::now(),

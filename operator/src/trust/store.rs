@@ -294,32 +294,42 @@ impl TrustStore {
         self.policies.check(issuer, subject)
     }
 
+    /// A certificate file of the CA directory: it must hold a certificate
+    /// (CRLs in the same file are taken too).
     fn add_certificates(
         &mut self,
         name: &str,
         bytes: &[u8],
         seen: &mut HashSet<Vec<u8>>,
     ) -> Result<(), String> {
-        let mut found = false;
+        match self.add_pem_material(name, bytes, seen)? {
+            0 => Err("no certificate in file".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Adds the certificates and CRLs of a PEM (or single DER certificate)
+    /// file; returns how many certificates it held.
+    fn add_pem_material(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        seen: &mut HashSet<Vec<u8>>,
+    ) -> Result<usize, String> {
+        let mut certificates = 0;
         for (label, der) in pem_blocks(bytes)? {
             match label.as_str() {
-                "" | "CERTIFICATE" | "TRUSTED CERTIFICATE" | "X509 CERTIFICATE" => {}
-                "X509 CRL" => {
-                    self.add_crl_der(name, der, &mut HashSet::new())?;
-                    continue;
+                "" | "CERTIFICATE" | "TRUSTED CERTIFICATE" | "X509 CERTIFICATE" => {
+                    certificates += 1;
+                    if seen.insert(der.clone()) {
+                        self.add_ca(name, der)?;
+                    }
                 }
-                _ => continue,
-            }
-            found = true;
-            if seen.insert(der.clone()) {
-                self.add_ca(name, der)?;
+                "X509 CRL" => self.add_crl_der(name, der, &mut HashSet::new())?,
+                _ => {}
             }
         }
-        if found {
-            Ok(())
-        } else {
-            Err("no certificate in file".into())
-        }
+        Ok(certificates)
     }
 
     fn add_ca(&mut self, name: &str, der: Vec<u8>) -> Result<(), String> {
@@ -434,30 +444,12 @@ impl TrustStore {
     pub fn add_pem_bundle(&mut self, name: &str, bytes: &[u8]) {
         let mut seen: HashSet<Vec<u8>> =
             self.cas.iter().map(|ca| ca.der.as_ref().to_vec()).collect();
-        if let Err(message) = self.add_certificates_or_crls(name, bytes, &mut seen) {
+        if let Err(message) = self.add_pem_material(name, bytes, &mut seen) {
             self.problems.push(Problem {
                 file: name.to_string(),
                 message,
             });
         }
-    }
-
-    fn add_certificates_or_crls(
-        &mut self,
-        name: &str,
-        bytes: &[u8],
-        seen: &mut HashSet<Vec<u8>>,
-    ) -> Result<(), String> {
-        for (label, der) in pem_blocks(bytes)? {
-            match label.as_str() {
-                "X509 CRL" => self.add_crl_der(name, der, &mut HashSet::new())?,
-                "CERTIFICATE" | "TRUSTED CERTIFICATE" if seen.insert(der.clone()) => {
-                    self.add_ca(name, der)?;
-                }
-                _ => {}
-            }
-        }
-        Ok(())
     }
 
     /// The CA certificates in the store.

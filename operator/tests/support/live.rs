@@ -49,8 +49,18 @@ pub fn list_time(at: Timestamp) -> String {
 }
 
 impl LivePki {
-    /// Generates the PKI in `dir`.
+    /// Generates the PKI in `dir`, with EC P-256 keys.
     pub fn new(dir: &Path) -> Self {
+        Self::generate(dir, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+    }
+
+    /// Generates the PKI in `dir`, with RSA-2048 keys (what most grid
+    /// certificates are).
+    pub fn new_rsa(dir: &Path) -> Self {
+        Self::generate(dir, &["-newkey", "rsa:2048"])
+    }
+
+    fn generate(dir: &Path, key: &[&str]) -> Self {
         std::fs::write(
             dir.join("ca.cnf"),
             "[ca]\ndefault_ca = live\n[live]\ndatabase = index.txt\ndefault_md = sha256\ndefault_crl_days = 30\n",
@@ -62,43 +72,14 @@ impl LivePki {
             "keyUsage = critical, digitalSignature, nonRepudiation\nextendedKeyUsage = emailProtection\n",
         )
         .unwrap();
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "3650",
-                "-subj",
-                "/DC=org/DC=example/CN=Live Test CA",
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "signer.key",
-                "-out",
-                "signer.csr",
-                "-subj",
-                "/DC=org/DC=example/OU=People/CN=list signer/CN=4242",
-            ],
-        );
+        let ca_subject = "/DC=org/DC=example/CN=Live Test CA";
+        let ca_args = [&["req", "-x509"][..], key, &["-nodes", "-keyout", "ca.key"]].concat();
+        let ca_tail = ["-out", "ca.pem", "-days", "3650", "-subj", ca_subject];
+        openssl(dir, &[&ca_args[..], &ca_tail[..]].concat());
+        let signer_subject = "/DC=org/DC=example/OU=People/CN=list signer/CN=4242";
+        let signer_args = [&["req"][..], key, &["-nodes", "-keyout", "signer.key"]].concat();
+        let signer_tail = ["-out", "signer.csr", "-subj", signer_subject];
+        openssl(dir, &[&signer_args[..], &signer_tail[..]].concat());
         openssl(
             dir,
             &[
