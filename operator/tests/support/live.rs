@@ -51,7 +51,10 @@ pub fn list_time(at: Timestamp) -> String {
 impl LivePki {
     /// Generates the PKI in `dir`, with EC P-256 keys.
     pub fn new(dir: &Path) -> Self {
-        Self::generate(dir, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        Self::generate(
+            dir,
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        )
     }
 
     /// Generates the PKI in `dir`, with RSA-2048 keys (what most grid
