@@ -46,3 +46,10 @@ crds:
 
 bench:
 	$(CARGO) bench -p vmlisub --bench verify
+
+## Download + verify of a 1 GiB image over loopback HTTP: vmlisub sync vs
+## curl + sha512sum vs openssl dgst, and peak RSS at 4 GiB (needs ~10 GiB
+## free in TMPDIR; see the script's header for its settings).
+.PHONY: bench-download
+bench-download:
+	bash operator/benches/download.sh

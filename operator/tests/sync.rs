@@ -6,7 +6,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use support::process::{files_under, text};
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use support::live::LivePki;
@@ -104,30 +106,6 @@ spec:
     fn state(&self) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(self.root.join("state/state.json")).unwrap()).unwrap()
     }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(files_under(&path));
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
 }
 
 const LIST_ID: &str = "6b0c8e1a-1f2d-4c3b-9a8e-7d6c5b4a3f21";
@@ -305,6 +283,7 @@ fn corrupt_downloads_and_unsafe_identifiers_never_reach_the_cache() {
     ));
     site.manifests("AutoSubscribe", &site.pki.subject);
     let out = site.sync();
+    assert!(!out.status.success(), "the corrupt image fails the pass");
     assert!(site.endorsed("good").exists(), "{}", text(&out));
     assert!(!site.endorsed("bad").exists());
     let stdout = String::from_utf8_lossy(&out.stdout);

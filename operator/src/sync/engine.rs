@@ -860,6 +860,11 @@ impl Engine {
                     report
                         .lines
                         .push(format!("{}: download failed: {message}", download.key));
+                    // A failed image makes the pass fail even when no
+                    // ImageSubscription names it (AutoSubscribe).
+                    report
+                        .not_ready
+                        .push(format!("image {} ({message})", download.key));
                     failures.insert(download.key.clone(), message);
                 }
             }

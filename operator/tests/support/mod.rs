@@ -13,6 +13,7 @@ pub mod list;
 pub mod live;
 pub mod openssl;
 pub mod pki;
+pub mod process;
 pub mod scenario;
 pub mod smime;
 pub mod time;
