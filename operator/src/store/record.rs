@@ -147,6 +147,9 @@ pub struct ListInfo {
     /// The list's `dc:date:expires`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<Timestamp>,
+    /// The list's `ad:vo` (EGI AppDB virtual organisation), for hooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vo: Option<String>,
 }
 
 /// The metadata record of one cached image (`record.json`).
@@ -209,6 +212,7 @@ impl ImageRecord {
                 version: list.version.clone(),
                 digest: list_digest,
                 expires: Some(list.expires),
+                vo: list.vo.clone(),
             },
             sha512: image.sha512.clone(),
             size: image.size,
@@ -314,6 +318,7 @@ pub(crate) mod tests {
                 version: "1".into(),
                 digest: sha(0xaa),
                 expires: None,
+                vo: None,
             },
             sha512,
             size,

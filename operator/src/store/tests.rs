@@ -50,6 +50,7 @@ fn record_of(key: &ImageKey, bytes: &[u8]) -> ImageRecord {
             version: "1".into(),
             digest: Sha512Hex::from_digest(&[7; 64]),
             expires: Some(t(86_400)),
+            vo: None,
         },
         sha512,
         size: bytes.len() as u64,

@@ -809,9 +809,9 @@ impl Engine {
         for (key, reason) in &plan.expire {
             let record = self.store.record(key).ok();
             let event = |kind| {
-                record
-                    .as_ref()
-                    .and_then(|r| image_event(kind, r, None, &self.store.image_path(key)))
+                record.as_ref().and_then(|r| {
+                    image_event(kind, r, r.list.vo.as_deref(), &self.store.image_path(key))
+                })
             };
             if let (Some(hook), Some(event)) = (&self.config.hook, event(EventType::ExpirePrefix)) {
                 hook.notify(&event);
