@@ -14,6 +14,7 @@ pub mod decision;
 pub mod hooks;
 pub mod imagelist;
 pub mod reason;
+pub mod server;
 pub mod store;
 pub mod sync;
 pub mod transfer;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::reason::Reason;
 
 pub mod crds;
+pub mod serve;
 pub mod sync;
 pub mod verify;
 
@@ -34,6 +35,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Fetch, verify and cache images from manifests, without Kubernetes.
     Sync(sync::SyncArgs),
+    /// Serve the verified images of a cache read-only over HTTP.
+    Serve(serve::ServeArgs),
     /// Print the CustomResourceDefinitions (YAML).
     Crds(crds::CrdsArgs),
 }
@@ -56,6 +59,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Crds(args) => crds::run(&args),
         Command::Sync(args) => sync::run(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }
 

@@ -71,6 +71,11 @@ pub struct SyncArgs {
     #[arg(long, default_value_t = 300)]
     pub max_clock_skew: u64,
 
+    /// Base URL of `vmlisub serve` over this cache: recorded as each
+    /// image's `status.artifact.url` (e.g. http://images.example.org:8080).
+    #[arg(long)]
+    pub artifact_base_url: Option<String>,
+
     /// Keep at most this many expired images.
     #[arg(long)]
     pub keep_expired: Option<usize>,
@@ -113,6 +118,7 @@ pub fn run(args: &SyncArgs) -> ExitCode {
         force: !args.watch,
         transfer: TransferConfig::default(),
         progress: std::io::IsTerminal::is_terminal(&std::io::stdout()).then(terminal_progress),
+        artifact_base_url: args.artifact_base_url.clone(),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

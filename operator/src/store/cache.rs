@@ -260,7 +260,7 @@ pub struct CacheStore {
     root: DirHandle,
     min_free_bytes: u64,
     #[cfg(test)]
-    crash_at: std::cell::Cell<Option<Step>>,
+    crash_at: std::sync::Mutex<Option<Step>>,
 }
 
 impl CacheStore {
@@ -275,7 +275,7 @@ impl CacheStore {
             root,
             min_free_bytes: 0,
             #[cfg(test)]
-            crash_at: std::cell::Cell::new(None),
+            crash_at: std::sync::Mutex::new(None),
         })
     }
 
@@ -350,7 +350,8 @@ impl CacheStore {
 
     #[cfg(test)]
     fn crash_point(&self, step: Step) -> Result<(), StoreError> {
-        if self.crash_at.get() == Some(step) {
+        let armed = self.crash_at.lock().map(|guard| *guard).unwrap_or(None);
+        if armed == Some(step) {
             return Err(StoreError::SimulatedCrash);
         }
         Ok(())
@@ -364,7 +365,9 @@ impl CacheStore {
 
     #[cfg(test)]
     pub(crate) fn set_crash_at(&self, step: Option<Step>) {
-        self.crash_at.set(step);
+        if let Ok(mut guard) = self.crash_at.lock() {
+            *guard = step;
+        }
     }
 
     // ----- partial downloads ----------------------------------------------

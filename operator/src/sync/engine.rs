@@ -66,6 +66,8 @@ pub struct SyncConfig {
     pub transfer: TransferConfig,
     /// Where download progress goes (a terminal progress line, say).
     pub progress: Option<ProgressSink>,
+    /// Base URL of the artifact server over this cache.
+    pub artifact_base_url: Option<String>,
 }
 
 /// What one pass did, for the summary and the exit code.
@@ -1047,7 +1049,20 @@ impl Engine {
                 status.progress = None;
                 status.artifact = Some(Artifact {
                     path: self.store.image_path(k).display().to_string(),
-                    url: String::new(),
+                    url: self
+                        .config
+                        .artifact_base_url
+                        .as_deref()
+                        .map(|base| {
+                            format!(
+                                "{}/images/{}/{}/{}",
+                                base.trim_end_matches('/'),
+                                k.namespace,
+                                k.subscription,
+                                k.image
+                            )
+                        })
+                        .unwrap_or_default(),
                     digest: format!("sha512:{}", cached.sha512.as_str()),
                     size: cached.size,
                     last_update_time: rfc3339(cached.verified_at),

@@ -1,0 +1,66 @@
+//! `vmlisub serve`: the read-only artifact server over a cache directory,
+//! so that Glance web-download or KubeVirt CDI can import images that
+//! `vmlisub sync` verified.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::server::artifacts::{self, Artifacts};
+use crate::store::CacheStore;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The image cache written by `vmlisub sync` (or the operator).
+    #[arg(long, env = "VMLISUB_CACHE_DIR", default_value = "/var/cache/vmimages")]
+    pub cache_dir: PathBuf,
+
+    /// Address to listen on (loopback by default; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+pub fn run(args: &ServeArgs) -> ExitCode {
+    let store = match CacheStore::open(&args.cache_dir) {
+        Ok(store) => store,
+        Err(err) => return super::fail(&err),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        let listener = match tokio::net::TcpListener::bind(args.listen).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                eprintln!("error: listen: cannot listen on {}: {err}", args.listen);
+                return ExitCode::from(1);
+            }
+        };
+        match listener.local_addr() {
+            Ok(address) => println!(
+                "serving {} on http://{address}/images/",
+                args.cache_dir.display()
+            ),
+            Err(err) => eprintln!("error: listen: {err}"),
+        }
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        match artifacts::serve(listener, Arc::new(Artifacts { store })).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: listen: {err}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}

@@ -1,0 +1,278 @@
+//! The artifact server: endorsed images, read-only, over HTTP.
+//!
+//! KubeVirt CDI streams an HTTP DataVolume without scratch space only when
+//! the server answers HEAD with Content-Length and honours Range; Glance's
+//! web-download wants a plain GET. So every image is served with its length,
+//! `Accept-Ranges: bytes`, single-range requests, and an ETag derived from
+//! its verified sha512 (`If-None-Match` gives 304). Paths are parsed into a
+//! validated [`ImageKey`] and opened through the store, which never follows
+//! a symlink: nothing outside the endorsed area can be reached.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt as _;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Empty, Full, StreamBody};
+use hyper::body::Frame;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+
+use crate::store::{CacheStore, ImageKey};
+
+/// Bytes read from disk per body chunk.
+const CHUNK: usize = 256 * 1024;
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+/// What the server serves from.
+pub struct Artifacts {
+    pub store: CacheStore,
+}
+
+fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+fn text(status: StatusCode, message: &str) -> Response<Body> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(format!("{message}\n")))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// A byte range to serve, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Parses a `Range` header for a file of `len` bytes. `Ok(None)`: serve the
+/// whole file (no header, or a form we ignore such as several ranges);
+/// `Err(())`: unsatisfiable (416).
+#[allow(clippy::result_unit_err)]
+pub fn parse_range(value: &str, len: u64) -> Result<Option<ByteRange>, ()> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (first, last) = spec.split_once('-').ok_or(())?;
+    let (first, last) = (first.trim(), last.trim());
+    let range = if first.is_empty() {
+        // Suffix: the last N bytes.
+        let n: u64 = last.parse().map_err(|_| ())?;
+        if n == 0 || len == 0 {
+            return Err(());
+        }
+        ByteRange {
+            start: len.saturating_sub(n),
+            end: len - 1,
+        }
+    } else {
+        let start: u64 = first.parse().map_err(|_| ())?;
+        let end = if last.is_empty() {
+            len.saturating_sub(1)
+        } else {
+            last.parse::<u64>()
+                .map_err(|_| ())?
+                .min(len.saturating_sub(1))
+        };
+        if start >= len || end < start {
+            return Err(());
+        }
+        ByteRange { start, end }
+    };
+    Ok(Some(range))
+}
+
+impl Artifacts {
+    /// Handles one request; never fails (errors become status codes).
+    pub async fn handle(
+        self: Arc<Self>,
+        request: Request<hyper::body::Incoming>,
+    ) -> Result<Response<Body>, Infallible> {
+        let path = request.uri().path().to_string();
+        let response = match (request.method(), path.as_str()) {
+            (&Method::GET | &Method::HEAD, "/healthz" | "/readyz") => text(StatusCode::OK, "ok"),
+            (&Method::GET | &Method::HEAD, path) if path.starts_with("/images/") => {
+                self.image(&request, &path["/images/".len()..]).await
+            }
+            (&Method::GET | &Method::HEAD, _) => text(StatusCode::NOT_FOUND, "not found"),
+            _ => {
+                let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "read-only");
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                response
+            }
+        };
+        Ok(response)
+    }
+
+    async fn image(&self, request: &Request<hyper::body::Incoming>, rest: &str) -> Response<Body> {
+        let parts: Vec<&str> = rest.split('/').collect();
+        let [namespace, subscription, image] = parts.as_slice() else {
+            return text(
+                StatusCode::NOT_FOUND,
+                "expected /images/<namespace>/<subscription>/<image-id>",
+            );
+        };
+        // Validated names only: anything else (`..`, dot files, encoded
+        // separators) is simply not an image.
+        let Ok(key) = ImageKey::parse(namespace, subscription, image) else {
+            return text(StatusCode::NOT_FOUND, "no such image");
+        };
+        let (file, record) = match self.store.open_image(&key) {
+            Ok(opened) => opened,
+            Err(err) => {
+                tracing::debug!(image = %key, error = %err, "artifact not served");
+                return text(StatusCode::NOT_FOUND, "no such image");
+            }
+        };
+        let len = record.size;
+        let etag = format!("\"sha512:{}\"", record.sha512.as_str());
+        let if_none_match = request
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok());
+        let mut response = Response::new(empty());
+        let headers = response.headers_mut();
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&etag) {
+            headers.insert(header::ETAG, value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&format!("sha-512={}", record.sha512.as_str())) {
+            headers.insert("x-checksum", value);
+        }
+        if if_none_match.is_some_and(|value| {
+            value
+                .split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        }) {
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            return response;
+        }
+        // If-Range with another validator: the whole (new) file, not a part.
+        let if_range_ok = request
+            .headers()
+            .get(header::IF_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|value| value.trim() == etag);
+        let range = match request
+            .headers()
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(value) if if_range_ok => parse_range(value, len),
+            _ => Ok(None),
+        };
+        let (start, count) = match range {
+            Ok(Some(range)) => {
+                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+                if let Ok(value) =
+                    HeaderValue::from_str(&format!("bytes {}-{}/{len}", range.start, range.end))
+                {
+                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+                }
+                (range.start, range.end - range.start + 1)
+            }
+            Ok(None) => (0, len),
+            Err(()) => {
+                let mut refused = text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                    refused.headers_mut().insert(header::CONTENT_RANGE, value);
+                }
+                return refused;
+            }
+        };
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+        if request.method() == Method::HEAD {
+            return response;
+        }
+        let mut file = tokio::fs::File::from_std(file);
+        if start > 0
+            && let Err(err) = file.seek(std::io::SeekFrom::Start(start)).await
+        {
+            tracing::warn!(image = %key, error = %err, "seek failed");
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "read error");
+        }
+        let reader = tokio_util::io::ReaderStream::with_capacity(file.take(count), CHUNK);
+        *response.body_mut() = StreamBody::new(reader.map_ok(Frame::data)).boxed();
+        response
+    }
+}
+
+/// Serves until the listener fails; each connection on its own task.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    artifacts: Arc<Artifacts>,
+) -> std::io::Result<()> {
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let artifacts = Arc::clone(&artifacts);
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |request| Arc::clone(&artifacts).handle(request));
+            if let Err(err) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(
+            parse_range("bytes=0-9", 100),
+            Ok(Some(ByteRange { start: 0, end: 9 }))
+        );
+        assert_eq!(
+            parse_range("bytes=90-", 100),
+            Ok(Some(ByteRange { start: 90, end: 99 }))
+        );
+        assert_eq!(
+            parse_range("bytes=-10", 100),
+            Ok(Some(ByteRange { start: 90, end: 99 }))
+        );
+        assert_eq!(
+            parse_range("bytes=-500", 100),
+            Ok(Some(ByteRange { start: 0, end: 99 }))
+        );
+        assert_eq!(
+            parse_range("bytes=50-5000", 100),
+            Ok(Some(ByteRange { start: 50, end: 99 }))
+        );
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ok(None));
+        assert_eq!(parse_range("items=0-1", 100), Ok(None));
+        assert_eq!(parse_range("bytes=100-", 100), Err(()));
+        assert_eq!(parse_range("bytes=9-3", 100), Err(()));
+        assert_eq!(parse_range("bytes=x-3", 100), Err(()));
+        assert_eq!(parse_range("bytes=-0", 100), Err(()));
+        assert_eq!(parse_range("bytes=0-", 0), Err(()));
+    }
+}

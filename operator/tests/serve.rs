@@ -1,0 +1,208 @@
+//! `vmlisub serve` over a cache filled by `vmlisub sync` (the quickstart
+//! example): HEAD with Content-Length, full and ranged GETs, 416, ETag from
+//! the sha512 with 304, read-only, and nothing outside the endorsed area.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+fn request(address: &str, method: &str, path: &str, extra: &[(&str, &str)]) -> Reply {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in extra {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    stream.write_all(text.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn serves_verified_images_read_only_with_ranges() {
+    let example = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/quickstart"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    copy_dir(&example.join("site"), &site);
+    let manifest = std::fs::read_to_string(example.join("manifests/quickstart.yaml"))
+        .unwrap()
+        .replace(
+            "file:///tmp/vmlisub-quickstart/site/image.list",
+            &format!("file://{}", site.join("image.list").display()),
+        );
+    std::fs::write(dir.path().join("quickstart.yaml"), manifest).unwrap();
+    let cache = dir.path().join("cache");
+    let sync = Command::new(env!("CARGO_BIN_EXE_vmlisub"))
+        .args(["sync", "--once", "--allow-file-urls", "-f"])
+        .arg(dir.path().join("quickstart.yaml"))
+        .arg("--ca-dir")
+        .arg(example.join("ca"))
+        .arg("--cache-dir")
+        .arg(&cache)
+        .arg("--state")
+        .arg(dir.path().join("state.json"))
+        .args(["--artifact-base-url", "http://images.example.org:8080/"])
+        .output()
+        .unwrap();
+    assert!(
+        sync.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sync.stdout)
+    );
+    let id = "5b1d8a30-0c4e-4b5f-8e2a-111111111111";
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
+    assert_eq!(
+        state["images"]["default/example-linux-1"]["artifact"]["url"],
+        format!("http://images.example.org:8080/images/default/example/{id}")
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmlisub"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(&cache)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _server = Server(child);
+    let address = first
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let bytes = std::fs::read(example.join("site/images/example-1.img")).unwrap();
+    let path = format!("/images/default/example/{id}");
+    let head = request(&address, "HEAD", &path, &[]);
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-length"),
+        Some(bytes.len().to_string().as_str())
+    );
+    assert_eq!(head.header("accept-ranges"), Some("bytes"));
+    let etag = head.header("etag").unwrap().to_string();
+    assert!(etag.starts_with("\"sha512:"), "{etag}");
+    assert!(head.body.is_empty());
+
+    let full = request(&address, "GET", &path, &[]);
+    assert_eq!(full.status, 200);
+    assert_eq!(full.body, bytes);
+
+    let part = request(&address, "GET", &path, &[("Range", "bytes=10-19")]);
+    assert_eq!(part.status, 206);
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 10-19/{}", bytes.len()).as_str())
+    );
+    assert_eq!(part.body, &bytes[10..20]);
+
+    let tail = request(
+        &address,
+        "GET",
+        &path,
+        &[("Range", "bytes=-5"), ("If-Range", &etag)],
+    );
+    assert_eq!(tail.status, 206);
+    assert_eq!(tail.body, &bytes[bytes.len() - 5..]);
+    let stale = request(
+        &address,
+        "GET",
+        &path,
+        &[("Range", "bytes=0-0"), ("If-Range", "\"other\"")],
+    );
+    assert_eq!(stale.status, 200, "a changed validator gets the whole file");
+
+    let beyond = request(&address, "GET", &path, &[("Range", "bytes=999999-")]);
+    assert_eq!(beyond.status, 416);
+    assert_eq!(
+        beyond.header("content-range"),
+        Some(format!("bytes */{}", bytes.len()).as_str())
+    );
+
+    let cached = request(&address, "GET", &path, &[("If-None-Match", &etag)]);
+    assert_eq!(cached.status, 304);
+
+    assert_eq!(request(&address, "POST", &path, &[]).status, 405);
+    assert_eq!(request(&address, "GET", "/healthz", &[]).status, 200);
+    for bad in [
+        "/images/default/example/5b1d8a30-0c4e-4b5f-8e2a-222222222222",
+        "/images/default/example/../example/x",
+        "/images/default/example/.hidden",
+        "/images/default/example",
+        "/images/default/example/%2e%2e",
+        "/images/default/../../etc/passwd",
+        "/state.json",
+    ] {
+        assert_eq!(request(&address, "GET", bad, &[]).status, 404, "{bad}");
+    }
+}
