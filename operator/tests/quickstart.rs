@@ -4,43 +4,20 @@
 //! the manifest's URL pointed at the copy.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::Command;
+mod support;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use std::process::Command;
 
 #[test]
 fn quickstart_caches_then_expires() {
-    let example = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/quickstart"
-    ));
+    let example = support::quickstart::example();
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("site");
-    copy_dir(&example.join("site"), &site);
-    let manifest = std::fs::read_to_string(example.join("manifests/quickstart.yaml"))
-        .unwrap()
-        .replace(
-            "file:///tmp/vmlisub-quickstart/site/image.list",
-            &format!("file://{}", site.join("image.list").display()),
-        );
-    std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
-    std::fs::write(dir.path().join("manifests/quickstart.yaml"), manifest).unwrap();
+    let manifests = support::quickstart::prepare(dir.path());
     let sync = || {
         Command::new(env!("CARGO_BIN_EXE_vmlisub"))
             .args(["sync", "--once", "--allow-file-urls", "-f"])
-            .arg(dir.path().join("manifests"))
+            .arg(&manifests)
             .arg("--ca-dir")
             .arg(example.join("ca"))
             .arg("--cache-dir")

@@ -5,8 +5,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
+
+mod support;
 
 struct Server(Child);
 
@@ -67,38 +68,15 @@ fn request(address: &str, method: &str, path: &str, extra: &[(&str, &str)]) -> R
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn serves_verified_images_read_only_with_ranges() {
-    let example = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/quickstart"
-    ));
+    let example = support::quickstart::example();
     let dir = tempfile::tempdir().unwrap();
-    let site = dir.path().join("site");
-    copy_dir(&example.join("site"), &site);
-    let manifest = std::fs::read_to_string(example.join("manifests/quickstart.yaml"))
-        .unwrap()
-        .replace(
-            "file:///tmp/vmlisub-quickstart/site/image.list",
-            &format!("file://{}", site.join("image.list").display()),
-        );
-    std::fs::write(dir.path().join("quickstart.yaml"), manifest).unwrap();
+    let manifests = support::quickstart::prepare(dir.path());
     let cache = dir.path().join("cache");
     let sync = Command::new(env!("CARGO_BIN_EXE_vmlisub"))
         .args(["sync", "--once", "--allow-file-urls", "-f"])
-        .arg(dir.path().join("quickstart.yaml"))
+        .arg(&manifests)
         .arg("--ca-dir")
         .arg(example.join("ca"))
         .arg("--cache-dir")

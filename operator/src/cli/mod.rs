@@ -63,6 +63,16 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Builds a tokio runtime, or prints why not and gives the exit code.
+pub(crate) fn runtime(
+    mut builder: tokio::runtime::Builder,
+) -> Result<tokio::runtime::Runtime, ExitCode> {
+    builder.enable_all().build().map_err(|err| {
+        eprintln!("error: runtime: {err}");
+        ExitCode::from(1)
+    })
+}
+
 /// Prints a failure in the stable one-line form and returns exit code 1.
 pub(crate) fn fail(error: &(impl Reason + std::fmt::Display)) -> ExitCode {
     eprintln!("error: {}: {}", error.reason(), error);

@@ -28,16 +28,11 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         Ok(store) => store,
         Err(err) => return super::fail(&err),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2);
+    let runtime = match super::runtime(builder) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: runtime: {err}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let listener = match tokio::net::TcpListener::bind(args.listen).await {

@@ -120,15 +120,9 @@ pub fn run(args: &SyncArgs) -> ExitCode {
         progress: std::io::IsTerminal::is_terminal(&std::io::stdout()).then(terminal_progress),
         artifact_base_url: args.artifact_base_url.clone(),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime(tokio::runtime::Builder::new_current_thread()) {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: runtime: {err}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     runtime.block_on(sync(args, config))
 }

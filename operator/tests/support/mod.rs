@@ -14,6 +14,7 @@ pub mod live;
 pub mod openssl;
 pub mod pki;
 pub mod process;
+pub mod quickstart;
 pub mod scenario;
 pub mod smime;
 pub mod time;
