@@ -705,8 +705,11 @@ impl Engine {
                 Err(withdraw)
             }
         };
-        let interval = crate::api::duration::parse_duration(&list.spec.interval)
-            .unwrap_or(Duration::from_secs(6 * 3600));
+        let interval = jittered(
+            crate::api::duration::parse_duration(&list.spec.interval)
+                .unwrap_or(Duration::from_secs(6 * 3600)),
+            &state_key,
+        );
         let next = now
             .checked_add(
                 jiff::SignedDuration::try_from(interval)
@@ -1214,6 +1217,21 @@ impl Engine {
     }
 }
 
+/// The interval plus up to 10% more, fixed per subscription (a hash of its
+/// key): sites started by the same cron minute do not all hit a publisher
+/// at once, and one subscription keeps a steady rhythm.
+pub fn jittered(interval: Duration, key: &str) -> Duration {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let spread = interval.as_millis() / 10;
+    let extra = u64::try_from(spread)
+        .ok()
+        .filter(|spread| *spread > 0)
+        .map_or(0, |spread| hash % spread);
+    interval + Duration::from_millis(extra)
+}
+
 /// The store key of a list subscription (its names are already validated).
 fn subscription_key(key: &ObjectKey) -> Option<SubscriptionKey> {
     Some(SubscriptionKey::new(
@@ -1399,4 +1417,31 @@ fn verify_and_decide(
 /// Lists in the state that still exist, for `vmlisub sync --status`.
 pub fn list_states(state: &State) -> impl Iterator<Item = (&String, &ListState)> {
     state.lists.iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_is_bounded_stable_and_spread() {
+        let interval = Duration::from_secs(3600);
+        let a = jittered(interval, "default/a");
+        assert!(a >= interval && a < interval + Duration::from_secs(360));
+        assert_eq!(a, jittered(interval, "default/a"));
+        assert_ne!(a, jittered(interval, "default/b"));
+        assert_eq!(jittered(Duration::ZERO, "x"), Duration::ZERO);
+    }
+
+    #[test]
+    fn relative_image_uris_resolve_against_the_list() {
+        assert_eq!(
+            resolve_image_url("https://h.example/vo/image.list", "images/a.img"),
+            "https://h.example/vo/images/a.img"
+        );
+        assert_eq!(
+            resolve_image_url("https://h.example/vo/image.list", "https://other/x"),
+            "https://other/x"
+        );
+    }
 }
