@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::imagelist::Image;
 use crate::reason::Reason;
 
 /// The default time a hook may take before it is killed.
@@ -74,19 +73,8 @@ impl Event {
         }
     }
 
-    /// An image event with every `VMILS_EVENT_*` field of the spec.
-    pub fn image(
-        kind: EventType,
-        image: &Image,
-        list_identifier: &str,
-        vo: Option<&str>,
-        filename: &str,
-    ) -> Self {
-        let value = serde_json::to_value(image).unwrap_or_default();
-        Self::image_value(kind, &value, list_identifier, vo, filename)
-    }
-
-    /// An image event from an image as JSON (e.g. a cache record), every key
+    /// An image event with every `VMILS_EVENT_*` field of the spec, from
+    /// the image as JSON (a cache record, or a serialised `Image`), every key
     /// mapped by the original's naming rule: `sl:os` -> `SL_OS`.
     pub fn image_value(
         kind: EventType,

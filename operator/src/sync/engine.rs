@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use sha2::{Digest as _, Sha512};
 
 use super::manifest::{Manifests, ObjectKey};
-use super::state::{ListState, State, write_atomically};
+use super::state::{State, write_atomically};
 use crate::api::conditions::{self, Condition, ConditionStatus};
 use crate::api::{
     Artifact, EndorserStatus, ExpiredRecord, ImageListSubscription, ImagePhase, ImagePolicy,
@@ -142,10 +142,13 @@ fn sha512_hex(bytes: &[u8]) -> Sha512Hex {
 }
 
 fn summary_of(image: &Image) -> ImageSummary {
+    // The informational fields, by their list keys, from one serialisation.
+    let value = serde_json::to_value(image).unwrap_or_default();
     let text = |key: &str| -> String {
-        serde_json::to_value(image)
-            .ok()
-            .and_then(|value| value.get(key).and_then(|v| v.as_str()).map(str::to_string))
+        value
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
             .unwrap_or_default()
     };
     ImageSummary {
@@ -1412,11 +1415,6 @@ fn verify_and_decide(
     };
     let verdict = decision::decide(&input).map_err(|err| ListFailure::new(&err))?;
     Ok((GoodList { parsed, digest }, verdict, verified.signer))
-}
-
-/// Lists in the state that still exist, for `vmlisub sync --status`.
-pub fn list_states(state: &State) -> impl Iterator<Item = (&String, &ListState)> {
-    state.lists.iter()
 }
 
 #[cfg(test)]

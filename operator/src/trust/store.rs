@@ -45,7 +45,6 @@ pub struct StoredCa {
 /// A CRL from the store, pre-digested for fast revocation checks.
 #[derive(Debug, Clone)]
 pub struct StoredCrl {
-    pub der: Vec<u8>,
     pub issuer: String,
     pub issuer_der: Vec<u8>,
     pub this_update: i64,
@@ -433,7 +432,6 @@ impl TrustStore {
             signature,
             revoked,
             unsupported_critical,
-            der,
             source: name.to_string(),
         });
         Ok(())

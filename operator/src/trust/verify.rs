@@ -608,9 +608,7 @@ fn verify_chain(
     }
     let anchor_name = path_anchor_subject(store, path.anchor());
     links.push((anchor_name.clone(), subject));
-    if chain.last() != Some(&anchor_name) {
-        chain.push(anchor_name);
-    }
+    chain.push(anchor_name);
     for (issuer, subject) in links {
         if let PolicyVerdict::Denied { reason } = store.check_policy(&issuer, &subject) {
             return Err(VerifyError::NamespaceViolation {
@@ -848,31 +846,6 @@ fn map_chain_error(err: webpki::Error, signer: &Signer, options: &VerifyOptions)
             subject: chain(),
             not_before: timestamp(i64::try_from(not_before.as_secs()).unwrap_or(i64::MAX))
                 .to_string(),
-        },
-        E::CertRevoked => VerifyError::CertificateRevoked {
-            serial: signer.serial.clone(),
-            issuer: signer.issuer.clone(),
-        },
-        E::UnknownRevocationStatus => VerifyError::CrlMissing {
-            issuer: signer.issuer.clone(),
-        },
-        E::CrlExpired { .. } => VerifyError::CrlStale {
-            issuer: signer.issuer.clone(),
-            detail: "expired".into(),
-        },
-        E::InvalidCrlSignatureForPublicKey
-        | E::IssuerNotCrlSigner
-        | E::InvalidCrlNumber
-        | E::UnsupportedCrlVersion
-        | E::UnsupportedDeltaCrl
-        | E::UnsupportedIndirectCrl
-        | E::UnsupportedCrlIssuingDistributionPoint
-        | E::UnsupportedRevocationReason
-        | E::UnsupportedRevocationReasonsPartitioning
-        | E::UnsupportedCrlSignatureAlgorithmContext(_)
-        | E::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(_) => VerifyError::CrlInvalid {
-            issuer: signer.issuer.clone(),
-            detail: format!("{err:?}"),
         },
         E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => VerifyError::KeyUsage {
             subject: signer.subject.clone(),
