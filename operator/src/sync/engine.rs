@@ -1095,17 +1095,18 @@ impl Engine {
                 );
             } else {
                 // Not available: was it expired, or is the image not endorsed?
-                let expired_now = status.artifact.as_ref().and_then(|_| {
-                    expired.iter().find(|(k, _)| {
-                        k.namespace.as_str() == key.namespace
-                            && k.subscription.as_str() == list_key.name
-                            && status
-                                .image
-                                .as_ref()
-                                .is_some_and(|i| i.identifier == k.image.as_str())
-                    })
-                });
-                if let Some((_, (reason, path))) = expired_now {
+                // The image this subscription had, if this pass expired it.
+                let previous = status
+                    .image
+                    .as_ref()
+                    .and_then(|image| ImageId::new(&image.identifier).ok())
+                    .and_then(|id| subscription_key(&list_key).map(|sub| sub.image(id)));
+                let expired_now = status
+                    .artifact
+                    .as_ref()
+                    .and(previous.as_ref())
+                    .and_then(|k| expired.get(k));
+                if let Some((reason, path)) = expired_now {
                     let sha = status
                         .artifact
                         .as_ref()
