@@ -67,4 +67,9 @@ fn quickstart_caches_then_expires() {
             .join("5b1d8a30-0c4e-4b5f-8e2a-333333333333")
             .exists()
     );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
+    let image = &state["images"]["default/example-linux-3"];
+    assert_eq!(image["phase"], "Expired");
+    assert_eq!(image["history"][0]["reason"], "removed-from-list");
 }
