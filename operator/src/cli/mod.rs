@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::reason::Reason;
 
 pub mod crds;
+pub mod operator;
 pub mod serve;
 pub mod sync;
 pub mod verify;
@@ -39,6 +40,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Print the CustomResourceDefinitions (YAML).
     Crds(crds::CrdsArgs),
+    /// Run the Kubernetes operator (controllers, artifact server, metrics).
+    Operator(operator::OperatorArgs),
 }
 
 /// Logs go to stderr, structured, so stdout stays machine-readable.
@@ -60,6 +63,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Crds(args) => crds::run(&args),
         Command::Sync(args) => sync::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Operator(args) => operator::run(&args),
     }
 }
 

@@ -50,7 +50,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             Err(err) => eprintln!("error: listen: {err}"),
         }
         let _ = std::io::Write::flush(&mut std::io::stdout());
-        match artifacts::serve(listener, Arc::new(Artifacts { store })).await {
+        match artifacts::serve(listener, Arc::new(Artifacts::images(store))).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("error: listen: {err}");

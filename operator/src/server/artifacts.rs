@@ -27,9 +27,31 @@ const CHUNK: usize = 256 * 1024;
 
 type Body = BoxBody<Bytes, std::io::Error>;
 
+/// A `/metrics` renderer (the operator's Prometheus registry).
+pub type MetricsFn = Box<dyn Fn() -> String + Send + Sync>;
+
 /// What the server serves from.
 pub struct Artifacts {
     pub store: CacheStore,
+    /// The stored signed lists (`<ns>/<name>.smime`, and the bare JSON they
+    /// carry as `<ns>/<name>.json`), served under `/lists/`.
+    pub lists_dir: Option<std::path::PathBuf>,
+    /// Serves `/metrics` when set.
+    pub metrics: Option<MetricsFn>,
+    /// `/readyz` answers 503 until this is set.
+    pub ready: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Artifacts {
+    /// Images only (`vmlisub serve`).
+    pub fn images(store: CacheStore) -> Self {
+        Self {
+            store,
+            lists_dir: None,
+            metrics: None,
+            ready: None,
+        }
+    }
 }
 
 fn empty() -> Body {
@@ -105,9 +127,36 @@ impl Artifacts {
     ) -> Result<Response<Body>, Infallible> {
         let path = request.uri().path().to_string();
         let response = match (request.method(), path.as_str()) {
-            (&Method::GET | &Method::HEAD, "/healthz" | "/readyz") => text(StatusCode::OK, "ok"),
+            (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok"),
+            (&Method::GET | &Method::HEAD, "/readyz") => {
+                let ready = self
+                    .ready
+                    .as_ref()
+                    .is_none_or(|ready| ready.load(std::sync::atomic::Ordering::SeqCst));
+                if ready {
+                    text(StatusCode::OK, "ok")
+                } else {
+                    text(StatusCode::SERVICE_UNAVAILABLE, "starting")
+                }
+            }
+            (&Method::GET, "/metrics") if self.metrics.is_some() => {
+                let body = self
+                    .metrics
+                    .as_ref()
+                    .map(|render| render())
+                    .unwrap_or_default();
+                let mut response = text(StatusCode::OK, body.trim_end());
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                response
+            }
             (&Method::GET | &Method::HEAD, path) if path.starts_with("/images/") => {
                 self.image(&request, &path["/images/".len()..]).await
+            }
+            (&Method::GET | &Method::HEAD, path) if path.starts_with("/lists/") => {
+                self.list(&request, &path["/lists/".len()..]).await
             }
             (&Method::GET | &Method::HEAD, _) => text(StatusCode::NOT_FOUND, "not found"),
             _ => {
@@ -119,6 +168,53 @@ impl Artifacts {
             }
         };
         Ok(response)
+    }
+
+    /// `/lists/<namespace>/<name>.smime|.json`: the last good list of a
+    /// subscription as signed, or the JSON it carries.
+    async fn list(&self, request: &Request<hyper::body::Incoming>, rest: &str) -> Response<Body> {
+        let not_found = || text(StatusCode::NOT_FOUND, "no such list");
+        let Some(dir) = &self.lists_dir else {
+            return not_found();
+        };
+        let Some((namespace, file)) = rest.split_once('/') else {
+            return not_found();
+        };
+        let (name, content_type) = if let Some(name) = file.strip_suffix(".smime") {
+            (name, "application/pkcs7-mime")
+        } else if let Some(name) = file.strip_suffix(".json") {
+            (name, "application/json")
+        } else {
+            return not_found();
+        };
+        // Validated names only: nothing but `<ns>/<name>.<ext>` is reachable.
+        if !crate::sync::manifest::is_valid_namespace(namespace)
+            || !crate::sync::manifest::is_valid_name(name)
+        {
+            return not_found();
+        }
+        let path = dir.join(namespace).join(file);
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(bytes) => bytes,
+            Err(_) => return not_found(),
+        };
+        let len = bytes.len() as u64;
+        let mut response = if request.method() == Method::HEAD {
+            Response::new(empty())
+        } else {
+            Response::new(
+                Full::new(Bytes::from(bytes))
+                    .map_err(|never| match never {})
+                    .boxed(),
+            )
+        };
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        response
     }
 
     async fn image(&self, request: &Request<hyper::body::Incoming>, rest: &str) -> Response<Body> {

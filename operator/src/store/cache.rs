@@ -742,33 +742,19 @@ impl CacheStore {
         let mut inventory = Inventory::new();
         for (key, _, entry) in self.walk_entries(ENDORSED_DIR, &mut Vec::new())? {
             let Some(entry) = entry else { continue };
-            let Ok(Some(record)) = read_record(&entry) else {
-                continue;
-            };
-            if record
-                .check_endorsable(&key, &entry.join(RECORD_FILE))
-                .is_err()
-            {
-                continue;
+            if let Some(cached) = verified_entry(key, &entry) {
+                inventory.insert(cached);
             }
-            if !matches!(entry.stat(MARKER_FILE), Ok(None)) {
-                continue;
-            }
-            match entry.stat(IMAGE_FILE) {
-                Ok(Some(st)) if st.kind == Kind::File && st.len == record.size => {}
-                _ => continue,
-            }
-            let Some(verified_at) = record.verified_at else {
-                continue;
-            };
-            inventory.insert(CachedImage {
-                key,
-                sha512: record.sha512,
-                size: record.size,
-                verified_at,
-            });
         }
         Ok(inventory)
+    }
+
+    /// `key`'s entry if it is complete and verified (what
+    /// [`inventory`](Self::inventory) would list for it), without walking
+    /// the cache.
+    pub fn cached(&self, key: &ImageKey) -> Option<CachedImage> {
+        let (_, entry) = self.endorsed_entry(key).ok()?;
+        verified_entry(key.clone(), &entry)
     }
 
     /// Walks `<area>/<ns>/<sub>/<name>`, returning every name that parses
@@ -1503,4 +1489,26 @@ fn unexpected_item(dir: &DirHandle, item: &super::fsops::Listed, detail: &str) -
         found: item.kind.describe(),
         detail: detail.to_owned(),
     }
+}
+
+/// A complete, verified endorsed entry: its record is valid for `key`, it
+/// carries no in-progress marker, and the image has the recorded length.
+fn verified_entry(key: ImageKey, entry: &DirHandle) -> Option<CachedImage> {
+    let record = read_record(entry).ok()??;
+    record
+        .check_endorsable(&key, &entry.join(RECORD_FILE))
+        .ok()?;
+    if !matches!(entry.stat(MARKER_FILE), Ok(None)) {
+        return None;
+    }
+    match entry.stat(IMAGE_FILE) {
+        Ok(Some(st)) if st.kind == Kind::File && st.len == record.size => {}
+        _ => return None,
+    }
+    Some(CachedImage {
+        key,
+        sha512: record.sha512,
+        size: record.size,
+        verified_at: record.verified_at?,
+    })
 }

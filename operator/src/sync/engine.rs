@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -101,11 +102,11 @@ impl Reason for SyncError {
     }
 }
 
-/// A failure of one list, with its reason code.
+/// A failure of one list or image, with its reason code.
 #[derive(Debug, Clone)]
-struct ListFailure {
-    code: String,
-    message: String,
+pub(crate) struct ListFailure {
+    pub(crate) code: String,
+    pub(crate) message: String,
 }
 
 impl ListFailure {
@@ -117,19 +118,31 @@ impl ListFailure {
     }
 }
 
-/// The usable list of a subscription after this pass.
-struct GoodList {
-    parsed: Parsed,
-    digest: Sha512Hex,
+/// The usable list of a subscription: verified, endorsed, not expired.
+#[derive(Debug)]
+pub(crate) struct GoodList {
+    pub(crate) parsed: Parsed,
+    /// sha512 of the signed bytes.
+    pub(crate) digest: Sha512Hex,
 }
 
 /// The sync engine: the cache, the warm trust store and the state.
+///
+/// Shared by concurrent operator reconciles (`&self` everywhere): each
+/// lock is held only for a map access, never across an await, and the
+/// controllers never reconcile one object twice at a time.
 pub struct Engine {
     config: SyncConfig,
     store: CacheStore,
-    trust: Option<CaDirCache>,
-    transfers: HashMap<String, Transfer>,
-    state: State,
+    trust: Mutex<Option<CaDirCache>>,
+    transfers: Mutex<HashMap<String, Transfer>>,
+    state: Mutex<State>,
+}
+
+/// Locks a mutex; a panic elsewhere while holding it left plain data that
+/// is still consistent (every critical section is a single map update).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn rfc3339(at: Timestamp) -> String {
@@ -141,7 +154,7 @@ fn sha512_hex(bytes: &[u8]) -> Sha512Hex {
     Sha512Hex::from_digest(&digest)
 }
 
-fn summary_of(image: &Image) -> ImageSummary {
+pub(crate) fn summary_of(image: &Image) -> ImageSummary {
     // The informational fields, by their list keys, from one serialisation.
     let value = serde_json::to_value(image).unwrap_or_default();
     let text = |key: &str| -> String {
@@ -167,7 +180,7 @@ fn summary_of(image: &Image) -> ImageSummary {
     }
 }
 
-fn set(
+pub(crate) fn set(
     conditions: &mut Vec<Condition>,
     type_: &str,
     ok: bool,
@@ -226,19 +239,25 @@ impl Engine {
             Self {
                 config,
                 store,
-                trust,
-                transfers: HashMap::new(),
-                state,
+                trust: Mutex::new(trust),
+                transfers: Mutex::new(HashMap::new()),
+                state: Mutex::new(state),
             },
             notes,
         ))
     }
 
-    pub fn state(&self) -> &State {
-        &self.state
+    /// The image cache.
+    pub fn store(&self) -> &CacheStore {
+        &self.store
     }
 
-    fn list_file(&self, key: &ObjectKey) -> PathBuf {
+    /// The engine's configuration.
+    pub fn config(&self) -> &SyncConfig {
+        &self.config
+    }
+
+    pub(crate) fn list_file(&self, key: &ObjectKey) -> PathBuf {
         self.state_dir()
             .join("lists")
             .join(&key.namespace)
@@ -254,8 +273,8 @@ impl Engine {
 
     /// The transfer client for one subscription (auth, CA, proxy from its
     /// Secrets), built once per distinct configuration.
-    fn transfer_for(
-        &mut self,
+    pub(crate) fn transfer_for(
+        &self,
         manifests: &Manifests,
         key: &ObjectKey,
         list: &ImageListSubscription,
@@ -315,11 +334,11 @@ impl Engine {
             }
         }
         let fingerprint = serde_json::to_string(&config).unwrap_or_default();
-        if let Some(transfer) = self.transfers.get(&fingerprint) {
+        if let Some(transfer) = lock(&self.transfers).get(&fingerprint) {
             return Ok(transfer.clone());
         }
         let transfer = Transfer::new(&config).map_err(|err| ListFailure::new(&err))?;
-        self.transfers.insert(fingerprint, transfer.clone());
+        lock(&self.transfers).insert(fingerprint, transfer.clone());
         Ok(transfer)
     }
 
@@ -330,18 +349,16 @@ impl Engine {
         manifests: &Manifests,
         key: &ObjectKey,
         list: &ImageListSubscription,
-    ) -> Result<TrustStore, ListFailure> {
-        let base = self.trust.as_ref().map(|cache| cache.store());
+    ) -> Result<Arc<TrustStore>, ListFailure> {
+        let base = lock(&self.trust).as_ref().map(|cache| cache.store());
         let Some(source) = &list.spec.trust else {
-            return base
-                .map(|store| (*store).clone())
-                .ok_or_else(|| ListFailure {
-                    code: "trust-store-unavailable".into(),
-                    message: format!(
-                        "CA directory {} cannot be read",
-                        self.config.ca_dir.display()
-                    ),
-                });
+            return base.ok_or_else(|| ListFailure {
+                code: "trust-store-unavailable".into(),
+                message: format!(
+                    "CA directory {} cannot be read",
+                    self.config.ca_dir.display()
+                ),
+            });
         };
         let mut store = match (&base, source.exclusive) {
             (Some(base), false) => (**base).clone(),
@@ -379,7 +396,7 @@ impl Engine {
         for (name, bytes) in bundles {
             store.add_pem_bundle(&name, &bytes);
         }
-        Ok(store)
+        Ok(Arc::new(store))
     }
 
     fn verify_options(list: &ImageListSubscription, now: Timestamp) -> VerifyOptions {
@@ -470,16 +487,15 @@ impl Engine {
     /// Fetches, verifies and decides one list; updates its state. Returns
     /// the list to plan with, or the reason its images must go.
     async fn process_list(
-        &mut self,
+        &self,
         manifests: &Manifests,
         key: &ObjectKey,
         list: &ImageListSubscription,
         now: Timestamp,
         report: &mut PassReport,
-    ) -> Result<GoodList, Option<ExpireReason>> {
+    ) -> Result<GoodList, (Option<ExpireReason>, ListFailure)> {
         let state_key = key.to_string();
-        let mut entry = self
-            .state
+        let mut entry = lock(&self.state)
             .lists
             .get(&state_key)
             .cloned()
@@ -569,18 +585,24 @@ impl Engine {
                 self.config.max_clock_skew,
             );
             match candidate {
-                Ok((good, verdict, verified_signer)) => {
+                Ok((good, verdict, verified_signer, content)) => {
                     if verdict.stores_list() {
+                        // The signed bytes, and the bare JSON they carry
+                        // (what the artifact server publishes).
                         let path = self.list_file(key);
-                        write_atomically(&path, &bytes).map_err(|err| {
-                            (
-                                None,
-                                ListFailure {
-                                    code: "state-unwritable".into(),
-                                    message: format!("{}: {err}", path.display()),
-                                },
-                            )
-                        })?;
+                        for (path, bytes) in
+                            [(path.with_extension("json"), &content), (path, &bytes)]
+                        {
+                            write_atomically(&path, bytes).map_err(|err| {
+                                (
+                                    None,
+                                    ListFailure {
+                                        code: "state-unwritable".into(),
+                                        message: format!("{}: {err}", path.display()),
+                                    },
+                                )
+                            })?;
+                        }
                         entry.signed_list_file =
                             Some(format!("lists/{}/{}.smime", key.namespace, key.name));
                         entry.pinned_identifier =
@@ -705,7 +727,7 @@ impl Engine {
                     status.images.clear();
                     status.image_count = 0;
                 }
-                Err(withdraw)
+                Err((withdraw, failure))
             }
         };
         let interval = jittered(
@@ -721,7 +743,7 @@ impl Engine {
             .unwrap_or(now);
         entry.next_fetch = Some(rfc3339(next));
         report.next_due = Some(report.next_due.map_or(next, |due| due.min(next)));
-        self.state.lists.insert(state_key, entry);
+        lock(&self.state).lists.insert(state_key, entry);
         result
     }
 
@@ -735,9 +757,7 @@ impl Engine {
         if let Some(hook) = &self.config.hook {
             hook.notify(&Event::process(EventType::ProcessPrefix));
         }
-        if let Some(cache) = self.trust.as_mut()
-            && let Err(err) = cache.refresh()
-        {
+        if let Err(err) = self.refresh_trust() {
             report.lines.push(format!(
                 "CA directory reload failed, keeping the previous one: {err}"
             ));
@@ -754,8 +774,7 @@ impl Engine {
                 continue;
             }
             let due = self.config.force
-                || self
-                    .state
+                || lock(&self.state)
                     .lists
                     .get(&key.to_string())
                     .and_then(|entry| entry.next_fetch.as_deref())
@@ -763,14 +782,20 @@ impl Engine {
                     .is_none_or(|next| next <= now);
             if !due {
                 // Not due: the stored list still decides, re-checked now.
-                if let Some(good) = self.recheck_stored(manifests, key, list, now) {
-                    desired.push(Desired {
-                        subscription: subscription.clone(),
-                        state: endorsed_state(manifests, key, list, &good),
-                    });
-                    good_lists.insert(key.clone(), good);
+                // If it no longer stands (expired, revoked, endorser gone),
+                // the list is processed now rather than at its next fetch.
+                match self.recheck_stored(manifests, key, list, now) {
+                    Ok(good) => {
+                        desired.push(Desired {
+                            subscription: subscription.clone(),
+                            state: endorsed_state(manifests, key, list, &good),
+                        });
+                        good_lists.insert(key.clone(), good);
+                        continue;
+                    }
+                    Err(None) => continue,
+                    Err(Some(_)) => {}
                 }
-                continue;
             }
             match self
                 .process_list(manifests, key, list, now, &mut report)
@@ -783,12 +808,12 @@ impl Engine {
                     });
                     good_lists.insert(key.clone(), good);
                 }
-                Err(Some(reason)) => desired.push(Desired {
+                Err((Some(reason), _)) => desired.push(Desired {
                     subscription,
                     state: SubscriptionState::Withdrawn(reason),
                 }),
                 // Not usable now, but nothing withdrew the cached images.
-                Err(None) => {}
+                Err((None, _)) => {}
             }
         }
         // Subscriptions whose manifests are gone lose their images.
@@ -856,8 +881,18 @@ impl Engine {
                 continue;
             };
             match self
-                .download(manifests, &list_key, list, good, image, &download.key, now)
+                .download(
+                    manifests,
+                    &list_key,
+                    list,
+                    good,
+                    image,
+                    &download.key,
+                    now,
+                    None,
+                )
                 .await
+                .map_err(|failure| format!("{}: {}", failure.code, failure.message))
             {
                 Ok(path) => {
                     report
@@ -896,7 +931,8 @@ impl Engine {
             &mut report,
         );
         self.update_endorser_statuses(manifests, now);
-        for (key, entry) in &self.state.lists {
+        let mut state = lock(&self.state);
+        for (key, entry) in &state.lists {
             if manifests.lists.contains_key(&parse_object_key(key))
                 && !conditions::is_ready(&entry.status.conditions)
             {
@@ -905,27 +941,36 @@ impl Engine {
                     .push(format!("ImageListSubscription {key}"));
             }
         }
-        self.state
+        state
             .lists
             .retain(|key, _| manifests.lists.contains_key(&parse_object_key(key)));
-        self.state.save(&self.config.state_file)?;
+        state.save(&self.config.state_file)?;
+        drop(state);
         if let Some(hook) = &self.config.hook {
             hook.notify(&Event::process(EventType::ProcessPostfix));
         }
         Ok(report)
     }
 
+    /// Re-checks the stored list of `key` now. `Err(None)`: there is no
+    /// usable stored list (none yet, or its trust inputs are missing);
+    /// `Err(Some(..))`: it no longer stands, and why.
     fn recheck_stored(
-        &mut self,
+        &self,
         manifests: &Manifests,
         key: &ObjectKey,
         list: &ImageListSubscription,
         now: Timestamp,
-    ) -> Option<GoodList> {
-        let entry = self.state.lists.get(&key.to_string())?;
-        entry.signed_list_file.as_ref()?;
-        let bytes = std::fs::read(self.list_file(key)).ok()?;
-        let trust = self.trust_for(manifests, key, list).ok()?;
+    ) -> Result<GoodList, Option<(ExpireReason, ListFailure)>> {
+        let stored = lock(&self.state)
+            .lists
+            .get(&key.to_string())
+            .is_some_and(|entry| entry.signed_list_file.is_some());
+        if !stored {
+            return Err(None);
+        }
+        let bytes = std::fs::read(self.list_file(key)).map_err(|_| None)?;
+        let trust = self.trust_for(manifests, key, list).map_err(|_| None)?;
         let (credentials, _) = Self::credentials(manifests, key, list);
         self.stored_list(
             &bytes,
@@ -933,12 +978,23 @@ impl Engine {
             &Self::verify_options(list, now),
             &credentials,
         )
-        .ok()
+        .map_err(Some)
     }
 
+    /// Reloads the CA directory if its files changed.
+    pub fn refresh_trust(&self) -> Result<bool, crate::trust::store::StoreError> {
+        match lock(&self.trust).as_mut() {
+            Some(cache) => cache.refresh(),
+            None => Ok(false),
+        }
+    }
+
+    /// Downloads one image of a good list into the cache and promotes it
+    /// once its size and sha512 are proven. A partial download stays
+    /// resumable unless its bytes are known to be wrong.
     #[allow(clippy::too_many_arguments)]
-    async fn download(
-        &mut self,
+    pub(crate) async fn download(
+        &self,
         manifests: &Manifests,
         list_key: &ObjectKey,
         list: &ImageListSubscription,
@@ -946,17 +1002,16 @@ impl Engine {
         image: &Image,
         key: &ImageKey,
         now: Timestamp,
-    ) -> Result<PathBuf, String> {
-        let transfer = self
-            .transfer_for(manifests, list_key, list)
-            .map_err(|f| format!("{}: {}", f.code, f.message))?;
+        progress: Option<&ProgressSink>,
+    ) -> Result<PathBuf, ListFailure> {
+        let transfer = self.transfer_for(manifests, list_key, list)?;
         self.store
             .check_space_for(key, image.size)
-            .map_err(|err| format!("{}: {err}", err.reason()))?;
+            .map_err(|err| ListFailure::new(&err))?;
         let partial = self
             .store
             .prepare_partial(key)
-            .map_err(|err| format!("{}: {err}", err.reason()))?;
+            .map_err(|err| ListFailure::new(&err))?;
         let url = resolve_image_url(&list.spec.url, &image.uri);
         let record = ImageRecord::new(
             key.clone(),
@@ -965,7 +1020,7 @@ impl Engine {
             good.digest.clone(),
             now,
         )
-        .map_err(|err| format!("{}: {err}", err.reason()))?;
+        .map_err(|err| ListFailure::new(&err))?;
         if let (Some(hook), Some(event)) = (
             &self.config.hook,
             image_event(
@@ -978,7 +1033,7 @@ impl Engine {
             hook.notify(&event);
         }
         let expected = image.sha512.to_bytes();
-        let sink = self.config.progress.clone();
+        let sink = progress.or(self.config.progress.as_ref());
         let label = key.to_string();
         let result = transfer
             .download(&url, &partial, image.size, &expected, |progress| {
@@ -994,12 +1049,12 @@ impl Engine {
             ) {
                 let _ = self.store.discard_partial(key);
             }
-            return Err(format!("{}: {err}", err.reason()));
+            return Err(ListFailure::new(&err));
         }
         let path = self
             .store
             .promote(key, &record)
-            .map_err(|err| format!("{}: {err}", err.reason()))?;
+            .map_err(|err| ListFailure::new(&err))?;
         if let (Some(hook), Some(event)) = (
             &self.config.hook,
             image_event(
@@ -1015,7 +1070,7 @@ impl Engine {
     }
 
     fn update_image_statuses(
-        &mut self,
+        &self,
         manifests: &Manifests,
         good_lists: &BTreeMap<ObjectKey, GoodList>,
         expired: &BTreeMap<ImageKey, (ExpireReason, String)>,
@@ -1026,8 +1081,7 @@ impl Engine {
         let inventory = self.store.inventory().unwrap_or_default();
         let mut statuses = BTreeMap::new();
         for (key, subscription) in &manifests.images {
-            let mut status: ImageSubscriptionStatus = self
-                .state
+            let mut status: ImageSubscriptionStatus = lock(&self.state)
                 .images
                 .get(&key.to_string())
                 .cloned()
@@ -1166,14 +1220,13 @@ impl Engine {
             }
             statuses.insert(key.to_string(), status);
         }
-        self.state.images = statuses;
+        lock(&self.state).images = statuses;
     }
 
-    fn update_endorser_statuses(&mut self, manifests: &Manifests, now: Timestamp) {
+    fn update_endorser_statuses(&self, manifests: &Manifests, now: Timestamp) {
         let mut statuses = BTreeMap::new();
         for (key, endorser) in &manifests.endorsers {
-            let mut status: EndorserStatus = self
-                .state
+            let mut status: EndorserStatus = lock(&self.state)
                 .endorsers
                 .get(&key.to_string())
                 .cloned()
@@ -1217,7 +1270,148 @@ impl Engine {
             }
             statuses.insert(key.to_string(), status);
         }
-        self.state.endorsers = statuses;
+        lock(&self.state).endorsers = statuses;
+    }
+}
+
+/// A list's standing, as the operator's image reconciles see it.
+#[derive(Clone, Debug)]
+pub(crate) enum ListView {
+    /// Verified and endorsed now: its images may be cached.
+    Good(Arc<GoodList>),
+    /// Its images must leave the endorsed area, for this reason.
+    Withdrawn(ExpireReason, ListFailure),
+    /// Not usable now (never imported, publisher unreachable, a bad first
+    /// update), but nothing withdrew what is cached.
+    Unavailable(ListFailure),
+}
+
+/// What [`Engine::refresh_list`] did to one list.
+#[derive(Debug)]
+pub(crate) struct ListRefresh {
+    /// The list's status after this step.
+    pub(crate) status: crate::api::ImageListSubscriptionStatus,
+    pub(crate) view: ListView,
+    /// Human-readable notes (accepted versions, dropped images, warnings).
+    pub(crate) lines: Vec<String>,
+    /// Whether the list was fetched, rather than the stored one re-checked.
+    pub(crate) fetched: bool,
+    pub(crate) next_fetch: Option<Timestamp>,
+}
+
+impl Engine {
+    /// One list, for the operator: fetched when due (or `force`d), else
+    /// the stored list re-checked now (a stored list that no longer
+    /// stands is fetched at once). The caller saves the state.
+    pub(crate) async fn refresh_list(
+        &self,
+        manifests: &Manifests,
+        key: &ObjectKey,
+        list: &ImageListSubscription,
+        force: bool,
+        now: Timestamp,
+    ) -> ListRefresh {
+        let entry = lock(&self.state).lists.get(&key.to_string()).cloned();
+        let next_of = |entry: Option<&super::state::ListState>| {
+            entry
+                .and_then(|e| e.next_fetch.as_deref())
+                .and_then(|next| imagelist::parse_timestamp(next).ok())
+        };
+        let next_fetch = next_of(entry.as_ref());
+        if !force && next_fetch.is_some_and(|next| next > now) {
+            let status = entry.map(|e| e.status).unwrap_or_default();
+            match self.recheck_stored(manifests, key, list, now) {
+                Ok(good) => {
+                    return ListRefresh {
+                        status,
+                        view: ListView::Good(Arc::new(good)),
+                        lines: Vec::new(),
+                        fetched: false,
+                        next_fetch,
+                    };
+                }
+                Err(None) => {
+                    let failure = conditions::find(&status.conditions, "Ready")
+                        .map(|ready| ListFailure {
+                            code: ready.reason.clone(),
+                            message: ready.message.clone(),
+                        })
+                        .unwrap_or_else(|| ListFailure {
+                            code: "NoStoredList".into(),
+                            message: "no list has been imported yet".into(),
+                        });
+                    return ListRefresh {
+                        status,
+                        view: ListView::Unavailable(failure),
+                        lines: Vec::new(),
+                        fetched: false,
+                        next_fetch,
+                    };
+                }
+                Err(Some(_)) => {}
+            }
+        }
+        let mut report = PassReport::default();
+        let result = self
+            .process_list(manifests, key, list, now, &mut report)
+            .await;
+        let entry = lock(&self.state)
+            .lists
+            .get(&key.to_string())
+            .cloned()
+            .unwrap_or_default();
+        let view = match result {
+            Ok(good) => ListView::Good(Arc::new(good)),
+            Err((Some(reason), failure)) => ListView::Withdrawn(reason, failure),
+            Err((None, failure)) => ListView::Unavailable(failure),
+        };
+        ListRefresh {
+            next_fetch: next_of(Some(&entry)),
+            status: entry.status,
+            view,
+            lines: report.lines,
+            fetched: true,
+        }
+    }
+
+    /// `nextUpdate` of every CRL in the CA directory, by issuer.
+    pub(crate) fn crl_next_updates(&self) -> Vec<(String, i64)> {
+        lock(&self.trust)
+            .as_ref()
+            .map(|cache| {
+                cache
+                    .store()
+                    .crls
+                    .iter()
+                    .filter_map(|crl| Some((crl.issuer.clone(), crl.next_update?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Writes the state file (atomically).
+    pub(crate) fn save_state(&self) -> Result<(), SyncError> {
+        lock(&self.state).save(&self.config.state_file)?;
+        Ok(())
+    }
+
+    /// Forgets a deleted list: its state entry and its stored signed list.
+    pub(crate) fn forget_list(&self, key: &ObjectKey) -> Result<(), SyncError> {
+        lock(&self.state).lists.remove(&key.to_string());
+        let path = self.list_file(key);
+        for path in [path.with_extension("json"), path] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(SyncError::State(super::state::StateError::Write {
+                        path,
+                        source,
+                    }));
+                }
+            }
+        }
+        self.save_state()
     }
 }
 
@@ -1237,7 +1431,7 @@ pub fn jittered(interval: Duration, key: &str) -> Duration {
 }
 
 /// The store key of a list subscription (its names are already validated).
-fn subscription_key(key: &ObjectKey) -> Option<SubscriptionKey> {
+pub(crate) fn subscription_key(key: &ObjectKey) -> Option<SubscriptionKey> {
     Some(SubscriptionKey::new(
         Namespace::new(&key.namespace).ok()?,
         SubscriptionName::new(&key.name).ok()?,
@@ -1299,7 +1493,7 @@ fn list_status(good: &GoodList, signer: &trust::Signer, now: Timestamp) -> ListS
 
 /// The desired state of a list's images: explicit ImageSubscriptions plus
 /// AutoSubscribe's selection.
-fn endorsed_state(
+pub(crate) fn endorsed_state(
     manifests: &Manifests,
     key: &ObjectKey,
     list: &ImageListSubscription,
@@ -1326,37 +1520,7 @@ fn endorsed_state(
             _ => {}
         }
     }
-    if list.spec.image_policy == ImagePolicy::AutoSubscribe {
-        let selector = list.spec.image_selector.clone().unwrap_or_default();
-        let pattern = selector
-            .title_pattern
-            .as_deref()
-            .and_then(|p| regex::Regex::new(p).ok());
-        for image in images {
-            let value = serde_json::to_value(image).unwrap_or_default();
-            let field = |k: &str| {
-                value
-                    .get(k)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_ascii_lowercase()
-            };
-            let os_ok = selector.os.is_empty()
-                || selector
-                    .os
-                    .iter()
-                    .any(|o| o.to_ascii_lowercase() == field("sl:os"));
-            let arch_ok = selector.arch.is_empty()
-                || selector
-                    .arch
-                    .iter()
-                    .any(|a| a.to_ascii_lowercase() == field("sl:arch"));
-            let title_ok = pattern.as_ref().is_none_or(|p| p.is_match(&image.title));
-            if os_ok && arch_ok && title_ok {
-                wanted_ids.insert(image.identifier.clone());
-            }
-        }
-    }
+    wanted_ids.extend(auto_selected(list, images).map(|image| image.identifier.clone()));
     SubscriptionState::Endorsed {
         list_expires: good.parsed.list.expires,
         wanted: images
@@ -1376,6 +1540,46 @@ fn endorsed_state(
     }
 }
 
+/// The images AutoSubscribe selects from a list (none under Manual): all,
+/// or those matching the selector (os and arch case-insensitively, the
+/// title by regular expression).
+pub(crate) fn auto_selected<'a>(
+    list: &ImageListSubscription,
+    images: &'a [Image],
+) -> impl Iterator<Item = &'a Image> {
+    let auto = list.spec.image_policy == ImagePolicy::AutoSubscribe;
+    let selector = list.spec.image_selector.clone().unwrap_or_default();
+    let pattern = selector
+        .title_pattern
+        .as_deref()
+        .and_then(|p| regex::Regex::new(p).ok());
+    images.iter().filter(move |image| {
+        if !auto {
+            return false;
+        }
+        let value = serde_json::to_value(image).unwrap_or_default();
+        let field = |k: &str| {
+            value
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        };
+        let os_ok = selector.os.is_empty()
+            || selector
+                .os
+                .iter()
+                .any(|o| o.to_ascii_lowercase() == field("sl:os"));
+        let arch_ok = selector.arch.is_empty()
+            || selector
+                .arch
+                .iter()
+                .any(|a| a.to_ascii_lowercase() == field("sl:arch"));
+        let title_ok = pattern.as_ref().is_none_or(|p| p.is_match(&image.title));
+        os_ok && arch_ok && title_ok
+    })
+}
+
 /// Verifies fetched bytes and applies the update rules.
 #[allow(clippy::too_many_arguments)]
 fn verify_and_decide(
@@ -1387,7 +1591,7 @@ fn verify_and_decide(
     pinned: Option<&str>,
     previous: Option<&GoodList>,
     skew: Duration,
-) -> Result<(GoodList, Verdict, trust::Signer), ListFailure> {
+) -> Result<(GoodList, Verdict, trust::Signer, Vec<u8>), ListFailure> {
     let verified = trust::verify(bytes, trust, options).map_err(|err| ListFailure::new(&err))?;
     let parsed = imagelist::parse(&verified.content).map_err(|err| ListFailure::new(&err))?;
     let digest = sha512_hex(bytes);
@@ -1415,7 +1619,12 @@ fn verify_and_decide(
         max_clock_skew: skew,
     };
     let verdict = decision::decide(&input).map_err(|err| ListFailure::new(&err))?;
-    Ok((GoodList { parsed, digest }, verdict, verified.signer))
+    Ok((
+        GoodList { parsed, digest },
+        verdict,
+        verified.signer,
+        verified.content,
+    ))
 }
 
 #[cfg(test)]

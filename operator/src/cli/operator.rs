@@ -1,0 +1,138 @@
+//! `vmlisub operator`: run the controllers against the cluster of the
+//! current kubeconfig or in-cluster service account.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::controller::leader::LeaderConfig;
+use crate::controller::{self, OperatorConfig};
+use crate::store::RetentionPolicy;
+
+#[derive(Debug, Args)]
+pub struct OperatorArgs {
+    /// The image cache (a persistent volume): partial/, endorsed/, expired/,
+    /// and the operator's state in state/. The only path written.
+    #[arg(long, env = "VMLISUB_CACHE_DIR", default_value = "/var/cache/vmimages")]
+    pub cache_dir: PathBuf,
+
+    /// The CA directory (IGTF layout), reloaded when its files change.
+    #[arg(
+        long,
+        env = "VMLISUB_CA_DIR",
+        default_value = "/etc/grid-security/certificates"
+    )]
+    pub ca_dir: PathBuf,
+
+    /// Address of the HTTP server: /healthz, /readyz, /metrics, /images/,
+    /// /lists/.
+    #[arg(long, env = "VMLISUB_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Base URL under which clients reach this server (recorded in each
+    /// ImageSubscription's status.artifact.url), e.g.
+    /// http://vmlisub.vmlisub-system.svc:8080.
+    #[arg(long, env = "VMLISUB_ARTIFACT_BASE_URL")]
+    pub artifact_base_url: Option<String>,
+
+    /// Watch only this namespace (a Role there suffices); all by default.
+    #[arg(long, env = "VMLISUB_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+
+    /// Elect a leader with a Lease: only the holder reconciles.
+    #[arg(long, env = "VMLISUB_LEADER_ELECT")]
+    pub leader_elect: bool,
+
+    /// Namespace of the Lease (default: $POD_NAMESPACE).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// Name of the Lease.
+    #[arg(long, default_value = "vmlisub-leader")]
+    pub leader_election_name: String,
+
+    /// This replica's identity in the Lease (default: $POD_NAME, else the
+    /// host name).
+    #[arg(long, env = "POD_NAME")]
+    pub leader_election_identity: Option<String>,
+
+    /// Image downloads at a time, over all subscriptions.
+    #[arg(long, default_value_t = 4)]
+    pub max_concurrent_downloads: usize,
+
+    /// Allow file:// URLs for lists and images (tests and air-gapped
+    /// mirrors; never for untrusted namespaces).
+    #[arg(long)]
+    pub allow_file_urls: bool,
+
+    /// Largest clock skew tolerated for a list's creation time, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub max_clock_skew: u64,
+
+    /// Keep at most this many expired images.
+    #[arg(long)]
+    pub keep_expired: Option<usize>,
+
+    /// Delete expired images older than this many days.
+    #[arg(long)]
+    pub expired_max_age_days: Option<u64>,
+
+    /// Keep at most this many bytes of expired images.
+    #[arg(long)]
+    pub expired_max_bytes: Option<u64>,
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| format!("vmlisub-{}", std::process::id()))
+}
+
+pub fn run(args: &OperatorArgs) -> ExitCode {
+    let leader = if args.leader_elect {
+        let Some(namespace) = args.leader_election_namespace.clone() else {
+            eprintln!(
+                "error: leader-election: --leader-elect needs --leader-election-namespace or $POD_NAMESPACE"
+            );
+            return ExitCode::from(2);
+        };
+        Some(LeaderConfig::new(
+            namespace,
+            args.leader_election_name.clone(),
+            args.leader_election_identity
+                .clone()
+                .unwrap_or_else(host_name),
+        ))
+    } else {
+        None
+    };
+    let config = OperatorConfig {
+        cache_dir: args.cache_dir.clone(),
+        ca_dir: args.ca_dir.clone(),
+        listen: args.listen,
+        artifact_base_url: args.artifact_base_url.clone(),
+        watch_namespace: args.watch_namespace.clone(),
+        leader,
+        max_concurrent_downloads: args.max_concurrent_downloads.max(1),
+        allow_file_urls: args.allow_file_urls,
+        retention: RetentionPolicy {
+            max_count: args.keep_expired,
+            max_age: args
+                .expired_max_age_days
+                .map(|days| Duration::from_secs(days.saturating_mul(86_400))),
+            max_bytes: args.expired_max_bytes,
+        },
+        max_clock_skew: Duration::from_secs(args.max_clock_skew),
+    };
+    let runtime = match super::runtime(tokio::runtime::Builder::new_multi_thread()) {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    match runtime.block_on(controller::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => super::fail(&err),
+    }
+}

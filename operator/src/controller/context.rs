@@ -1,0 +1,261 @@
+//! What the reconcilers share: the client, the engine (cache, trust store,
+//! list state), the watched objects, each list's current standing, the
+//! download slots and the metrics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use serde::Serialize;
+
+use super::metrics::Metrics;
+use super::{ControllerError, MANAGER, OperatorConfig};
+use crate::api::{Endorser, ImageListSubscription, ImagePhase, ImageSubscription};
+use crate::sync::engine::{Engine, ListView};
+use crate::sync::manifest::ObjectKey;
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub engine: Engine,
+    pub metrics: Metrics,
+    pub config: OperatorConfig,
+    pub lists: Store<ImageListSubscription>,
+    pub images: Store<ImageSubscription>,
+    pub endorsers: Store<Endorser>,
+    recorder: Recorder,
+    /// Each list's standing after its last reconcile (what image
+    /// reconciles resolve against).
+    views: RwLock<HashMap<ObjectKey, ListView>>,
+    /// Bounds concurrent downloads across all subscriptions.
+    pub downloads: tokio::sync::Semaphore,
+    /// Bumped when the CA directory changed: every list is re-checked.
+    pub trust_changed: tokio::sync::watch::Sender<u64>,
+    /// Consecutive failed reconciles per object, for the backoff.
+    failures: std::sync::Mutex<HashMap<ObjectKey, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        engine: Engine,
+        metrics: Metrics,
+        config: OperatorConfig,
+        lists: Store<ImageListSubscription>,
+        images: Store<ImageSubscription>,
+        endorsers: Store<Endorser>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "vmlisub".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        let downloads = tokio::sync::Semaphore::new(config.max_concurrent_downloads.max(1));
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            engine,
+            metrics,
+            config,
+            lists,
+            images,
+            endorsers,
+            views: RwLock::new(HashMap::new()),
+            downloads,
+            trust_changed: tokio::sync::watch::Sender::new(0),
+            failures: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a failed reconcile of `key`; returns the failures so far.
+    pub fn record_failure(&self, key: &ObjectKey) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = failures.entry(key.clone()).or_default();
+        *count = count.saturating_add(1);
+        *count - 1
+    }
+
+    pub fn clear_failures(&self, key: &ObjectKey) {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+
+    pub(crate) fn view(&self, key: &ObjectKey) -> Option<ListView> {
+        self.views
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    pub(crate) fn set_view(&self, key: ObjectKey, view: Option<ListView>) {
+        let mut views = self.views.write().unwrap_or_else(PoisonError::into_inner);
+        match view {
+            Some(view) => views.insert(key, view),
+            None => views.remove(&key),
+        };
+    }
+
+    /// Waits until the three watches have listed once, so that no decision
+    /// is taken on a partial view of the cluster.
+    pub async fn wait_for_caches(&self) {
+        let _ = self.lists.wait_until_ready().await;
+        let _ = self.images.wait_until_ready().await;
+        let _ = self.endorsers.wait_until_ready().await;
+    }
+
+    /// Publishes an Event; a failure is logged, never fatal.
+    pub async fn event<K>(
+        &self,
+        object: &K,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) where
+        K: kube::Resource<DynamicType = ()>,
+    {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.to_string(),
+            note: Some(truncate(note, 1000)),
+            action: action.to_string(),
+            secondary: None,
+        };
+        if let Err(err) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            tracing::warn!(reason, error = %err, "cannot publish event");
+        }
+    }
+
+    /// Writes `status` by server-side apply (the operator owns the whole
+    /// status), unless it equals what the object has: an idle reconcile
+    /// writes nothing.
+    pub async fn apply_status<K, S>(
+        &self,
+        object: &K,
+        current: Option<&S>,
+        status: &S,
+    ) -> Result<bool, ControllerError>
+    where
+        K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        S: Serialize + PartialEq,
+    {
+        if current == Some(status) {
+            return Ok(false);
+        }
+        let namespace = object
+            .meta()
+            .namespace
+            .as_deref()
+            .ok_or(ControllerError::MissingField("metadata.namespace"))?;
+        let name = object
+            .meta()
+            .name
+            .as_deref()
+            .ok_or(ControllerError::MissingField("metadata.name"))?;
+        let api: kube::Api<K> = kube::Api::namespaced(self.client.clone(), namespace);
+        let patch = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "status": status,
+        });
+        api.patch_status(
+            name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+        Ok(true)
+    }
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+/// Periodic work that no watch triggers: the CA directory reload (which
+/// re-checks every list) and the gauges.
+pub async fn housekeeping(context: Arc<Context>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        match context.engine.refresh_trust() {
+            Ok(true) => {
+                tracing::info!(ca_dir = %context.config.ca_dir.display(), "CA directory changed: re-checking every list");
+                context
+                    .trust_changed
+                    .send_modify(|n| *n = n.wrapping_add(1));
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "CA directory reload failed, keeping the previous one");
+            }
+        }
+        update_gauges(&context);
+    }
+}
+
+fn update_gauges(context: &Context) {
+    let metrics = &context.metrics;
+    let mut phases: HashMap<&str, i64> = HashMap::new();
+    for phase in [
+        ImagePhase::Pending,
+        ImagePhase::Downloading,
+        ImagePhase::Available,
+        ImagePhase::Expired,
+        ImagePhase::Failed,
+    ] {
+        phases.insert(phase_name(&phase), 0);
+    }
+    for image in context.images.state() {
+        let phase = image
+            .status
+            .as_ref()
+            .map(|s| phase_name(&s.phase))
+            .unwrap_or("Pending");
+        *phases.entry(phase).or_default() += 1;
+    }
+    for (phase, count) in phases {
+        metrics.images.with_label_values(&[phase]).set(count);
+    }
+    if let Ok(inventory) = context.engine.store().inventory() {
+        metrics
+            .cache_bytes
+            .set(i64::try_from(inventory.total_bytes()).unwrap_or(i64::MAX));
+    }
+    for (issuer, next_update) in context.engine.crl_next_updates() {
+        metrics
+            .crl_next_update
+            .with_label_values(&[issuer.as_str()])
+            .set(next_update as f64);
+    }
+}
+
+pub fn phase_name(phase: &ImagePhase) -> &'static str {
+    match phase {
+        ImagePhase::Pending => "Pending",
+        ImagePhase::Downloading => "Downloading",
+        ImagePhase::Available => "Available",
+        ImagePhase::Expired => "Expired",
+        ImagePhase::Failed => "Failed",
+    }
+}

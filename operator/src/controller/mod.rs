@@ -1,0 +1,353 @@
+//! `vmlisub operator`: the three reconcilers over the shared core.
+//!
+//! * [`list`] fetches, verifies and authorises each ImageListSubscription
+//!   (the sync engine's list step), publishes the list's standing to the
+//!   image reconciles, and owns AutoSubscribe's ImageSubscriptions.
+//! * [`image`] keeps each ImageSubscription's image in the cache:
+//!   download, promotion, integrity re-checks, expiry, and a finalizer that
+//!   archives on deletion.
+//! * [`endorser`] reports which subscriptions each Endorser authorises.
+//!
+//! Primary objects are watched through a predicate that passes spec,
+//! annotation, finalizer and deletion changes only, so the operator's own
+//! status writes never trigger a reconcile; statuses are written by
+//! server-side apply and only when they changed, so an idle cluster sees no
+//! writes. Every replica serves artifacts and metrics; only the holder of
+//! the Lease reconciles.
+
+mod context;
+mod endorser;
+mod error;
+mod image;
+pub mod leader;
+mod list;
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::{Api, Client, Resource, ResourceExt as _};
+
+pub use context::Context;
+pub use error::ControllerError;
+
+use crate::api::{Endorser, ImageListSubscription, ImageSubscription};
+use crate::store::{CacheStore, RetentionPolicy};
+use crate::sync::engine::{DEFAULT_MAX_LIST_BYTES, Engine, SyncConfig};
+use crate::transfer::TransferConfig;
+
+/// The field manager of every server-side apply.
+pub const MANAGER: &str = "vmlisub";
+/// The annotation that asks for a reconcile now (Flux's convention).
+pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+
+/// How the operator runs.
+#[derive(Debug, Clone)]
+pub struct OperatorConfig {
+    pub cache_dir: PathBuf,
+    pub ca_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub artifact_base_url: Option<String>,
+    /// Watch only this namespace (namespaced RBAC suffices).
+    pub watch_namespace: Option<String>,
+    pub leader: Option<leader::LeaderConfig>,
+    pub max_concurrent_downloads: usize,
+    pub allow_file_urls: bool,
+    pub retention: RetentionPolicy,
+    pub max_clock_skew: Duration,
+}
+
+/// Why the operator stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("cannot open the cache: {0}")]
+    Engine(#[from] crate::sync::engine::SyncError),
+    #[error("cannot open the cache for serving: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("Kubernetes client: {0}")]
+    Client(#[from] kube::Error),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("leader election: {0}")]
+    Leader(#[from] leader::LeaderError),
+}
+
+impl crate::reason::Reason for OperatorError {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Engine(err) => err.reason(),
+            Self::Store(err) => err.reason(),
+            Self::Listen { .. } => "listen",
+            Self::Client(_) => "kube-api",
+            Self::Metrics(_) => "metrics",
+            Self::Leader(_) => "leader-election",
+        }
+    }
+}
+
+/// A predicate hash of what a reconcile depends on: the spec (generation),
+/// the requestedAt annotation, finalizers and deletion. Status-only updates
+/// hash the same and are dropped before they reach the controller.
+fn trigger_hash<K: Resource>(object: &K) -> Option<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    let meta = object.meta();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(REQUESTED_AT))
+        .hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    meta.deletion_timestamp.is_some().hash(&mut hasher);
+    meta.uid.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// A reflector over `api` whose trigger stream passes only changes that
+/// matter (see [`trigger_hash`]).
+fn filtered<K>(
+    api: Api<K>,
+) -> (
+    Store<K>,
+    impl futures_util::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(trigger_hash, Default::default());
+    (reader, stream)
+}
+
+/// Runs the operator until SIGTERM/SIGINT (or a lost Lease).
+pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
+    let state_dir = config.cache_dir.join("state");
+    let sync_config = SyncConfig {
+        cache_dir: config.cache_dir.clone(),
+        ca_dir: config.ca_dir.clone(),
+        state_file: state_dir.join("operator.json"),
+        hook: None,
+        allow_file_urls: config.allow_file_urls,
+        max_list_bytes: DEFAULT_MAX_LIST_BYTES,
+        max_clock_skew: config.max_clock_skew,
+        retention: config.retention.clone(),
+        force: false,
+        transfer: TransferConfig {
+            max_concurrent_downloads: config.max_concurrent_downloads,
+            ..TransferConfig::default()
+        },
+        progress: None,
+        artifact_base_url: config.artifact_base_url.clone(),
+    };
+    let (engine, notes) = Engine::open(sync_config)?;
+    for note in notes {
+        tracing::info!(note = %note, "cache recovery");
+    }
+    let metrics = metrics::Metrics::new()?;
+
+    // Every replica serves artifacts, lists and metrics, leader or not.
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| OperatorError::Listen {
+            address: config.listen,
+            source,
+        })?;
+    let served = crate::server::artifacts::Artifacts {
+        store: CacheStore::open(&config.cache_dir)?,
+        lists_dir: Some(state_dir.join("lists")),
+        metrics: Some(Box::new({
+            let metrics = metrics.clone();
+            move || metrics.render()
+        })),
+        ready: Some(Arc::clone(&ready)),
+    };
+    let address = listener.local_addr().unwrap_or(config.listen);
+    tracing::info!(%address, "serving /images, /lists, /metrics, /healthz, /readyz");
+    tokio::spawn(async move {
+        if let Err(err) = crate::server::artifacts::serve(listener, Arc::new(served)).await {
+            tracing::error!(error = %err, "artifact server stopped");
+        }
+    });
+
+    let client = Client::try_default().await?;
+    ready.store(true, Ordering::SeqCst);
+
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let lease = match &config.leader {
+        Some(leader_config) => {
+            let elector = leader::Elector::new(client.clone(), leader_config.clone());
+            tokio::select! {
+                held = elector.acquire() => Some(held?),
+                () = &mut shutdown => return Ok(()),
+            }
+        }
+        None => None,
+    };
+    metrics.leader.set(1);
+
+    let namespace = config.watch_namespace.as_deref();
+    let (lists, list_trigger) = filtered(api::<ImageListSubscription>(&client, namespace));
+    let (images, image_trigger) = filtered(api::<ImageSubscription>(&client, namespace));
+    let (endorsers, endorser_trigger) = filtered(api::<Endorser>(&client, namespace));
+    let context = Arc::new(Context::new(
+        client.clone(),
+        engine,
+        metrics,
+        config.clone(),
+        lists.clone(),
+        images.clone(),
+        endorsers.clone(),
+    ));
+
+    // A CA directory change re-checks every list at once.
+    let trust_changed = futures_util::stream::unfold(
+        context.trust_changed.subscribe(),
+        |mut receiver| async move {
+            receiver.changed().await.ok()?;
+            Some(((), receiver))
+        },
+    );
+
+    let list_controller = Controller::for_stream(list_trigger, lists.clone())
+        .watches(
+            api::<Endorser>(&client, namespace),
+            watcher::Config::default(),
+            {
+                let lists = lists.clone();
+                move |endorser: Endorser| list::lists_using(&lists, &endorser)
+            },
+        )
+        .reconcile_all_on(trust_changed)
+        .run(list::reconcile, list::error_policy, Arc::clone(&context))
+        .for_each(|result| async move { log_result("ImageListSubscription", result) });
+
+    let image_controller = Controller::for_stream(image_trigger, images.clone())
+        .watches(
+            api::<ImageListSubscription>(&client, namespace),
+            watcher::Config::default(),
+            {
+                let images = images.clone();
+                move |list: ImageListSubscription| image::images_of(&images, &list)
+            },
+        )
+        .run(image::reconcile, image::error_policy, Arc::clone(&context))
+        .for_each(|result| async move { log_result("ImageSubscription", result) });
+
+    let endorser_controller = Controller::for_stream(endorser_trigger, endorsers.clone())
+        .watches(
+            api::<ImageListSubscription>(&client, namespace),
+            watcher::Config::default(),
+            {
+                let endorsers = endorsers.clone();
+                move |list: ImageListSubscription| endorser::endorsers_of(&endorsers, &list)
+            },
+        )
+        .run(
+            endorser::reconcile,
+            endorser::error_policy,
+            Arc::clone(&context),
+        )
+        .for_each(|result| async move { log_result("Endorser", result) });
+
+    let housekeeping = context::housekeeping(Arc::clone(&context));
+    let controllers =
+        futures_util::future::join3(list_controller, image_controller, endorser_controller);
+    let lost = async {
+        match &lease {
+            Some(held) => held.lost().await,
+            None => std::future::pending().await,
+        }
+    };
+    // On a signal the reconciles are dropped where they stand: a download
+    // stops with its partial file and sidecar in place, and the next
+    // leader resumes it with a Range request.
+    let outcome = tokio::select! {
+        _ = controllers => Ok(()),
+        () = housekeeping => Ok(()),
+        () = &mut shutdown => {
+            tracing::info!("shutting down: downloads stop at a resumable point");
+            Ok(())
+        }
+        err = lost => Err(OperatorError::Leader(err)),
+    };
+    if let Err(err) = context.engine.save_state() {
+        tracing::warn!(error = %err, "state not saved");
+    }
+    if outcome.is_ok()
+        && let Some(held) = lease
+    {
+        held.release().await;
+    }
+    outcome
+}
+
+fn log_result<K: Resource, E: std::fmt::Display>(
+    kind: &str,
+    result: Result<(kube::runtime::reflector::ObjectRef<K>, controller::Action), E>,
+) {
+    match result {
+        Ok((object, _)) => tracing::debug!(kind, object = %object.name, "reconciled"),
+        Err(err) => tracing::debug!(kind, error = %err, "reconcile failed"),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// `namespace/name` of an object, for logs and maps.
+pub(crate) fn key_of<K: Resource>(object: &K) -> crate::sync::manifest::ObjectKey {
+    crate::sync::manifest::ObjectKey::new(
+        object.namespace().as_deref().unwrap_or_default(),
+        &object.name_any(),
+    )
+}
