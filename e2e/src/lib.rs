@@ -583,3 +583,313 @@ impl Drop for Process {
         let _ = std::fs::remove_file(&self.log);
     }
 }
+
+// ------------------------------------------------------------------------
+// Packaging helpers: helm, kubectl and the chart's RBAC (charts/vmlisub).
+
+/// A path relative to the repository root (the parent of `e2e/`), e.g.
+/// `charts/vmlisub`.
+pub fn repo_path(relative: impl AsRef<Path>) -> PathBuf {
+    crate_path("..").join(relative)
+}
+
+/// Parses multi-document YAML text into JSON values, skipping empty documents.
+pub fn parse_yaml_documents(text: &str) -> Result<Vec<Value>> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).context("parsing YAML")?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// The kubeconfig the tests use, for command-line tools (helm, kubectl):
+/// `VMLISUB_E2E_KUBECONFIG`, else `KUBECONFIG`; `None` lets the tool use its
+/// own default (`~/.kube/config`).
+pub fn kubeconfig_path() -> Option<PathBuf> {
+    env_set("VMLISUB_E2E_KUBECONFIG")
+        .or_else(|| env_set("KUBECONFIG"))
+        .map(PathBuf::from)
+}
+
+/// The pinned helm that `e2e/build-control-plane.sh` builds next to the
+/// control plane (`VMLISUB_E2E_HELM` overrides it). It never falls back to a
+/// `helm` on `PATH`, whose version nobody pinned.
+pub fn helm_binary() -> Result<PathBuf> {
+    if let Some(path) = env_set("VMLISUB_E2E_HELM") {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            return Ok(path);
+        }
+        bail!("VMLISUB_E2E_HELM={} is not a file", path.display());
+    }
+    let out = Command::new("bash")
+        .arg(crate_path("build-control-plane.sh"))
+        .arg("--print-dir")
+        .stdin(Stdio::null())
+        .output()
+        .context("running e2e/build-control-plane.sh --print-dir")?;
+    if !out.status.success() {
+        bail!(
+            "e2e/build-control-plane.sh --print-dir failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let dir = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned();
+    let helm = Path::new(&dir).join("helm");
+    if helm.is_file() {
+        Ok(helm)
+    } else {
+        bail!(
+            "{} not found: build it with e2e/build-control-plane.sh (make e2e does), \
+             or set VMLISUB_E2E_HELM",
+            helm.display()
+        )
+    }
+}
+
+/// Runs a command with `stdin` (if any), returns its stdout; a failure
+/// carries the exit status and stderr.
+fn run_tool(what: &str, mut cmd: Command, stdin: Option<&str>) -> Result<ToolOutput> {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().with_context(|| format!("starting {what}"))?;
+    if let Some(input) = stdin {
+        let mut pipe = child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow!("{what}: no stdin pipe"))?;
+        // Write from a thread: the child may fill its stdout pipe before it
+        // has read all of its input.
+        let input = input.to_owned();
+        let writer = std::thread::spawn(move || pipe.write_all(input.as_bytes()));
+        let out = child
+            .wait_with_output()
+            .with_context(|| format!("waiting for {what}"))?;
+        writer
+            .join()
+            .map_err(|_| anyhow!("{what}: stdin writer panicked"))?
+            .with_context(|| format!("writing to {what}"))?;
+        return tool_output(what, out);
+    }
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("waiting for {what}"))?;
+    tool_output(what, out)
+}
+
+fn tool_output(what: &str, out: std::process::Output) -> Result<ToolOutput> {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        bail!("{what} failed ({}):\n{stderr}\n{stdout}", out.status);
+    }
+    Ok(ToolOutput { stdout, stderr })
+}
+
+/// What a successful tool run printed.
+#[derive(Debug, Clone)]
+pub struct ToolOutput {
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error (warnings, e.g. PodSecurity or deprecation notices).
+    pub stderr: String,
+}
+
+/// A `helm` command with private cache/config/data directories (nothing of
+/// the user's helm setup is read or written) and the tests' kubeconfig.
+fn helm_command() -> Result<Command> {
+    let mut cmd = Command::new(helm_binary()?);
+    let home = std::env::temp_dir().join(format!("vmlisub-e2e-helm-{}", std::process::id()));
+    cmd.env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"));
+    if let Some(kubeconfig) = kubeconfig_path() {
+        cmd.env("KUBECONFIG", kubeconfig);
+    }
+    Ok(cmd)
+}
+
+/// Runs the pinned helm with `args`; returns stdout and stderr, or an error
+/// with both when it fails.
+pub fn helm(args: &[&str]) -> Result<ToolOutput> {
+    let mut cmd = helm_command()?;
+    cmd.args(args);
+    run_tool(&format!("helm {}", args.join(" ")), cmd, None)
+}
+
+/// `helm template <args...> charts/vmlisub`: renders the chart (CRDs not
+/// included) and returns the YAML. `args` are helm's (release name first if
+/// any, `--namespace`, `--set`, ...), e.g.
+/// `render_chart(&["vmlisub", "--namespace", "ops", "--set", "watchNamespace=team-a"])`.
+pub fn render_chart(args: &[&str]) -> Result<String> {
+    let chart = repo_path("charts/vmlisub");
+    let chart = chart
+        .to_str()
+        .ok_or_else(|| anyhow!("non-UTF-8 chart path"))?;
+    let mut all = vec!["template"];
+    all.extend_from_slice(args);
+    all.push(chart);
+    Ok(helm(&all)?.stdout)
+}
+
+/// Runs `kubectl <args>` (from `PATH`) with the tests' kubeconfig, feeding it
+/// `stdin` when given.
+pub fn kubectl(args: &[&str], stdin: Option<&str>) -> Result<ToolOutput> {
+    let mut cmd = Command::new("kubectl");
+    cmd.args(args);
+    if let Some(kubeconfig) = kubeconfig_path() {
+        cmd.env("KUBECONFIG", kubeconfig);
+    }
+    run_tool(&format!("kubectl {}", args.join(" ")), cmd, stdin)
+}
+
+/// The kinds [`install_chart_rbac`] applies.
+const RBAC_KINDS: [&str; 5] = [
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+];
+
+/// Applies only the ServiceAccount and RBAC objects that the chart renders
+/// for release `release` in `namespace` (cluster mode: ClusterRole +
+/// ClusterRoleBinding, plus the leader-election Role), waits until the
+/// ServiceAccount may list ImageListSubscriptions, and returns the
+/// ServiceAccount's name. Run the operator with
+/// [`Cluster::service_account_token`] of that name to test it with exactly
+/// the chart's permissions. Remove the cluster-scoped objects with
+/// [`uninstall_chart_rbac`].
+pub async fn install_chart_rbac(
+    cluster: &Cluster,
+    namespace: &str,
+    release: &str,
+) -> Result<String> {
+    install_chart_rbac_with(cluster, namespace, release, &[]).await
+}
+
+/// [`install_chart_rbac`] with extra `helm template` arguments, e.g.
+/// `&["--set", "watchNamespace=team-a"]` for watch-namespace mode (Role +
+/// RoleBinding in the watched namespace) or
+/// `&["--set", "leaderElection.enabled=false"]`.
+pub async fn install_chart_rbac_with(
+    cluster: &Cluster,
+    namespace: &str,
+    release: &str,
+    extra_args: &[&str],
+) -> Result<String> {
+    let mut args = vec![release, "--namespace", namespace];
+    args.extend_from_slice(extra_args);
+    let rendered = render_chart(&args)?;
+    let mut service_account = None;
+    // Where the manager's permissions apply: the Role's namespace in
+    // watch-namespace mode, else (ClusterRole) the release namespace.
+    let mut check_namespace = namespace.to_owned();
+    for doc in parse_yaml_documents(&rendered)? {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+        if !RBAC_KINDS.contains(&kind) {
+            continue;
+        }
+        let obj: DynamicObject =
+            serde_json::from_value(doc.clone()).context("rendered chart object")?;
+        let name = obj.name_any();
+        if kind == "ServiceAccount" {
+            service_account = Some(name.clone());
+        }
+        if kind == "Role"
+            && name.ends_with("-manager")
+            && let Some(ns) = obj.namespace()
+        {
+            check_namespace = ns;
+        }
+        cluster.apply_dynamic(&obj, Some(namespace)).await?;
+    }
+    let service_account = service_account.ok_or_else(|| {
+        anyhow!("the chart rendered no ServiceAccount (serviceAccount.create=false?)")
+    })?;
+    // RBAC reaches the authorizer through an informer: wait until it shows.
+    let client = cluster
+        .service_account_client(namespace, &service_account)
+        .await?;
+    let what =
+        format!("{namespace}/{service_account} to be allowed to list imagelistsubscriptions");
+    eventually(TIMEOUT, &what, || {
+        let client = client.clone();
+        let ns = check_namespace.clone();
+        async move {
+            Ok(can_i(client, "list", "imagelistsubscriptions", &ns)
+                .await?
+                .then_some(()))
+        }
+    })
+    .await?;
+    Ok(service_account)
+}
+
+/// Deletes the cluster-scoped RBAC objects (ClusterRole, ClusterRoleBinding)
+/// of a release applied by [`install_chart_rbac`]; the namespaced ones go
+/// with their namespace.
+pub async fn uninstall_chart_rbac(cluster: &Cluster, release: &str) -> Result<()> {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let selector = format!("app.kubernetes.io/instance={release},app.kubernetes.io/name=vmlisub");
+    let lp = ListParams::default().labels(&selector);
+    let dp = DeleteParams::default();
+    let bindings: Api<ClusterRoleBinding> = Api::all(cluster.client());
+    bindings
+        .delete_collection(&dp, &lp)
+        .await
+        .context("deleting ClusterRoleBindings")?;
+    let roles: Api<ClusterRole> = Api::all(cluster.client());
+    roles
+        .delete_collection(&dp, &lp)
+        .await
+        .context("deleting ClusterRoles")?;
+    Ok(())
+}
+
+/// SelfSubjectAccessReview: may `client` do `verb` on `resource` (group
+/// `vmli.hepix.org` for the vmlisub kinds, `coordination.k8s.io` for leases,
+/// core otherwise; `resource` may be `kind/subresource`) in `namespace`
+/// (empty: all namespaces)?
+pub async fn can_i(client: Client, verb: &str, resource: &str, namespace: &str) -> Result<bool> {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let (resource, subresource) = match resource.split_once('/') {
+        Some((r, s)) => (r, Some(s.to_owned())),
+        None => (resource, None),
+    };
+    let group = match resource {
+        "endorsers" | "imagelistsubscriptions" | "imagesubscriptions" => "vmli.hepix.org",
+        "leases" => "coordination.k8s.io",
+        "events" => "events.k8s.io",
+        _ => "",
+    };
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(group.to_owned()),
+                resource: Some(resource.to_owned()),
+                subresource,
+                verb: Some(verb.to_owned()),
+                namespace: (!namespace.is_empty()).then(|| namespace.to_owned()),
+                ..ResourceAttributes::default()
+            }),
+            ..SelfSubjectAccessReviewSpec::default()
+        },
+        ..SelfSubjectAccessReview::default()
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(client);
+    let answer = api
+        .create(&PostParams::default(), &review)
+        .await
+        .with_context(|| format!("SelfSubjectAccessReview {verb} {resource} in {namespace:?}"))?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
+}

@@ -1,0 +1,1251 @@
+//! Delivery: the Dockerfile, the Helm chart (charts/vmlisub), the kustomize
+//! bases (config/) and the recipes (docs/recipes).
+//!
+//! The first tests need nothing but the files. The others need the pinned
+//! helm (built by e2e/build-control-plane.sh), kubectl and a cluster, and so
+//! run under `make e2e` (they skip without a cluster, like every e2e test).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context as _, Result, bail, ensure};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{Api, DynamicObject, GroupVersionKind};
+use kube::discovery::ApiResource;
+use serde_json::{Value, json};
+use vmlisub_e2e::{
+    TIMEOUT, can_i, cluster_or_skip, eventually, helm, install_chart_rbac, install_chart_rbac_with,
+    kubectl, merge_patch_status, parse_yaml_documents, read_yaml_documents, render_chart,
+    repo_path, status_code, uninstall_chart_rbac, wait_deleted,
+};
+
+// ------------------------------------------------------------------ helpers
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo_path(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+}
+
+fn docs_of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+fn one_of_kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    let found = docs_of_kind(docs, kind);
+    assert_eq!(found.len(), 1, "expected one {kind}, found {}", found.len());
+    found[0]
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// RBAC rules flattened to (apiGroup, resource, verb) triples: equal sets
+/// mean equal permissions, however the rules are grouped.
+fn rule_triples(rules: &Value) -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    for rule in rules.as_array().into_iter().flatten() {
+        assert!(
+            rule.get("resourceNames").is_none() && rule.get("nonResourceURLs").is_none(),
+            "unexpected rule shape {rule}"
+        );
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                for verb in strings(&rule["verbs"]) {
+                    assert!(
+                        verb != "*" && resource != "*" && group != "*",
+                        "wildcard in {rule}"
+                    );
+                    out.insert((group.clone(), resource.clone(), verb));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn triples(list: &[(&str, &[&str], &[&str])]) -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    for (group, resources, verbs) in list {
+        for r in *resources {
+            for v in *verbs {
+                out.insert(((*group).to_owned(), (*r).to_owned(), (*v).to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// The operator's API contract (what it does with the API), written out
+/// independently of both the chart and config/rbac, so that they cannot
+/// drift together.
+fn contract_manager_rules() -> BTreeSet<(String, String, String)> {
+    triples(&[
+        (
+            "vmli.hepix.org",
+            &["endorsers"],
+            &["get", "list", "watch", "patch", "create"],
+        ),
+        (
+            "vmli.hepix.org",
+            &["imagelistsubscriptions"],
+            &["get", "list", "watch", "patch"],
+        ),
+        (
+            "vmli.hepix.org",
+            &["imagesubscriptions"],
+            &["get", "list", "watch", "patch", "create", "delete"],
+        ),
+        (
+            "vmli.hepix.org",
+            &[
+                "endorsers/status",
+                "imagelistsubscriptions/status",
+                "imagesubscriptions/status",
+            ],
+            &["get", "patch"],
+        ),
+        (
+            "vmli.hepix.org",
+            &[
+                "imagelistsubscriptions/finalizers",
+                "imagesubscriptions/finalizers",
+            ],
+            &["update"],
+        ),
+        ("", &["secrets", "configmaps"], &["get"]),
+        ("events.k8s.io", &["events"], &["create", "patch"]),
+    ])
+}
+
+fn contract_lease_rules() -> BTreeSet<(String, String, String)> {
+    triples(&[(
+        "coordination.k8s.io",
+        &["leases"],
+        &["get", "create", "update"],
+    )])
+}
+
+fn render(args: &[&str]) -> Vec<Value> {
+    let yaml = render_chart(args).unwrap();
+    parse_yaml_documents(&yaml).unwrap()
+}
+
+fn kustomize(dir: &str) -> Vec<Value> {
+    let path = repo_path(dir);
+    let out = kubectl(&["kustomize", path.to_str().unwrap()], None).unwrap();
+    parse_yaml_documents(&out.stdout).unwrap()
+}
+
+fn deployment_container(docs: &[Value]) -> &Value {
+    let deploy = one_of_kind(docs, "Deployment");
+    let containers = deploy["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(containers.len(), 1);
+    &containers[0]
+}
+
+fn args_of(container: &Value) -> Vec<String> {
+    strings(&container["args"])
+}
+
+/// `kubectl apply --dry-run=server` of a list of objects; returns stderr
+/// (warnings).
+fn dry_run_apply(objects: &[Value], namespace: &str) -> Result<String> {
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    let out = kubectl(
+        &["apply", "--dry-run=server", "-n", namespace, "-f", "-"],
+        Some(&list.to_string()),
+    )?;
+    Ok(out.stderr)
+}
+
+// ------------------------------------------------------- files only (no tools)
+
+#[test]
+fn crd_copies_are_byte_identical_to_the_generated_crds() {
+    let generated = read("crds/vmlisub.yaml");
+    assert!(generated.contains("kind: CustomResourceDefinition"));
+    for copy in [
+        "charts/vmlisub/crds/vmlisub.yaml",
+        "config/crd/bases/vmlisub.yaml",
+    ] {
+        assert!(
+            read(copy) == generated,
+            "{copy} differs from crds/vmlisub.yaml: run `make crds` (it refreshes the copies) \
+             or cp crds/vmlisub.yaml {copy}"
+        );
+    }
+}
+
+/// The Dockerfile's instructions as (stage index, instruction, arguments),
+/// continuation lines joined, comments dropped.
+fn dockerfile_instructions(text: &str) -> Vec<(usize, String, String)> {
+    let mut out = Vec::new();
+    let mut stage = 0usize;
+    let mut seen_from = false;
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        if let Some(body) = trimmed.strip_suffix('\\') {
+            current.push_str(body);
+            current.push(' ');
+            continue;
+        }
+        current.push_str(trimmed);
+        let (instr, rest) = current
+            .split_once(char::is_whitespace)
+            .unwrap_or((&current, ""));
+        let instr = instr.to_ascii_uppercase();
+        if instr == "FROM" {
+            if seen_from {
+                stage += 1;
+            }
+            seen_from = true;
+        }
+        out.push((stage, instr, rest.trim().to_owned()));
+        current.clear();
+    }
+    out
+}
+
+#[test]
+fn dockerfile_is_multi_stage_locked_nonroot_and_labelled() {
+    let text = read("Dockerfile");
+    let instrs = dockerfile_instructions(&text);
+    let froms: Vec<&(usize, String, String)> = instrs.iter().filter(|i| i.1 == "FROM").collect();
+    assert!(froms.len() >= 2, "not multi-stage: {froms:?}");
+    let last = froms.last().unwrap().0;
+    let build_stage_runs: Vec<&String> = instrs
+        .iter()
+        .filter(|i| i.0 < last && i.1 == "RUN")
+        .map(|i| &i.2)
+        .collect();
+    // The same locked build CI runs (Makefile `build`).
+    let build_cmd = "cargo build --release --locked -p vmlisub";
+    assert!(
+        build_stage_runs.iter().any(|r| r.contains(build_cmd)),
+        "no `{build_cmd}` in the build stage: {build_stage_runs:?}"
+    );
+    assert!(
+        read("Makefile").contains(&build_cmd.replace("cargo", "$(CARGO)")),
+        "the Makefile's build target no longer runs `{build_cmd}`: keep the Dockerfile in step"
+    );
+    let runtime: Vec<&(usize, String, String)> = instrs.iter().filter(|i| i.0 == last).collect();
+    let base = &runtime[0].2;
+    assert!(
+        base.starts_with("gcr.io/distroless/") && base.ends_with(":nonroot"),
+        "runtime base is not distroless nonroot: {base}"
+    );
+    assert!(
+        !runtime.iter().any(|i| i.1 == "RUN" || i.1 == "SHELL"),
+        "the runtime stage runs commands (it has no shell)"
+    );
+    // Only the binary is added, from the build stage.
+    let copies: Vec<&String> = runtime
+        .iter()
+        .filter(|i| i.1 == "COPY" || i.1 == "ADD")
+        .map(|i| &i.2)
+        .collect();
+    assert_eq!(
+        copies.len(),
+        1,
+        "runtime stage copies more than the binary: {copies:?}"
+    );
+    assert!(copies[0].starts_with("--from=build") && copies[0].ends_with("/usr/local/bin/vmlisub"));
+    // Numeric, non-root user (and group) as the last USER.
+    let user = runtime
+        .iter()
+        .rev()
+        .find(|i| i.1 == "USER")
+        .expect("no USER in runtime stage");
+    let mut ids = user.2.split(':');
+    let uid: u32 = ids.next().unwrap().parse().expect("USER is not numeric");
+    assert!(uid != 0, "runs as root");
+    if let Some(gid) = ids.next() {
+        assert!(
+            gid.parse::<u32>().is_ok_and(|g| g != 0),
+            "group not numeric non-root: {gid}"
+        );
+    }
+    let exec_form = |name: &str| -> Vec<String> {
+        let i = runtime
+            .iter()
+            .rev()
+            .find(|i| i.1 == name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        serde_json::from_str(&i.2)
+            .unwrap_or_else(|_| panic!("{name} is not in exec (JSON) form: {}", i.2))
+    };
+    assert_eq!(exec_form("ENTRYPOINT"), ["/usr/local/bin/vmlisub"]);
+    assert_eq!(exec_form("CMD"), ["operator"]);
+    let labels: String = runtime
+        .iter()
+        .filter(|i| i.1 == "LABEL")
+        .map(|i| i.2.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    for key in [
+        "org.opencontainers.image.title",
+        "org.opencontainers.image.description",
+        "org.opencontainers.image.licenses",
+        "org.opencontainers.image.version",
+        "org.opencontainers.image.revision",
+        "org.opencontainers.image.source",
+    ] {
+        assert!(
+            labels.contains(&format!("{key}=")),
+            "missing OCI label {key}"
+        );
+    }
+    // The build context: everything excluded but what the build copies.
+    let ignore = read(".dockerignore");
+    assert_eq!(
+        ignore
+            .lines()
+            .find(|l| !l.trim().is_empty() && !l.starts_with('#')),
+        Some("*"),
+        ".dockerignore must start by excluding everything"
+    );
+}
+
+#[test]
+fn dockerfile_parser_sees_a_bad_dockerfile() {
+    // The property test above must be able to fail: a root, shell-form,
+    // single-stage Dockerfile parses into what it would reject.
+    let bad = "FROM rust:1.95\nRUN cargo build --release\nUSER root\nCMD vmlisub operator\n";
+    let instrs = dockerfile_instructions(bad);
+    assert_eq!(instrs.iter().filter(|i| i.1 == "FROM").count(), 1);
+    assert_eq!(instrs.last().unwrap().2, "vmlisub operator");
+    assert!(serde_json::from_str::<Vec<String>>(&instrs.last().unwrap().2).is_err());
+    let joined = dockerfile_instructions("FROM a AS b\nRUN x \\\n  && y\n");
+    assert_eq!(joined[1], (0, "RUN".to_owned(), "x  && y".to_owned()));
+}
+
+#[test]
+fn kubevirt_recipe_documents_have_the_cdi_and_kubevirt_shape() {
+    // Validated as documents only: no CDI or KubeVirt CRD is available here
+    // (see docs/recipes/kubevirt.md).
+    let dv_docs = read_yaml_documents(repo_path("docs/recipes/kubevirt-datavolume.yaml")).unwrap();
+    let dv = one_of_kind(&dv_docs, "DataVolume");
+    assert_eq!(dv["apiVersion"], "cdi.kubevirt.io/v1beta1");
+    let http = &dv["spec"]["source"]["http"];
+    let keys: BTreeSet<&str> = http
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    // The fields of CDI's DataVolumeSourceHTTP (checksum: CDI v1.65+).
+    let known: BTreeSet<&str> = [
+        "url",
+        "secretRef",
+        "certConfigMap",
+        "extraHeaders",
+        "secretExtraHeaders",
+        "checksum",
+    ]
+    .into();
+    assert!(
+        keys.is_subset(&known),
+        "unknown http source fields {keys:?}"
+    );
+    let url = http["url"].as_str().unwrap();
+    let ns = dv["metadata"]["namespace"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!(
+            "http://vmlisub.vmlisub-system.svc:8080/images/{ns}/"
+        )),
+        "url {url} is not an artifact URL of the config/default install for namespace {ns}"
+    );
+    let checksum = http["checksum"].as_str().unwrap();
+    let hex = checksum
+        .strip_prefix("sha512:")
+        .expect("checksum is not sha512:<hex>");
+    assert!(
+        hex.len() == 128
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    );
+    assert!(dv["spec"]["storage"]["resources"]["requests"]["storage"].is_string());
+
+    let vm_docs = read_yaml_documents(repo_path("docs/recipes/kubevirt-vm.yaml")).unwrap();
+    let vm = one_of_kind(&vm_docs, "VirtualMachine");
+    assert_eq!(vm["apiVersion"], "kubevirt.io/v1");
+    assert_eq!(vm["metadata"]["namespace"], dv["metadata"]["namespace"]);
+    let spec = &vm["spec"]["template"]["spec"];
+    let volumes = spec["volumes"].as_array().unwrap();
+    let disks = spec["domain"]["devices"]["disks"].as_array().unwrap();
+    let dv_volume = volumes
+        .iter()
+        .find(|v| v["dataVolume"]["name"] == dv["metadata"]["name"])
+        .expect("the VM does not use the DataVolume");
+    assert!(
+        disks.iter().any(|d| d["name"] == dv_volume["name"]),
+        "no disk for volume {}",
+        dv_volume["name"]
+    );
+    for v in volumes {
+        assert!(
+            disks.iter().any(|d| d["name"] == v["name"]),
+            "volume {} has no disk",
+            v["name"]
+        );
+    }
+}
+
+#[test]
+fn recipe_scripts_parse() {
+    for script in [
+        "docs/recipes/kubevirt-datavolume.sh",
+        "docs/recipes/openstack-import.sh",
+    ] {
+        let status = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(repo_path(script))
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script} does not parse");
+    }
+}
+
+// ------------------------------------------------------ helm / kubectl, no API
+
+#[tokio::test]
+async fn chart_lints_in_every_mode_and_refuses_bad_values() -> Result<()> {
+    let _cluster = cluster_or_skip!(); // helm comes with the e2e tool set
+    let chart = repo_path("charts/vmlisub");
+    let chart = chart.to_str().unwrap();
+    let modes: &[&[&str]] = &[
+        &[],
+        &["--set", "watchNamespace=team-a"],
+        &["--set", "leaderElection.enabled=false"],
+        &[
+            "--set",
+            "replicaCount=2",
+            "--set",
+            "persistence.accessModes={ReadWriteMany}",
+        ],
+        &[
+            "--set",
+            "trust.source=configMap",
+            "--set",
+            "trust.configMap.name=grid-ca",
+        ],
+        &[
+            "--set",
+            "trust.source=volume",
+            "--set",
+            "trust.volume.persistentVolumeClaim.claimName=grid-ca",
+        ],
+        &[
+            "--set",
+            "metrics.serviceMonitor.enabled=true",
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--set",
+            "networkPolicy.egress.restrict=true",
+            "--set",
+            "persistence.enabled=false",
+        ],
+    ];
+    for mode in modes {
+        let mut args = vec!["lint", "--strict", chart];
+        args.extend_from_slice(mode);
+        let out = helm(&args).with_context(|| format!("helm lint {mode:?}"))?;
+        ensure!(
+            out.stdout.contains("0 chart(s) failed"),
+            "helm lint {mode:?}: {}",
+            out.stdout
+        );
+    }
+    // Values the chart must refuse (schema or template checks).
+    let bad: &[(&[&str], &str)] = &[
+        (&["--set", "bogus=1"], "additional properties"),
+        (&["--set", "replicaCount=2"], "ReadWriteMany"),
+        (
+            &[
+                "--set",
+                "replicaCount=2",
+                "--set",
+                "leaderElection.enabled=false",
+                "--set",
+                "persistence.accessModes={ReadWriteMany}",
+            ],
+            "leaderElection",
+        ),
+        (&["--set", "trust.source=configMap"], "trust.configMap.name"),
+        (&["--set", "trust.source=nfs"], "trust"),
+        (&["--set", "logFormat=xml"], "logFormat"),
+        (&["--set", "image.repository="], "repository"),
+    ];
+    for (values, why) in bad {
+        let mut args = vec!["rel", "--namespace", "ops"];
+        args.extend_from_slice(values);
+        match render_chart(&args) {
+            Ok(_) => bail!("the chart accepted {values:?}"),
+            Err(e) => ensure!(
+                format!("{e:#}").contains(why),
+                "{values:?} refused for another reason: {e:#}"
+            ),
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn chart_rbac_equals_kustomize_rbac_and_the_contract() -> Result<()> {
+    let _cluster = cluster_or_skip!();
+    let kustomized = kustomize("config/rbac");
+    let k_cluster_role = one_of_kind(&kustomized, "ClusterRole");
+    assert_eq!(k_cluster_role["metadata"]["name"], "vmlisub-manager");
+    let k_rules = rule_triples(&k_cluster_role["rules"]);
+    assert_eq!(
+        k_rules,
+        contract_manager_rules(),
+        "config/rbac differs from the operator's contract"
+    );
+    let k_lease = one_of_kind(&kustomized, "Role");
+    assert_eq!(rule_triples(&k_lease["rules"]), contract_lease_rules());
+    assert_eq!(k_lease["metadata"]["namespace"], "vmlisub-system");
+
+    // Cluster mode.
+    let docs = render(&["rel", "--namespace", "ops"]);
+    let cr = one_of_kind(&docs, "ClusterRole");
+    assert_eq!(
+        rule_triples(&cr["rules"]),
+        k_rules,
+        "chart ClusterRole != config/rbac ClusterRole"
+    );
+    let crb = one_of_kind(&docs, "ClusterRoleBinding");
+    assert_eq!(crb["roleRef"]["name"], cr["metadata"]["name"]);
+    let sa = one_of_kind(&docs, "ServiceAccount");
+    assert_eq!(
+        crb["subjects"],
+        json!([{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": "ops"}])
+    );
+    let lease = one_of_kind(&docs, "Role");
+    assert_eq!(lease["metadata"]["namespace"], "ops");
+    assert_eq!(
+        rule_triples(&lease["rules"]),
+        rule_triples(&k_lease["rules"])
+    );
+    let lease_binding = one_of_kind(&docs, "RoleBinding");
+    assert_eq!(lease_binding["roleRef"]["name"], lease["metadata"]["name"]);
+
+    // Watch-namespace mode: no cluster-wide grant at all.
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "watchNamespace=team-a",
+    ]);
+    assert!(
+        docs_of_kind(&docs, "ClusterRole").is_empty()
+            && docs_of_kind(&docs, "ClusterRoleBinding").is_empty()
+    );
+    let roles = docs_of_kind(&docs, "Role");
+    assert_eq!(roles.len(), 2);
+    let manager = roles
+        .iter()
+        .find(|r| r["metadata"]["namespace"] == "team-a")
+        .expect("no Role in team-a");
+    assert_eq!(
+        rule_triples(&manager["rules"]),
+        k_rules,
+        "chart Role != config/rbac ClusterRole"
+    );
+    let lease = roles
+        .iter()
+        .find(|r| r["metadata"]["namespace"] == "ops")
+        .expect("no lease Role in ops");
+    assert_eq!(rule_triples(&lease["rules"]), contract_lease_rules());
+    for binding in docs_of_kind(&docs, "RoleBinding") {
+        assert_eq!(binding["subjects"][0]["namespace"], "ops");
+    }
+    let args = args_of(deployment_container(&docs));
+    assert!(
+        args.contains(&"--watch-namespace=team-a".to_owned()),
+        "{args:?}"
+    );
+
+    // Without leader election: no Lease permission.
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "leaderElection.enabled=false",
+    ]);
+    assert!(
+        docs_of_kind(&docs, "Role").is_empty() && docs_of_kind(&docs, "RoleBinding").is_empty()
+    );
+    assert!(!args_of(deployment_container(&docs)).contains(&"--leader-elect".to_owned()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Result<()> {
+    let _cluster = cluster_or_skip!();
+    let docs = render(&["rel", "--namespace", "ops"]);
+    let deploy = one_of_kind(&docs, "Deployment");
+    let pod = &deploy["spec"]["template"]["spec"];
+    let c = deployment_container(&docs);
+    // Restricted Pod Security Standard fields.
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let sc = &c["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["runAsUser"], 65532);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    assert!(
+        c["resources"]["requests"]["memory"].is_string()
+            && c["resources"]["limits"]["memory"].is_string()
+    );
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(
+        c["ports"],
+        json!([{"name": "http", "containerPort": 8080, "protocol": "TCP"}])
+    );
+    // Flags of `vmlisub operator`.
+    let args = args_of(c);
+    assert_eq!(args[0], "operator");
+    for want in [
+        "--cache-dir=/var/cache/vmimages",
+        "--ca-dir=/etc/grid-security/certificates",
+        "--listen=0.0.0.0:8080",
+        "--artifact-base-url=http://rel-vmlisub.ops.svc:8080",
+        "--leader-elect",
+        "--leader-election-namespace=$(POD_NAMESPACE)",
+        "--leader-election-name=vmlisub-leader",
+        "--max-concurrent-downloads=4",
+        "--log-format=json",
+    ] {
+        assert!(
+            args.contains(&want.to_owned()),
+            "missing {want} in {args:?}"
+        );
+    }
+    assert!(!args.iter().any(|a| a.starts_with("--watch-namespace")));
+    let env = c["env"].as_array().unwrap();
+    for (name, path) in [
+        ("POD_NAME", "metadata.name"),
+        ("POD_NAMESPACE", "metadata.namespace"),
+    ] {
+        let var = env
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        assert_eq!(var["valueFrom"]["fieldRef"]["fieldPath"], path);
+    }
+    // Volumes: cache PVC (kept on uninstall), read-only hostPath trust, /tmp.
+    let mounts = c["volumeMounts"].as_array().unwrap();
+    let trust_mount = mounts.iter().find(|m| m["name"] == "trust").unwrap();
+    assert_eq!(trust_mount["readOnly"], true);
+    let volumes = pod["volumes"].as_array().unwrap();
+    let trust = volumes.iter().find(|v| v["name"] == "trust").unwrap();
+    assert_eq!(
+        trust["hostPath"],
+        json!({"path": "/etc/grid-security/certificates", "type": "Directory"})
+    );
+    let cache = volumes.iter().find(|v| v["name"] == "cache").unwrap();
+    let pvc = one_of_kind(&docs, "PersistentVolumeClaim");
+    assert_eq!(
+        cache["persistentVolumeClaim"]["claimName"],
+        pvc["metadata"]["name"]
+    );
+    assert_eq!(
+        pvc["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    assert_eq!(
+        deploy["spec"]["strategy"]["type"], "Recreate",
+        "RWO cache needs Recreate"
+    );
+    let svc = one_of_kind(&docs, "Service");
+    assert_eq!(svc["metadata"]["name"], "rel-vmlisub");
+    assert_eq!(
+        svc["spec"]["ports"],
+        json!([{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}])
+    );
+    let np = one_of_kind(&docs, "NetworkPolicy");
+    assert_eq!(
+        np["spec"]["policyTypes"],
+        json!(["Ingress"]),
+        "egress must be open by default"
+    );
+    assert_eq!(np["spec"]["ingress"][0]["ports"][0]["port"], "http");
+    assert!(docs_of_kind(&docs, "PodDisruptionBudget").is_empty());
+
+    // Other trust sources and an explicit artifact URL.
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "trust.source=configMap",
+        "--set",
+        "trust.configMap.name=grid-ca",
+        "--set",
+        "artifactBaseUrl=https://images.example.org/",
+    ]);
+    let c = deployment_container(&docs);
+    assert!(args_of(c).contains(&"--artifact-base-url=https://images.example.org".to_owned()));
+    let pod = &one_of_kind(&docs, "Deployment")["spec"]["template"]["spec"];
+    let trust = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "trust")
+        .unwrap();
+    assert_eq!(trust["configMap"]["name"], "grid-ca");
+
+    // Two replicas: PDB, shared volume, rolling update.
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "replicaCount=2",
+        "--set",
+        "persistence.accessModes={ReadWriteMany}",
+    ]);
+    let pdb = one_of_kind(&docs, "PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"],
+        one_of_kind(&docs, "Deployment")["spec"]["selector"]["matchLabels"]
+    );
+    assert!(
+        one_of_kind(&docs, "Deployment")["spec"]
+            .get("strategy")
+            .is_none()
+    );
+
+    // Alerts: every rule names one of the operator's metrics.
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "metrics.prometheusRule.enabled=true",
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+    ]);
+    let rule = one_of_kind(&docs, "PrometheusRule");
+    let rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
+    let alerts: BTreeSet<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
+    for want in [
+        "VmlisubImageListExpiringSoon",
+        "VmlisubCRLStale",
+        "VmlisubSignerCertificateExpiringSoon",
+        "VmlisubDownloadsFailing",
+        "VmlisubVerificationFailures",
+    ] {
+        assert!(alerts.contains(want), "missing alert {want}");
+    }
+    let by_name = |n: &str| {
+        rules.iter().find(|r| r["alert"] == n).unwrap()["expr"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        by_name("VmlisubImageListExpiringSoon").contains("vmlisub_list_expiry_timestamp_seconds")
+            && by_name("VmlisubImageListExpiringSoon").ends_with("< 86400")
+    );
+    assert!(
+        by_name("VmlisubSignerCertificateExpiringSoon")
+            .contains("vmlisub_list_signer_not_after_timestamp_seconds")
+            && by_name("VmlisubSignerCertificateExpiringSoon").ends_with("< 1209600")
+    );
+    assert!(
+        by_name("VmlisubCRLStale").contains("vmlisub_crl_next_update_timestamp_seconds) < time()")
+    );
+    assert!(by_name("VmlisubDownloadsFailing").contains("vmlisub_download_failures_total"));
+    assert!(by_name("VmlisubVerificationFailures").contains("vmlisub_verification_failures_total"));
+    let sm = one_of_kind(&docs, "ServiceMonitor");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "http");
+    assert_eq!(sm["spec"]["endpoints"][0]["honorLabels"], true);
+    Ok(())
+}
+
+// ------------------------------------------------------------ real API server
+
+/// The PodSecurity warning when the hostPath trust volume is the only
+/// violation of the restricted standard.
+const HOSTPATH_ONLY: &str = "would violate PodSecurity \"restricted:latest\": \
+    restricted volume types (volume \"trust\" uses restricted volume type \"hostPath\")";
+
+/// Server-side dry run of the rendered chart, in each mode, in a namespace
+/// that warns on the restricted Pod Security Standard.
+#[tokio::test]
+async fn chart_and_kustomize_manifests_pass_server_side_dry_run() -> Result<()> {
+    let cluster = cluster_or_skip!();
+    cluster.apply_crds(repo_path("crds/vmlisub.yaml")).await?;
+    let ns = cluster.create_namespace("dryrun").await?;
+    let restricted = json!({"metadata": {"labels": {
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/warn-version": "latest"}}});
+    vmlisub_e2e::merge_patch(
+        &Api::<k8s_openapi::api::core::v1::Namespace>::all(cluster.client()),
+        &ns,
+        &restricted,
+    )
+    .await?;
+
+    let modes: &[&[&str]] = &[
+        &[],
+        &["--set", &format!("watchNamespace={ns}")],
+        &[
+            "--set",
+            "replicaCount=3",
+            "--set",
+            "persistence.accessModes={ReadWriteMany}",
+            "--set",
+            "networkPolicy.egress.restrict=true",
+        ],
+        &[
+            "--set",
+            "trust.source=configMap",
+            "--set",
+            "trust.configMap.name=grid-ca",
+            "--set",
+            "persistence.enabled=false",
+            "--set",
+            "leaderElection.enabled=false",
+        ],
+    ];
+    for mode in modes {
+        let mut args = vec!["dry", "--namespace", ns.as_str()];
+        args.extend_from_slice(mode);
+        let docs = render(&args);
+        let warnings =
+            dry_run_apply(&docs, &ns).with_context(|| format!("dry run of chart {mode:?}"))?;
+        let hostpath = !mode.contains(&"trust.source=configMap");
+        let psa: Vec<&str> = warnings
+            .lines()
+            .filter(|l| l.contains("PodSecurity"))
+            .collect();
+        if hostpath {
+            // The hostPath trust volume is the only violation.
+            ensure!(
+                psa.len() == 1 && psa[0].ends_with(HOSTPATH_ONLY),
+                "{mode:?}: {warnings}"
+            );
+        } else {
+            ensure!(psa.is_empty(), "{mode:?} is not restricted: {warnings}");
+        }
+    }
+
+    // config/default, moved into the test namespace (its Namespace object
+    // itself is not applied: dry-run objects cannot live in it).
+    let mut objects = Vec::new();
+    for mut doc in kustomize("config/default") {
+        if doc["kind"] == "Namespace" {
+            assert_eq!(doc["metadata"]["name"], "vmlisub-system");
+            continue;
+        }
+        if doc["metadata"]["namespace"] == "vmlisub-system" {
+            doc["metadata"]["namespace"] = json!(ns);
+        }
+        if let Some(subjects) = doc["subjects"].as_array_mut() {
+            for s in subjects {
+                s["namespace"] = json!(ns);
+            }
+        }
+        // Dry-run names must not clash with a real install on an external cluster.
+        if doc["kind"] == "ClusterRole"
+            || doc["kind"] == "ClusterRoleBinding"
+            || doc["kind"] == "CustomResourceDefinition"
+        {
+            continue;
+        }
+        objects.push(doc);
+    }
+    ensure!(
+        objects.len() == 6,
+        "config/default: expected 6 namespaced objects, got {}",
+        objects.len()
+    );
+    let warnings = dry_run_apply(&objects, &ns).context("dry run of config/default")?;
+    let psa: Vec<&str> = warnings
+        .lines()
+        .filter(|l| l.contains("PodSecurity"))
+        .collect();
+    ensure!(
+        psa.len() == 1 && psa[0].ends_with(HOSTPATH_ONLY),
+        "config/default: {warnings}"
+    );
+    // The cluster-scoped part of config/default, dry-run on the server as it is.
+    let cluster_scoped: Vec<Value> = kustomize("config/default")
+        .into_iter()
+        .filter(|d| {
+            d["kind"] == "ClusterRole"
+                || d["kind"] == "ClusterRoleBinding"
+                || d["kind"] == "CustomResourceDefinition"
+        })
+        .collect();
+    ensure!(
+        cluster_scoped.len() == 5,
+        "expected 3 CRDs + ClusterRole + binding"
+    );
+    dry_run_apply(&cluster_scoped, &ns).context("dry run of config/default (cluster-scoped)")?;
+
+    // config/samples, after the CRDs are installed.
+    let samples = kustomize("config/samples");
+    let kinds: BTreeSet<&str> = samples
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    ensure!(
+        kinds
+            == [
+                "ConfigMap",
+                "Endorser",
+                "ImageListSubscription",
+                "ImageSubscription"
+            ]
+            .into(),
+        "{kinds:?}"
+    );
+    let policies: BTreeSet<&str> = docs_of_kind(&samples, "ImageListSubscription")
+        .iter()
+        .map(|d| d["spec"]["imagePolicy"].as_str().unwrap())
+        .collect();
+    ensure!(policies == ["AutoSubscribe", "Manual"].into());
+    let subs = docs_of_kind(&samples, "ImageSubscription");
+    ensure!(
+        subs.iter().any(|s| s["spec"]["identifier"].is_string())
+            && subs.iter().any(|s| s["spec"]["sha512"].is_string())
+    );
+    let out = kubectl(
+        &[
+            "apply",
+            "--dry-run=server",
+            "-n",
+            &ns,
+            "-k",
+            repo_path("config/samples").to_str().unwrap(),
+        ],
+        None,
+    )?;
+    ensure!(
+        out.stdout.lines().count() == samples.len(),
+        "{}",
+        out.stdout
+    );
+    ensure!(!out.stderr.contains("unknown field"), "{}", out.stderr);
+    // And the server really validates here: a broken sample is refused.
+    let mut broken = subs[0].clone();
+    broken["spec"]["sha512"] = json!("not-hex");
+    ensure!(
+        dry_run_apply(&[broken], &ns).is_err(),
+        "a bad ImageSubscription passed the dry run"
+    );
+
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn helm_install_creates_and_uninstall_removes_the_release() -> Result<()> {
+    let cluster = cluster_or_skip!();
+    let ns = cluster.create_namespace("helm").await?;
+    let release = format!("it-{}", &ns[ns.len() - 5..]);
+    let chart = repo_path("charts/vmlisub");
+    helm(&[
+        "install",
+        &release,
+        chart.to_str().unwrap(),
+        "--namespace",
+        &ns,
+        "--set",
+        "podDisruptionBudget.enabled=true",
+    ])?;
+    let name = format!("{release}-vmlisub");
+    let c = cluster.client();
+    let deploy: Api<Deployment> = Api::namespaced(c.clone(), &ns);
+    let d = deploy.get(&name).await?;
+    let pod = d.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    ensure!(pod.service_account_name.as_deref() == Some(name.as_str()));
+    let svc: Api<Service> = Api::namespaced(c.clone(), &ns);
+    svc.get(&name).await?;
+    let sa: Api<ServiceAccount> = Api::namespaced(c.clone(), &ns);
+    sa.get(&name).await?;
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(c.clone(), &ns);
+    pvcs.get(&format!("{name}-cache")).await?;
+    let nps: Api<NetworkPolicy> = Api::namespaced(c.clone(), &ns);
+    nps.get(&name).await?;
+    let pdbs: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> =
+        Api::namespaced(c.clone(), &ns);
+    pdbs.get(&name).await?;
+    let roles: Api<Role> = Api::namespaced(c.clone(), &ns);
+    roles.get(&format!("{name}-leader-election")).await?;
+    let rbs: Api<RoleBinding> = Api::namespaced(c.clone(), &ns);
+    rbs.get(&format!("{name}-leader-election")).await?;
+    let crs: Api<ClusterRole> = Api::all(c.clone());
+    crs.get(&format!("{name}-manager")).await?;
+    let crbs: Api<ClusterRoleBinding> = Api::all(c.clone());
+    crbs.get(&format!("{name}-manager")).await?;
+    // The controller-manager acts on the Deployment (no node runs its pods).
+    let deploy_name = name.clone();
+    eventually(TIMEOUT, "a ReplicaSet for the Deployment", || {
+        let rs: Api<k8s_openapi::api::apps::v1::ReplicaSet> = Api::namespaced(c.clone(), &ns);
+        let deploy_name = deploy_name.clone();
+        async move {
+            let list = rs.list(&Default::default()).await?;
+            Ok(list
+                .items
+                .iter()
+                .any(|r| {
+                    r.metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .any(|o| o.name == deploy_name)
+                })
+                .then_some(()))
+        }
+    })
+    .await?;
+    let listed = helm(&["list", "--namespace", &ns, "--short"])?;
+    ensure!(
+        listed.stdout.lines().any(|l| l.trim() == release),
+        "{}",
+        listed.stdout
+    );
+
+    helm(&["uninstall", &release, "--namespace", &ns, "--wait"])?;
+    wait_deleted(&deploy, &name, TIMEOUT).await?;
+    for gone in [
+        svc.get_opt(&name).await?.is_none(),
+        sa.get_opt(&name).await?.is_none(),
+        nps.get_opt(&name).await?.is_none(),
+        pdbs.get_opt(&name).await?.is_none(),
+        roles
+            .get_opt(&format!("{name}-leader-election"))
+            .await?
+            .is_none(),
+        rbs.get_opt(&format!("{name}-leader-election"))
+            .await?
+            .is_none(),
+        crs.get_opt(&format!("{name}-manager")).await?.is_none(),
+        crbs.get_opt(&format!("{name}-manager")).await?.is_none(),
+    ] {
+        ensure!(gone, "an object of the release survived helm uninstall");
+    }
+    // The cache is kept (helm.sh/resource-policy: keep), and so are the CRDs.
+    ensure!(
+        pvcs.get_opt(&format!("{name}-cache")).await?.is_some(),
+        "the cache PVC was deleted"
+    );
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> = Api::all(c.clone());
+    ensure!(
+        crds.get_opt("imagesubscriptions.vmli.hepix.org")
+            .await?
+            .is_some()
+    );
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+/// The chart's RBAC on the real authorizer: what the operator needs is
+/// allowed, nothing more.
+#[tokio::test]
+async fn chart_rbac_grants_exactly_the_operator_permissions() -> Result<()> {
+    let cluster = cluster_or_skip!();
+    let ns = cluster.create_namespace("rbac-cluster").await?;
+    let other = cluster.create_namespace("rbac-other").await?;
+    let release = format!("rb-{}", &ns[ns.len() - 5..]);
+
+    // Cluster mode.
+    let sa = install_chart_rbac(&cluster, &ns, &release).await?;
+    let client = cluster.service_account_client(&ns, &sa).await?;
+    for (verb, resource, where_) in [
+        ("watch", "imagelistsubscriptions", ""),
+        ("list", "endorsers", other.as_str()),
+        ("create", "imagesubscriptions", other.as_str()),
+        ("delete", "imagesubscriptions", other.as_str()),
+        ("patch", "imagesubscriptions/status", other.as_str()),
+        (
+            "update",
+            "imagelistsubscriptions/finalizers",
+            other.as_str(),
+        ),
+        ("create", "endorsers", other.as_str()),
+        ("get", "secrets", other.as_str()),
+        ("get", "configmaps", other.as_str()),
+        ("create", "events", other.as_str()),
+        ("create", "leases", ns.as_str()),
+        ("update", "leases", ns.as_str()),
+    ] {
+        ensure!(
+            can_i(client.clone(), verb, resource, where_).await?,
+            "cluster mode: cannot {verb} {resource} in {where_:?}"
+        );
+    }
+    for (verb, resource, where_) in [
+        ("list", "secrets", other.as_str()),
+        ("watch", "configmaps", other.as_str()),
+        ("delete", "imagelistsubscriptions", other.as_str()),
+        ("delete", "endorsers", other.as_str()),
+        ("update", "imagesubscriptions", other.as_str()),
+        ("create", "leases", other.as_str()),
+        ("delete", "leases", ns.as_str()),
+        ("create", "pods", ns.as_str()),
+    ] {
+        ensure!(
+            !can_i(client.clone(), verb, resource, where_).await?,
+            "cluster mode: may {verb} {resource} in {where_:?}"
+        );
+    }
+    // A real request too: reading a missing Secret is a 404 (allowed), listing them a 403.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &other);
+    let got = secrets.get("nope").await.err();
+    ensure!(got.as_ref().and_then(status_code) == Some(404), "{got:?}");
+    let listed = secrets.list(&Default::default()).await.err();
+    ensure!(
+        listed.as_ref().and_then(status_code) == Some(403),
+        "{listed:?}"
+    );
+    uninstall_chart_rbac(&cluster, &release).await?;
+    let crs: Api<ClusterRole> = Api::all(cluster.client());
+    ensure!(
+        crs.get_opt(&format!("{release}-vmlisub-manager"))
+            .await?
+            .is_none()
+    );
+
+    // Watch-namespace mode, in a fresh namespace: only `other` is visible.
+    let ns2 = cluster.create_namespace("rbac-watch").await?;
+    let release2 = format!("rw-{}", &ns2[ns2.len() - 5..]);
+    let watch = format!("watchNamespace={other}");
+    let sa2 = install_chart_rbac_with(&cluster, &ns2, &release2, &["--set", &watch]).await?;
+    let client2 = cluster.service_account_client(&ns2, &sa2).await?;
+    ensure!(can_i(client2.clone(), "watch", "imagesubscriptions", &other).await?);
+    ensure!(can_i(client2.clone(), "create", "leases", &ns2).await?);
+    ensure!(
+        !can_i(client2.clone(), "watch", "imagesubscriptions", "").await?,
+        "watch mode may watch all namespaces"
+    );
+    ensure!(!can_i(client2.clone(), "list", "imagelistsubscriptions", &ns).await?);
+    ensure!(!can_i(client2.clone(), "get", "secrets", &ns2).await?);
+    let crbs: Api<ClusterRoleBinding> = Api::all(cluster.client());
+    ensure!(
+        crbs.get_opt(&format!("{release2}-vmlisub-manager"))
+            .await?
+            .is_none()
+    );
+
+    for n in [&ns, &other, &ns2] {
+        cluster.delete_namespace(n).await?;
+    }
+    Ok(())
+}
+
+/// docs/recipes/kubevirt-datavolume.sh against a real ImageSubscription
+/// status: the DataVolume it prints carries status.artifact.url and digest.
+#[tokio::test]
+async fn kubevirt_recipe_script_fills_the_datavolume_from_status() -> Result<()> {
+    let cluster = cluster_or_skip!();
+    cluster.apply_crds(repo_path("crds/vmlisub.yaml")).await?;
+    let ns = cluster.create_namespace("recipe").await?;
+    let gvk = GroupVersionKind::gvk("vmli.hepix.org", "v1alpha1", "ImageSubscription");
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(cluster.client(), &ns, &ApiResource::from_gvk(&gvk));
+    cluster
+        .apply_yaml(
+            repo_path("config/samples/imagesubscription_by_identifier.yaml"),
+            Some(&ns),
+        )
+        .await?;
+    let script = repo_path("docs/recipes/kubevirt-datavolume.sh");
+    let script = script.to_str().unwrap();
+    let run = |args: Vec<String>| {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(script).args(&args);
+        if let Some(k) = vmlisub_e2e::kubeconfig_path() {
+            cmd.env("KUBECONFIG", k);
+        }
+        cmd.output().unwrap()
+    };
+    // Not Available yet: refused, nothing printed.
+    let out = run(vec!["-n".into(), ns.clone(), "cernvm-4".into()]);
+    ensure!(!out.status.success() && out.stdout.is_empty(), "{out:?}");
+
+    let hex = "ab".repeat(64);
+    let url = format!(
+        "http://rel-vmlisub.ops.svc:8080/images/{ns}/cernvm-4/858a817e-0ca2-473f-89d3-d5bdfc51968e"
+    );
+    merge_patch_status(
+        &api,
+        "cernvm-4",
+        &json!({"status": {
+        "phase": "Available",
+        "artifact": {"url": url, "digest": format!("sha512:{hex}"), "path": "endorsed/x/image",
+                     "size": 1024, "lastUpdateTime": "2026-01-01T00:00:00Z"}}}),
+    )
+    .await?;
+    let out = run(vec![
+        "-n".into(),
+        ns.clone(),
+        "cernvm-4".into(),
+        "dv-cernvm".into(),
+        "30Gi".into(),
+    ]);
+    ensure!(
+        out.status.success(),
+        "script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = parse_yaml_documents(&String::from_utf8_lossy(&out.stdout))?;
+    let dv = one_of_kind(&docs, "DataVolume");
+    ensure!(dv["metadata"]["name"] == "dv-cernvm" && dv["metadata"]["namespace"] == json!(ns));
+    ensure!(dv["spec"]["source"]["http"]["url"] == json!(url));
+    ensure!(dv["spec"]["source"]["http"]["checksum"] == json!(format!("sha512:{hex}")));
+    ensure!(dv["spec"]["storage"]["resources"]["requests"]["storage"] == "30Gi");
+    // Same shape as the documented DataVolume.
+    let documented = read_yaml_documents(repo_path("docs/recipes/kubevirt-datavolume.yaml"))?;
+    let documented = one_of_kind(&documented, "DataVolume");
+    ensure!(dv["apiVersion"] == documented["apiVersion"]);
+    let keys = |v: &Value| {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect::<BTreeSet<_>>())
+    };
+    ensure!(keys(&dv["spec"]["source"]["http"]) == keys(&documented["spec"]["source"]["http"]));
+
+    // A digest that is not sha512 hex is refused.
+    merge_patch_status(
+        &api,
+        "cernvm-4",
+        &json!({"status": {"artifact": {"digest": "sha256:abc"}}}),
+    )
+    .await?;
+    let out = run(vec!["-n".into(), ns.clone(), "cernvm-4".into()]);
+    ensure!(!out.status.success() && out.stdout.is_empty());
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
