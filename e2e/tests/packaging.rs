@@ -641,7 +641,6 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
         "--leader-election-namespace=$(POD_NAMESPACE)",
         "--leader-election-name=vmlisub-leader",
         "--max-concurrent-downloads=4",
-        "--log-format=json",
     ] {
         assert!(
             args.contains(&want.to_owned()),
@@ -650,6 +649,8 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
     }
     assert!(!args.iter().any(|a| a.starts_with("--watch-namespace")));
     let env = c["env"].as_array().unwrap();
+    let log_format = env.iter().find(|e| e["name"] == "VMLISUB_LOG_FORMAT");
+    assert_eq!(log_format.unwrap()["value"], "json");
     for (name, path) in [
         ("POD_NAME", "metadata.name"),
         ("POD_NAMESPACE", "metadata.namespace"),
@@ -1413,5 +1414,60 @@ async fn openstack_recipe_script_compares_glance_sha512_with_the_list() -> Resul
 
     std::fs::remove_dir_all(&stubs)?;
     cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+/// The operator binary accepts the arguments the chart and config/manager
+/// give it (a flag the binary lacks would crash-loop the pod). Needs
+/// target/debug/vmlisub (`cargo build -p vmlisub`; `make unit` builds it).
+#[tokio::test]
+async fn deployment_arguments_are_accepted_by_the_operator_binary() -> Result<()> {
+    let _cluster = cluster_or_skip!();
+    let binary = vmlisub_e2e::workspace_binary("vmlisub")?;
+    let mut cases: Vec<(String, Vec<Value>)> = Vec::new();
+    for mode in [
+        vec!["rel", "--namespace", "ops"],
+        vec![
+            "rel",
+            "--namespace",
+            "ops",
+            "--set",
+            "watchNamespace=team-a",
+            "--set",
+            "leaderElection.enabled=false",
+            "--set",
+            "artifactBaseUrl=https://img.example.org",
+        ],
+    ] {
+        cases.push((format!("chart {mode:?}"), render(&mode)));
+    }
+    cases.push(("config/default".to_owned(), kustomize("config/default")));
+    for (what, docs) in cases {
+        let c = deployment_container(&docs);
+        let args: Vec<String> = args_of(c)
+            .into_iter()
+            .map(|a| a.replace("$(POD_NAMESPACE)", "ops"))
+            .collect();
+        // --help after the real arguments: clap still rejects an unknown
+        // flag or a bad value before it prints the help.
+        let out = std::process::Command::new(&binary)
+            .args(&args)
+            .arg("--help")
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "{what}: `vmlisub {}` is refused: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bad = std::process::Command::new(&binary)
+            .args(&args)
+            .args(["--no-such-flag", "--help"])
+            .output()?;
+        ensure!(
+            !bad.status.success(),
+            "the binary accepts unknown flags: this test proves nothing"
+        );
+    }
     Ok(())
 }
