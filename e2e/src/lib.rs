@@ -45,6 +45,8 @@ use kube::runtime::wait::{Condition, await_condition, conditions};
 use kube::{Client, Config, Resource, ResourceExt as _};
 use serde_json::Value;
 
+pub mod operator;
+
 /// Field manager used by the harness for server-side apply.
 pub const FIELD_MANAGER: &str = "vmlisub-e2e";
 

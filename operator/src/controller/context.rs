@@ -35,6 +35,8 @@ pub struct Context {
     pub downloads: tokio::sync::Semaphore,
     /// Bumped when the CA directory changed: every list is re-checked.
     pub trust_changed: tokio::sync::watch::Sender<u64>,
+    /// One flag per watch: its initial list is in the store.
+    caches_ready: [tokio::sync::watch::Receiver<bool>; 3],
     /// Consecutive failed reconciles per object, for the backoff.
     failures: std::sync::Mutex<HashMap<ObjectKey, u32>>,
 }
@@ -48,6 +50,7 @@ impl Context {
         lists: Store<ImageListSubscription>,
         images: Store<ImageSubscription>,
         endorsers: Store<Endorser>,
+        caches_ready: [tokio::sync::watch::Receiver<bool>; 3],
     ) -> Self {
         let reporter = Reporter {
             controller: "vmlisub".into(),
@@ -67,6 +70,7 @@ impl Context {
             downloads,
             trust_changed: tokio::sync::watch::Sender::new(0),
             failures: std::sync::Mutex::new(HashMap::new()),
+            caches_ready,
         }
     }
 
@@ -104,9 +108,9 @@ impl Context {
     /// Waits until the three watches have listed once, so that no decision
     /// is taken on a partial view of the cluster.
     pub async fn wait_for_caches(&self) {
-        let _ = self.lists.wait_until_ready().await;
-        let _ = self.images.wait_until_ready().await;
-        let _ = self.endorsers.wait_until_ready().await;
+        for ready in &self.caches_ready {
+            let _ = ready.clone().wait_for(|ready| *ready).await;
+        }
     }
 
     /// Publishes an Event; a failure is logged, never fatal.

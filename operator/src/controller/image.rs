@@ -141,11 +141,14 @@ fn key_for(
 
 /// Cache keys of `list_key` claimed by live ImageSubscriptions (except
 /// `except`): a file one of them still wants is never expired by another.
+/// With `include_held`, also the files they last held (the list's sweep
+/// leaves those to their own reconciles).
 pub fn claimed_keys(
     context: &Context,
     list_key: &ObjectKey,
     view: &ListView,
     except: Option<&ObjectKey>,
+    include_held: bool,
 ) -> BTreeSet<ImageKey> {
     context
         .images
@@ -157,15 +160,20 @@ pub fn claimed_keys(
                 && image.spec.subscription_ref.name == list_key.name
         })
         .filter(|image| except != Some(&key_of(&***image)))
-        .filter_map(|image| match view {
-            ListView::Good(good) => {
-                let found = resolve(image, good)?;
-                Some(subscription_key(list_key)?.image(found.identifier.clone()))
-            }
-            // A withdrawn list endorses nothing: nobody claims anything,
-            // but a subscription still holding a file keeps it until its
-            // own reconcile expires it with Events.
-            _ => key_for(image, list_key, Some(view)),
+        .flat_map(|image| {
+            // What it resolves to now, and what it last held: a file a
+            // subscription still holds is expired by its own reconcile,
+            // which records why and publishes the Events.
+            let resolved = match view {
+                ListView::Good(good) => resolve(image, good).and_then(|found| {
+                    Some(subscription_key(list_key)?.image(found.identifier.clone()))
+                }),
+                _ => None,
+            };
+            let held = include_held
+                .then(|| key_for(image, list_key, None))
+                .flatten();
+            resolved.into_iter().chain(held)
         })
         .collect()
 }
@@ -208,8 +216,9 @@ async fn apply(image: &ImageSubscription, context: &Context) -> Result<Action, C
         }
         (None, true) => {
             // The list has not been reconciled since start: keep what is
-            // cached, wait for it (its status write triggers us).
-            if status.artifact.is_none() {
+            // cached (and an interrupted download's phase), look again soon
+            // (an unchanged list status writes nothing, so wakes nobody).
+            if status.artifact.is_none() && status.phase != ImagePhase::Downloading {
                 status.phase = ImagePhase::Pending;
                 not_ready(
                     &mut status,
@@ -218,7 +227,7 @@ async fn apply(image: &ImageSubscription, context: &Context) -> Result<Action, C
                     now,
                 );
             }
-            Action::requeue(Duration::from_secs(30))
+            Action::requeue(Duration::from_secs(2))
         }
         (Some(ListView::Unavailable(failure)), _) => {
             if status.artifact.is_none() {
@@ -724,7 +733,7 @@ async fn expire_file(
 ) {
     let list_key = ObjectKey::new(key.namespace.as_str(), key.subscription.as_str());
     let me = key_of(image);
-    if claimed_keys(context, &list_key, view, Some(&me)).contains(key)
+    if claimed_keys(context, &list_key, view, Some(&me), false).contains(key)
         && !matches!(view, ListView::Withdrawn(..))
     {
         return;

@@ -33,7 +33,9 @@ pub async fn reconcile(
     list: Arc<ImageListSubscription>,
     context: Arc<Context>,
 ) -> Result<Action, ControllerError> {
+    tracing::debug!(list = %list.name_any(), "reconcile: waiting for caches");
     context.wait_for_caches().await;
+    tracing::debug!(list = %list.name_any(), "reconcile: start");
     let started = Instant::now();
     let namespace = list
         .namespace()
@@ -207,6 +209,7 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
     let force = spec_changed || (requested.is_some() && requested != handled);
 
     let manifests = manifests_for(list, &key, context).await?;
+    tracing::debug!(list = %key, force, "refreshing");
     let effective = manifests.lists.get(&key).unwrap_or(list);
     let refresh = context
         .engine
@@ -255,6 +258,9 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
         comparable.last_fetch_time = current.last_fetch_time.clone();
     }
     let changed = current.as_ref() != Some(&comparable);
+    // The standing first: the status write below wakes the image
+    // reconciles, which must see the new list.
+    context.set_view(key.clone(), Some(refresh.view.clone()));
     if changed {
         context
             .apply_status(list, current.as_ref(), &status)
@@ -288,7 +294,6 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
         }
     }
 
-    context.set_view(key.clone(), Some(refresh.view.clone()));
     if let ListView::Good(good) = &refresh.view {
         auto_subscribe(list, &key, good, context).await?;
     }
@@ -505,7 +510,7 @@ async fn sweep(
         ListView::Withdrawn(reason, _) => SubscriptionState::Withdrawn(*reason),
         ListView::Unavailable(_) => return,
     };
-    let claimed = super::image::claimed_keys(context, key, view, None);
+    let claimed = super::image::claimed_keys(context, key, view, None, true);
     let Ok(all) = context.engine.store().inventory() else {
         return;
     };

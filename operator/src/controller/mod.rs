@@ -126,11 +126,14 @@ where
 }
 
 /// A reflector over `api` whose trigger stream passes only changes that
-/// matter (see [`trigger_hash`]).
+/// matter (see [`trigger_hash`]), and a flag that turns true once the
+/// initial list is in the store. (The store's own `wait_until_ready` keeps
+/// a single waker, so concurrent reconciles must not wait on it.)
 fn filtered<K>(
     api: Api<K>,
 ) -> (
     Store<K>,
+    tokio::sync::watch::Receiver<bool>,
     impl futures_util::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
@@ -143,12 +146,18 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
+    let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) {
+                ready_tx.send_replace(true);
+            }
+        })
         .applied_objects()
         .predicate_filter(trigger_hash, Default::default());
-    (reader, stream)
+    (reader, ready_rx, stream)
 }
 
 /// Runs the operator until SIGTERM/SIGINT (or a lost Lease).
@@ -220,9 +229,12 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     metrics.leader.set(1);
 
     let namespace = config.watch_namespace.as_deref();
-    let (lists, list_trigger) = filtered(api::<ImageListSubscription>(&client, namespace));
-    let (images, image_trigger) = filtered(api::<ImageSubscription>(&client, namespace));
-    let (endorsers, endorser_trigger) = filtered(api::<Endorser>(&client, namespace));
+    let (lists, lists_ready, list_trigger) =
+        filtered(api::<ImageListSubscription>(&client, namespace));
+    let (images, images_ready, image_trigger) =
+        filtered(api::<ImageSubscription>(&client, namespace));
+    let (endorsers, endorsers_ready, endorser_trigger) =
+        filtered(api::<Endorser>(&client, namespace));
     let context = Arc::new(Context::new(
         client.clone(),
         engine,
@@ -231,6 +243,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         lists.clone(),
         images.clone(),
         endorsers.clone(),
+        [lists_ready, images_ready, endorsers_ready],
     ));
 
     // A CA directory change re-checks every list at once.

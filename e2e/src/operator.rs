@@ -1,0 +1,262 @@
+//! Running the real `vmlisub operator` binary in e2e tests: a loopback HTTP
+//! publisher of signed lists and images, a kubeconfig that authenticates
+//! with a ServiceAccount token (so RBAC is what the operator really gets),
+//! and the process itself.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Read as _, Seek as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use kube::config::{AuthInfo, Kubeconfig, NamedAuthInfo};
+
+use crate::{Process, workspace_binary};
+
+/// A static HTTP/1.1 file server on 127.0.0.1 (GET, HEAD, `Range: bytes=N-`
+/// with `If-Range`, an ETag per file), with a request log and an optional
+/// bandwidth limit, standing in for a list publisher.
+pub struct Publisher {
+    pub dir: PathBuf,
+    pub url: String,
+    log: Arc<Mutex<Vec<String>>>,
+    /// Bytes per second per response; 0 is unlimited.
+    throttle: Arc<AtomicU64>,
+}
+
+impl Publisher {
+    pub fn start(dir: &Path) -> Result<Publisher> {
+        std::fs::create_dir_all(dir)?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let throttle = Arc::new(AtomicU64::new(0));
+        let (root, thread_log, thread_throttle) =
+            (dir.to_path_buf(), Arc::clone(&log), Arc::clone(&throttle));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (root, log, throttle) = (
+                    root.clone(),
+                    Arc::clone(&thread_log),
+                    Arc::clone(&thread_throttle),
+                );
+                std::thread::spawn(move || {
+                    let _ = serve_one(stream, &root, &log, &throttle);
+                });
+            }
+        });
+        Ok(Publisher {
+            dir: dir.to_path_buf(),
+            url,
+            log,
+            throttle,
+        })
+    }
+
+    /// Publishes `bytes` at `/name`.
+    pub fn put(&self, name: &str, bytes: &[u8]) -> Result<String> {
+        let path = self.dir.join(name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(format!("{}/{name}", self.url))
+    }
+
+    pub fn set_throttle(&self, bytes_per_second: u64) {
+        self.throttle.store(bytes_per_second, Ordering::SeqCst);
+    }
+
+    /// Request lines so far, as `METHOD /path [range]`.
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+fn serve_one(
+    stream: TcpStream,
+    root: &Path,
+    log: &Mutex<Vec<String>>,
+    throttle: &AtomicU64,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line)? == 0 {
+            return Ok(());
+        }
+        let mut headers = BTreeMap::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        let mut parts = request_line.split_whitespace();
+        let method = parts.next().unwrap_or_default().to_string();
+        let path = parts.next().unwrap_or("/").to_string();
+        let range = headers.get("range").cloned();
+        if let Ok(mut log) = log.lock() {
+            log.push(format!(
+                "{method} {path} {}",
+                range.clone().unwrap_or_default()
+            ));
+        }
+        let name = path.trim_start_matches('/');
+        let file = (!name.contains('/') && !name.starts_with('.'))
+            .then(|| root.join(name))
+            .and_then(|p| std::fs::File::open(p).ok());
+        let Some(mut file) = file else {
+            writer.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")?;
+            continue;
+        };
+        let len = file.metadata()?.len();
+        let etag = format!("\"{len}-{}\"", name.len());
+        let start = range
+            .as_deref()
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.strip_suffix('-'))
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|_| headers.get("if-range").is_none_or(|v| *v == etag))
+            .filter(|start| *start < len);
+        let (status, from) = match start {
+            Some(start) => (
+                format!(
+                    "206 Partial Content\r\nContent-Range: bytes {start}-{}/{len}",
+                    len - 1
+                ),
+                start,
+            ),
+            None => ("200 OK".to_string(), 0),
+        };
+        write!(
+            writer,
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\n\r\n",
+            len - from
+        )?;
+        if method == "HEAD" {
+            continue;
+        }
+        file.seek(std::io::SeekFrom::Start(from))?;
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            writer.write_all(&buffer[..n])?;
+            let rate = throttle.load(Ordering::SeqCst);
+            if rate > 0 {
+                std::thread::sleep(Duration::from_secs_f64(n as f64 / rate as f64));
+            }
+        }
+    }
+}
+
+/// A kubeconfig for the test cluster that authenticates with `token`.
+pub fn token_kubeconfig(dir: &Path, token: &str) -> Result<PathBuf> {
+    let admin = crate::kubeconfig_path().context("no kubeconfig for the test cluster")?;
+    let mut config = Kubeconfig::read_from(&admin).context("reading the admin kubeconfig")?;
+    let user = config
+        .contexts
+        .first()
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.user.clone())
+        .unwrap_or_default();
+    config.auth_infos = vec![NamedAuthInfo {
+        name: user.unwrap_or_default(),
+        auth_info: Some(AuthInfo {
+            token: Some(token.to_string().into()),
+            ..AuthInfo::default()
+        }),
+        other: Default::default(),
+    }];
+    let path = dir.join("operator.kubeconfig");
+    std::fs::write(&path, serde_json::to_vec(&config)?)?;
+    Ok(path)
+}
+
+/// How to start the operator.
+pub struct OperatorRun {
+    pub kubeconfig: PathBuf,
+    pub cache_dir: PathBuf,
+    pub ca_dir: PathBuf,
+    pub port: u16,
+    pub namespace: String,
+    pub leader_elect: bool,
+}
+
+impl OperatorRun {
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts `vmlisub operator` and waits until it serves /readyz.
+    pub async fn start(&self, name: &str) -> Result<Process> {
+        let mut cmd = std::process::Command::new(workspace_binary("vmlisub")?);
+        cmd.arg("operator")
+            .arg("--cache-dir")
+            .arg(&self.cache_dir)
+            .arg("--ca-dir")
+            .arg(&self.ca_dir)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--artifact-base-url")
+            .arg(self.base_url())
+            .arg("--log-level")
+            .arg("info,kube=warn")
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("POD_NAMESPACE", &self.namespace)
+            .env("POD_NAME", name)
+            .env_remove("VMLISUB_E2E_KUBECONFIG");
+        if self.leader_elect {
+            cmd.arg("--leader-elect");
+        }
+        let mut process = Process::spawn(name, cmd)?;
+        process
+            .wait_for_log("serving /images", Duration::from_secs(30))
+            .await?;
+        Ok(process)
+    }
+}
+
+/// A free loopback port.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Reads `url` over plain HTTP/1.1 (the artifact server), with an optional
+/// Range header; returns (status, body).
+pub fn http_get(url: &str, range: Option<&str>) -> Result<(u16, Vec<u8>)> {
+    let rest = url.strip_prefix("http://").context("http URL")?;
+    let (host, path) = rest.split_once('/').context("URL path")?;
+    let mut stream = TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let range = range.map(|r| format!("Range: {r}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\n{range}Connection: close\r\n\r\n"
+    )?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no header end")?;
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("status")?;
+    Ok((status, response[split + 4..].to_vec()))
+}

@@ -1,0 +1,667 @@
+//! The real `vmlisub operator` against the real control plane, authenticated
+//! with the chart's own ServiceAccount (so the chart's RBAC is all it has),
+//! fed by a loopback HTTP publisher of lists signed by a test PKI made now.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../operator/tests/support/live.rs"]
+#[allow(dead_code)]
+mod live;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use kube::api::{Api, DeleteParams, DynamicObject, GroupVersionKind};
+use kube::discovery::ApiResource;
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use vmlisub_e2e::operator::{OperatorRun, Publisher, free_port, http_get, token_kubeconfig};
+use vmlisub_e2e::{Cluster, Process, eventually, install_chart_rbac, uninstall_chart_rbac};
+
+const LIST_ID: &str = "3f0e7c52-9a41-4d1e-b6a0-5c2d8e9f1a01";
+
+fn resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("vmli.hepix.org", "v1alpha1", kind),
+        plural,
+    )
+}
+
+fn api(cluster: &Cluster, ns: &str, kind: &str) -> Api<DynamicObject> {
+    let plural = match kind {
+        "Endorser" => "endorsers",
+        "ImageListSubscription" => "imagelistsubscriptions",
+        _ => "imagesubscriptions",
+    };
+    Api::namespaced_with(cluster.client(), ns, &resource(kind, plural))
+}
+
+async fn apply(cluster: &Cluster, ns: &str, doc: Value) -> Result<()> {
+    let obj: DynamicObject = serde_json::from_value(doc)?;
+    cluster.apply_dynamic(&obj, Some(ns)).await?;
+    Ok(())
+}
+
+async fn status(cluster: &Cluster, ns: &str, kind: &str, name: &str) -> Result<Value> {
+    let obj = api(cluster, ns, kind).get(name).await?;
+    Ok(obj.data.get("status").cloned().unwrap_or(Value::Null))
+}
+
+fn condition(status: &Value, type_: &str) -> Option<(String, String)> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_string(),
+                c["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+}
+
+/// Waits until `kind/name`'s status satisfies `check`.
+async fn wait_status(
+    cluster: &Cluster,
+    ns: &str,
+    kind: &str,
+    name: &str,
+    what: &str,
+    operator: &mut Process,
+    check: impl Fn(&Value) -> bool,
+) -> Result<Value> {
+    let result = eventually(Duration::from_secs(60), what, || async {
+        let status = status(cluster, ns, kind, name).await?;
+        Ok(check(&status).then_some(status))
+    })
+    .await;
+    if result.is_err() {
+        eprintln!("--- operator log ---\n{}", operator.logs());
+        if let Ok(status) = status(cluster, ns, kind, name).await {
+            eprintln!("--- {kind}/{name} status ---\n{status:#}");
+        }
+    }
+    result
+}
+
+fn ready_is(status: &Value, value: &str, reason: &str) -> bool {
+    condition(status, "Ready")
+        .is_some_and(|(s, r)| s == value && (reason.is_empty() || r == reason))
+}
+
+fn sha512_hex(bytes: &[u8]) -> String {
+    sha2::Sha512::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The publisher, the PKI and the operator of one test.
+struct Site {
+    _dir: tempdir::TempDir,
+    pki: live::LivePki,
+    publisher: Publisher,
+    run: OperatorRun,
+    release: String,
+}
+
+mod tempdir {
+    /// A directory removed on drop.
+    pub struct TempDir(pub std::path::PathBuf);
+    impl TempDir {
+        pub fn new(prefix: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "vmlisub-e2e-{prefix}-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+async fn site(cluster: &Cluster, ns: &str, name: &str) -> Result<Site> {
+    let dir = tempdir::TempDir::new(name);
+    let pki_dir = dir.0.join("pki");
+    std::fs::create_dir_all(&pki_dir)?;
+    let pki = live::LivePki::new(&pki_dir);
+    let publisher = Publisher::start(&dir.0.join("www"))?;
+    let release = format!("{ns}-op");
+    let account = install_chart_rbac(cluster, ns, &release).await?;
+    let token = cluster.service_account_token(ns, &account).await?;
+    let kubeconfig = token_kubeconfig(&dir.0, &token)?;
+    let run = OperatorRun {
+        kubeconfig,
+        cache_dir: dir.0.join("cache"),
+        ca_dir: pki.ca_dir.clone(),
+        port: free_port()?,
+        namespace: ns.to_string(),
+        leader_elect: true,
+    };
+    Ok(Site {
+        _dir: dir,
+        pki,
+        publisher,
+        run,
+        release,
+    })
+}
+
+impl Site {
+    fn publish_list(&self, version: &str, images: &[(&str, &[u8])]) -> Result<String> {
+        let entries: Vec<(String, String, &[u8])> = images
+            .iter()
+            .map(|(id, bytes)| {
+                let uri = self.publisher.put(id, bytes).unwrap();
+                (id.to_string(), uri, *bytes)
+            })
+            .collect();
+        let refs: Vec<(&str, &str, &[u8])> = entries
+            .iter()
+            .map(|(id, uri, bytes)| (id.as_str(), uri.as_str(), *bytes))
+            .collect();
+        let signed = self.pki.list(LIST_ID, version, &refs);
+        self.publisher.put("image.list", &signed)
+    }
+
+    fn endorser(&self) -> Value {
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
+            "metadata": {"name": "publisher"},
+            "spec": {"credentials": [{"subject": self.pki.subject, "issuer": self.pki.issuer}]},
+        })
+    }
+
+    fn cache_file(&self, ns: &str, sub: &str, id: &str) -> PathBuf {
+        self.run
+            .cache_dir
+            .join("endorsed")
+            .join(ns)
+            .join(sub)
+            .join(id)
+            .join("image")
+    }
+}
+
+fn expired_entries(cache: &Path, ns: &str, sub: &str) -> Vec<String> {
+    std::fs::read_dir(cache.join("expired").join(ns).join(sub))
+        .map(|dir| {
+            dir.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn request_reconcile(cluster: &Cluster, ns: &str, name: &str, token: &str) -> Result<()> {
+    vmlisub_e2e::merge_patch(
+        &api(cluster, ns, "ImageListSubscription"),
+        name,
+        &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}),
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let ns = cluster.create_namespace("operator").await?;
+    cluster
+        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let site = site(&cluster, &ns, "lifecycle").await?;
+    let images: Vec<(&str, Vec<u8>)> = vec![
+        ("img-one", vec![1u8; 40_000]),
+        ("img-two", vec![2u8; 50_000]),
+        ("img-three", vec![3u8; 60_000]),
+    ];
+    let refs: Vec<(&str, &[u8])> = images.iter().map(|(i, b)| (*i, b.as_slice())).collect();
+    let url = site.publish_list("2", &refs)?;
+    let sum_three = sha512_hex(&images[2].1);
+
+    apply(&cluster, &ns, site.endorser()).await?;
+    apply(
+        &cluster,
+        &ns,
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+            "metadata": {"name": "site"},
+            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
+        }),
+    )
+    .await?;
+    for (name, selector) in [
+        ("one", json!({"identifier": "img-one"})),
+        ("three", json!({"sha512": sum_three})),
+    ] {
+        let mut spec = json!({"subscriptionRef": {"name": "site"}});
+        spec.as_object_mut()
+            .unwrap()
+            .extend(selector.as_object().unwrap().clone());
+        apply(
+            &cluster,
+            &ns,
+            json!({
+                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+                "metadata": {"name": name}, "spec": spec,
+            }),
+        )
+        .await?;
+    }
+    let mut operator = site.run.start("operator-lifecycle").await?;
+
+    // Happy path: both images Available, on disk, verified, served.
+    for (name, id, bytes) in [
+        ("one", "img-one", &images[0].1),
+        ("three", "img-three", &images[2].1),
+    ] {
+        let status = wait_status(
+            &cluster,
+            &ns,
+            "ImageSubscription",
+            name,
+            "image Available",
+            &mut operator,
+            |s| s["phase"] == "Available" && ready_is(s, "True", ""),
+        )
+        .await?;
+        let artifact = &status["artifact"];
+        assert_eq!(artifact["digest"], format!("sha512:{}", sha512_hex(bytes)));
+        assert_eq!(artifact["size"], bytes.len());
+        let on_disk = std::fs::read(site.cache_file(&ns, "site", id))?;
+        assert_eq!(sha512_hex(&on_disk), sha512_hex(bytes));
+        let url = artifact["url"].as_str().context("artifact url")?;
+        let (code, body) = http_get(url, None)?;
+        assert_eq!((code, body.len()), (200, bytes.len()));
+        let (code, body) = http_get(url, Some("bytes=100-199"))?;
+        assert_eq!((code, body.as_slice()), (206, &bytes[100..200]));
+    }
+    let list = wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "list Ready",
+        &mut operator,
+        |s| ready_is(s, "True", ""),
+    )
+    .await?;
+    assert_eq!(list["list"]["version"], "2");
+    assert_eq!(list["imageCount"], 3);
+    assert_eq!(list["list"]["signer"]["subject"], site.pki.subject.as_str());
+    // The list itself is served, signed and as bare JSON.
+    let (code, _) = http_get(
+        &format!("{}/lists/{ns}/site.smime", site.run.base_url()),
+        None,
+    )?;
+    assert_eq!(code, 200);
+    let (code, body) = http_get(
+        &format!("{}/lists/{ns}/site.json", site.run.base_url()),
+        None,
+    )?;
+    assert_eq!(code, 200);
+    assert!(String::from_utf8_lossy(&body).contains(LIST_ID));
+    let events = cluster
+        .events_for(&api(&cluster, &ns, "ImageSubscription").get("one").await?)
+        .await?;
+    let reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
+    assert!(
+        reasons.contains(&"DownloadStarted".to_string())
+            && reasons.contains(&"Available".to_string()),
+        "{reasons:?}"
+    );
+
+    // Bad update 1: a tampered list. Ready=False with the reason; the images stay.
+    let signed = std::fs::read(site.publisher.dir.join("image.list"))?;
+    let text = String::from_utf8_lossy(&signed).replace("Image img-one", "Image img-0ne");
+    assert_ne!(
+        text.as_bytes(),
+        signed.as_slice(),
+        "tampering must change the list"
+    );
+    site.publisher.put("image.list", text.as_bytes())?;
+    request_reconcile(&cluster, &ns, "site", "tamper").await?;
+    let list = wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "tampered list rejected",
+        &mut operator,
+        |s| s["lastHandledReconcileAt"] == "tamper" && ready_is(s, "False", ""),
+    )
+    .await?;
+    let (_, reason) = condition(&list, "Ready").unwrap();
+    assert!(
+        ["SignatureInvalid", "DigestMismatch"].contains(&reason.as_str()),
+        "{reason}"
+    );
+    assert_eq!(condition(&list, "SignatureVerified").unwrap().0, "False");
+    assert_eq!(list["list"]["version"], "2", "the last good list stays");
+    assert_eq!(
+        status(&cluster, &ns, "ImageSubscription", "one").await?["phase"],
+        "Available"
+    );
+
+    // Bad update 2: a validly signed older version (rollback).
+    site.publish_list("1", &refs)?;
+    request_reconcile(&cluster, &ns, "site", "rollback").await?;
+    let list = wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "rollback rejected",
+        &mut operator,
+        |s| s["lastHandledReconcileAt"] == "rollback" && ready_is(s, "False", ""),
+    )
+    .await?;
+    let (_, reason) = condition(&list, "Ready").unwrap();
+    assert!(reason.contains("Rollback"), "{reason}");
+    assert_eq!(
+        status(&cluster, &ns, "ImageSubscription", "three").await?["phase"],
+        "Available"
+    );
+
+    // Rotation: version 3 drops img-one; it expires and is archived, in order.
+    let kept: Vec<(&str, &[u8])> = refs[1..].to_vec();
+    site.publish_list("3", &kept)?;
+    request_reconcile(&cluster, &ns, "site", "rotate").await?;
+    wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "version 3",
+        &mut operator,
+        |s| s["list"]["version"] == "3" && ready_is(s, "True", ""),
+    )
+    .await?;
+    let one = wait_status(
+        &cluster,
+        &ns,
+        "ImageSubscription",
+        "one",
+        "img-one expired",
+        &mut operator,
+        |s| s["phase"] == "Expired",
+    )
+    .await?;
+    assert_eq!(one["history"][0]["reason"], "removed-from-list");
+    assert!(one["artifact"].is_null());
+    assert!(!site.cache_file(&ns, "site", "img-one").exists());
+    assert!(
+        expired_entries(&site.run.cache_dir, &ns, "site")
+            .iter()
+            .any(|e| e.ends_with("img-one"))
+    );
+    let events = cluster
+        .events_for(&api(&cluster, &ns, "ImageSubscription").get("one").await?)
+        .await?;
+    let reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
+    let expiring = reasons.iter().position(|r| r == "Expiring");
+    let expired = reasons.iter().position(|r| r == "Expired");
+    assert!(
+        expiring.is_some() && expired.is_some() && expiring < expired,
+        "{reasons:?}"
+    );
+    assert_eq!(
+        status(&cluster, &ns, "ImageSubscription", "three").await?["phase"],
+        "Available"
+    );
+
+    // No reconcile loop: an idle operator writes nothing.
+    let before = api(&cluster, &ns, "ImageSubscription")
+        .get("three")
+        .await?
+        .metadata
+        .resource_version;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = api(&cluster, &ns, "ImageSubscription")
+        .get("three")
+        .await?
+        .metadata
+        .resource_version;
+    assert_eq!(before, after, "an idle image must not be rewritten");
+
+    // Deletion: the finalizer archives the image, then the object goes.
+    api(&cluster, &ns, "ImageSubscription")
+        .delete("three", &DeleteParams::default())
+        .await?;
+    vmlisub_e2e::wait_deleted(
+        &api(&cluster, &ns, "ImageSubscription"),
+        "three",
+        Duration::from_secs(60),
+    )
+    .await?;
+    assert!(!site.cache_file(&ns, "site", "img-three").exists());
+    assert!(
+        expired_entries(&site.run.cache_dir, &ns, "site")
+            .iter()
+            .any(|e| e.ends_with("img-three"))
+    );
+
+    // Endorser deleted: the list is no longer endorsed and its images go.
+    apply(&cluster, &ns, json!({
+        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+        "metadata": {"name": "two"}, "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-two"},
+    })).await?;
+    wait_status(
+        &cluster,
+        &ns,
+        "ImageSubscription",
+        "two",
+        "img-two Available",
+        &mut operator,
+        |s| s["phase"] == "Available",
+    )
+    .await?;
+    api(&cluster, &ns, "Endorser")
+        .delete("publisher", &DeleteParams::default())
+        .await?;
+    let list = wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "list without endorser",
+        &mut operator,
+        |s| ready_is(s, "False", ""),
+    )
+    .await?;
+    assert!(
+        condition(&list, "Ready").unwrap().1.starts_with("Endorser"),
+        "{list:#}"
+    );
+    let two = wait_status(
+        &cluster,
+        &ns,
+        "ImageSubscription",
+        "two",
+        "img-two expired",
+        &mut operator,
+        |s| s["phase"] == "Expired",
+    )
+    .await?;
+    assert_eq!(two["history"][0]["reason"], "endorser-removed");
+    assert!(!site.cache_file(&ns, "site", "img-two").exists());
+
+    // The Lease was taken with the chart's RBAC.
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(cluster.client(), &ns);
+    let lease = leases.get("vmlisub-leader").await?;
+    assert_eq!(
+        lease.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some("operator-lifecycle")
+    );
+
+    operator.terminate(Duration::from_secs(10)).await?;
+    uninstall_chart_rbac(&cluster, &site.release).await?;
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let ns = cluster.create_namespace("operator-auto").await?;
+    cluster
+        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let site = site(&cluster, &ns, "auto").await?;
+    let big: Vec<u8> = (0..6_000_000u32).map(|i| (i % 251) as u8).collect();
+    let small = vec![7u8; 10_000];
+    // The list expires 40 s from now.
+    let now = jiff::Timestamp::now();
+    let big_uri = site.publisher.put("big", &big)?;
+    let small_uri = site.publisher.put("small", &small)?;
+    let signed = site.pki.list_with_times(
+        LIST_ID,
+        "1",
+        &[
+            ("big", big_uri.as_str(), big.as_slice()),
+            ("small", small_uri.as_str(), small.as_slice()),
+        ],
+        now - jiff::SignedDuration::from_hours(1),
+        now + jiff::SignedDuration::from_secs(40),
+    );
+    let url = site.publisher.put("image.list", &signed)?;
+    // 1 MB/s: the big image takes about 6 s, long enough to kill the operator mid-way.
+    site.publisher.set_throttle(1_000_000);
+    apply(&cluster, &ns, site.endorser()).await?;
+    apply(&cluster, &ns, json!({
+        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+        "metadata": {"name": "auto"},
+        "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe"},
+    })).await?;
+    let mut operator = site.run.start("operator-auto-1").await?;
+
+    // AutoSubscribe creates owned ImageSubscriptions.
+    let images = api(&cluster, &ns, "ImageSubscription");
+    let owned = eventually(
+        Duration::from_secs(60),
+        "owned ImageSubscriptions",
+        || async {
+            let list = images.list(&Default::default()).await?;
+            Ok((list.items.len() == 2).then_some(list.items))
+        },
+    )
+    .await?;
+    for image in &owned {
+        let owners = image.metadata.owner_references.clone().unwrap_or_default();
+        assert!(owners.iter().any(|o| o.kind == "ImageListSubscription"
+            && o.name == "auto"
+            && o.controller == Some(true)));
+    }
+    // Kill -9 in mid-download, then restart: the download resumes.
+    let partial = site
+        .run
+        .cache_dir
+        .join("partial")
+        .join(&ns)
+        .join("auto")
+        .join("big");
+    eventually(Duration::from_secs(60), "a partial download", || async {
+        Ok(std::fs::metadata(&partial)
+            .ok()
+            .filter(|m| m.len() > 500_000)
+            .map(|_| ()))
+    })
+    .await?;
+    let pid = operator.pid();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()?;
+    assert!(killed.success());
+    let _ = operator.terminate(Duration::from_secs(5)).await;
+    let mut operator = site.run.start("operator-auto-2").await?;
+    let big_name = owned
+        .iter()
+        .map(|o| o.metadata.name.clone().unwrap_or_default())
+        .find(|n| n.ends_with("-big"))
+        .context("owned big")?;
+    let big_status = wait_status(
+        &cluster,
+        &ns,
+        "ImageSubscription",
+        &big_name,
+        "big Available after restart",
+        &mut operator,
+        |s| s["phase"] == "Available",
+    )
+    .await?;
+    assert_eq!(
+        big_status["artifact"]["digest"],
+        format!("sha512:{}", sha512_hex(&big))
+    );
+    let on_disk = std::fs::read(site.cache_file(&ns, "auto", "big"))?;
+    assert_eq!(
+        sha512_hex(&on_disk),
+        sha512_hex(&big),
+        "nothing corrupt after the restart"
+    );
+    let resumed = site
+        .publisher
+        .requests()
+        .iter()
+        .any(|r| r.starts_with("GET /big bytes="));
+    assert!(
+        resumed,
+        "the second operator resumed with a Range request: {:?}",
+        site.publisher.requests()
+    );
+
+    // The list expires: its images expire with it.
+    let small_name = owned
+        .iter()
+        .map(|o| o.metadata.name.clone().unwrap_or_default())
+        .find(|n| n.ends_with("-small"))
+        .context("owned small")?;
+    let expiry = eventually(
+        Duration::from_secs(90),
+        "images expired with the list",
+        || async {
+            let s = status(&cluster, &ns, "ImageSubscription", &small_name).await?;
+            Ok((s["phase"] == "Expired").then_some(s))
+        },
+    )
+    .await;
+    if expiry.is_err() {
+        eprintln!("--- operator log ---\n{}", operator.logs());
+    }
+    let small_status = expiry?;
+    assert_eq!(small_status["history"][0]["reason"], "list-expired");
+    let list = status(&cluster, &ns, "ImageListSubscription", "auto").await?;
+    assert!(ready_is(&list, "False", "ListExpired"), "{list:#}");
+
+    // Deleting the list garbage-collects its owned ImageSubscriptions.
+    api(&cluster, &ns, "ImageListSubscription")
+        .delete("auto", &DeleteParams::background())
+        .await?;
+    eventually(
+        Duration::from_secs(60),
+        "owned ImageSubscriptions collected",
+        || async {
+            let list = images.list(&Default::default()).await?;
+            Ok(list.items.is_empty().then_some(()))
+        },
+    )
+    .await?;
+    if operator.try_wait()?.is_some() {
+        bail!("the operator exited: {}", operator.logs());
+    }
+    operator.terminate(Duration::from_secs(10)).await?;
+    uninstall_chart_rbac(&cluster, &site.release).await?;
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
