@@ -10,6 +10,7 @@ test: lint unit e2e
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	bash e2e/tests/lint-dockerfile.sh
 
 unit:
 	$(CARGO) test --workspace --locked --exclude vmlisub-e2e
@@ -18,6 +19,7 @@ build:
 	$(CARGO) build --release --locked -p vmlisub
 
 e2e:
+	$(CARGO) build -p vmlisub --locked
 	bash e2e/run.sh
 
 QUICKSTART := /tmp/vmlisub-quickstart
@@ -43,6 +45,8 @@ demo:
 ## Regenerate crds/ from the Rust types.
 crds:
 	$(CARGO) run --quiet -p vmlisub -- crds > crds/vmlisub.yaml
+	cp crds/vmlisub.yaml charts/vmlisub/crds/vmlisub.yaml
+	cp crds/vmlisub.yaml config/crd/bases/vmlisub.yaml
 
 bench:
 	$(CARGO) bench -p vmlisub --bench verify

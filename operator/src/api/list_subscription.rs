@@ -80,7 +80,7 @@ pub struct TrustSource {
     category = "vmli",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.list.version"}"#,
-    printcolumn = r#"{"name":"Expires","type":"date","jsonPath":".status.list.expires"}"#,
+    printcolumn = r#"{"name":"Expires","type":"string","jsonPath":".status.list.expires"}"#,
     printcolumn = r#"{"name":"Images","type":"integer","jsonPath":".status.imageCount"}"#,
     printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url","priority":1}"#
 )]
