@@ -1,7 +1,7 @@
 # vmlisub developer entry points. `make test` is the full suite that CI runs.
 CARGO ?= cargo
 
-.PHONY: test lint unit e2e build demo crds bench quickstart quickstart-v2
+.PHONY: test lint unit e2e build demo crds bench bench-scale quickstart quickstart-v2
 
 ## The full test suite: formatting, lints, unit and integration tests, then
 ## the end-to-end tests against a real Kubernetes control plane.
@@ -50,6 +50,12 @@ crds:
 
 bench:
 	$(CARGO) bench -p vmlisub --bench verify
+
+## 100 lists x 20 images against a throw-away control plane: time to all
+## Ready, the operator's peak RSS, API traffic while idle (release build).
+bench-scale:
+	$(CARGO) build --release -p vmlisub --locked
+	VMLISUB_OPERATOR_BIN=$(CURDIR)/target/release/vmlisub bash e2e/run.sh --ignored --nocapture scale_
 
 ## Download + verify of a 1 GiB image over loopback HTTP: vmlisub sync vs
 ## curl + sha512sum vs openssl dgst, and peak RSS at 4 GiB (needs ~10 GiB

@@ -188,6 +188,8 @@ pub fn token_kubeconfig(dir: &Path, token: &str) -> Result<PathBuf> {
 /// How to start the operator.
 pub struct OperatorRun {
     pub kubeconfig: PathBuf,
+    /// Extra arguments, e.g. `--max-concurrent-downloads 8`.
+    pub extra_args: Vec<String>,
     pub cache_dir: PathBuf,
     pub ca_dir: PathBuf,
     pub port: u16,
@@ -202,7 +204,13 @@ impl OperatorRun {
 
     /// Starts `vmlisub operator` and waits until it serves /readyz.
     pub async fn start(&self, name: &str) -> Result<Process> {
-        let mut cmd = std::process::Command::new(workspace_binary("vmlisub")?);
+        // VMLISUB_OPERATOR_BIN: another build (the scale benchmark uses
+        // the release binary).
+        let binary = match std::env::var_os("VMLISUB_OPERATOR_BIN") {
+            Some(path) => PathBuf::from(path),
+            None => workspace_binary("vmlisub")?,
+        };
+        let mut cmd = std::process::Command::new(binary);
         cmd.arg("operator")
             .arg("--cache-dir")
             .arg(&self.cache_dir)
@@ -221,6 +229,7 @@ impl OperatorRun {
         if self.leader_elect {
             cmd.arg("--leader-elect");
         }
+        cmd.args(&self.extra_args);
         let mut process = Process::spawn(name, cmd)?;
         process
             .wait_for_log("serving /images", Duration::from_secs(30))

@@ -141,6 +141,7 @@ async fn site(cluster: &Cluster, ns: &str, name: &str) -> Result<Site> {
     let kubeconfig = token_kubeconfig(&dir.0, &token)?;
     let run = OperatorRun {
         kubeconfig,
+        extra_args: Vec::new(),
         cache_dir: dir.0.join("cache"),
         ca_dir: pki.ca_dir.clone(),
         port: free_port()?,

@@ -1,0 +1,226 @@
+//! Scale benchmark (not a test: `make bench-scale`): 100 lists of 20 small
+//! images each against the real control plane. Prints the time until every
+//! list is Ready and every image Available, the operator's peak RSS, and the
+//! API traffic of the vmlisub kinds while nothing changes (short intervals,
+//! so every list is re-fetched during the idle window).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../operator/tests/support/live.rs"]
+#[allow(dead_code)]
+mod live;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use kube::api::{Api, DynamicObject, GroupVersionKind, ListParams};
+use kube::discovery::ApiResource;
+use serde_json::json;
+use vmlisub_e2e::operator::{OperatorRun, Publisher, free_port};
+
+const LISTS: usize = 100;
+const IMAGES: usize = 20;
+const IDLE: Duration = Duration::from_secs(90);
+
+fn api(cluster: &vmlisub_e2e::Cluster, ns: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("vmli.hepix.org", "v1alpha1", kind),
+        plural,
+    );
+    Api::namespaced_with(cluster.client(), ns, &resource)
+}
+
+/// vmlisub-group requests served so far, by verb (from the API server's
+/// own `apiserver_request_total`).
+async fn requests_by_verb(cluster: &vmlisub_e2e::Cluster) -> Result<BTreeMap<String, f64>> {
+    let request = http::Request::get("/metrics").body(Vec::new())?;
+    let text = cluster.client().request_text(request).await?;
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if !line.starts_with("apiserver_request_total{")
+            || !line.contains("group=\"vmli.hepix.org\"")
+        {
+            continue;
+        }
+        let verb = line
+            .split("verb=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        *out.entry(verb).or_default() += value;
+    }
+    Ok(out)
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+#[ignore = "benchmark: make bench-scale"]
+async fn scale_100_lists_of_20_images() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let ns = cluster.create_namespace("scale").await?;
+    cluster
+        .apply_crds(vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let dir = std::env::temp_dir().join(format!("vmlisub-scale-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("pki"))?;
+    let pki = live::LivePki::new(&dir.join("pki"));
+    let publisher = Publisher::start(&dir.join("www"))?;
+    let images: Vec<(String, Vec<u8>)> = (0..IMAGES)
+        .map(|i| (format!("image-{i:02}"), vec![i as u8; 4096]))
+        .collect();
+    let uris: Vec<String> = images
+        .iter()
+        .map(|(id, bytes)| publisher.put(id, bytes).unwrap())
+        .collect();
+    let entries: Vec<(&str, &str, &[u8])> = images
+        .iter()
+        .zip(&uris)
+        .map(|((id, bytes), uri)| (id.as_str(), uri.as_str(), bytes.as_slice()))
+        .collect();
+    let endorser: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
+        "metadata": {"name": "publisher"},
+        "spec": {"credentials": [{"subject": pki.subject, "issuer": pki.issuer}]},
+    }))?;
+    cluster.apply_dynamic(&endorser, Some(&ns)).await?;
+    for n in 0..LISTS {
+        let id = format!("00000000-0000-4000-8000-{n:012}");
+        let url = publisher.put(&format!("list-{n}"), &pki.list(&id, "1", &entries))?;
+        let list: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+            "metadata": {"name": format!("list-{n:03}")},
+            "spec": {"url": url, "interval": "30s", "endorsers": [{"name": "publisher"}],
+                     "imagePolicy": "AutoSubscribe"},
+        }))?;
+        cluster.apply_dynamic(&list, Some(&ns)).await?;
+    }
+    let run = OperatorRun {
+        kubeconfig: vmlisub_e2e::kubeconfig_path().expect("kubeconfig"),
+        extra_args: vec!["--watch-namespace".into(), ns.clone()],
+        cache_dir: dir.join("cache"),
+        ca_dir: pki.ca_dir.clone(),
+        port: free_port()?,
+        namespace: ns.clone(),
+        leader_elect: false,
+    };
+    let started = Instant::now();
+    let mut operator = run.start("operator-scale").await?;
+    let lists = api(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "imagelistsubscriptions",
+    );
+    let subscriptions = api(&cluster, &ns, "ImageSubscription", "imagesubscriptions");
+    let all_ready = loop {
+        let ready_lists = lists
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|l| l.data["status"]["imageCount"] == IMAGES)
+            .count();
+        let available = subscriptions
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|i| i.data["status"]["phase"] == "Available")
+            .count();
+        if ready_lists == LISTS && available == LISTS * IMAGES {
+            break started.elapsed();
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            panic!(
+                "not ready after 600 s: {ready_lists} lists, {available} images\n{}",
+                operator.logs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let rss_ready = peak_rss_kib(operator.pid());
+    // Idle: nothing changes; lists are re-fetched every ~30 s.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let versions = |items: Vec<DynamicObject>| -> BTreeMap<String, String> {
+        items
+            .into_iter()
+            .map(|o| {
+                (
+                    o.metadata.name.unwrap_or_default(),
+                    o.metadata.resource_version.unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let before_objects = (
+        versions(lists.list(&ListParams::default()).await?.items),
+        versions(subscriptions.list(&ListParams::default()).await?.items),
+    );
+    let before = requests_by_verb(&cluster).await?;
+    tokio::time::sleep(IDLE).await;
+    let after = requests_by_verb(&cluster).await?;
+    let after_objects = (
+        versions(lists.list(&ListParams::default()).await?.items),
+        versions(subscriptions.list(&ListParams::default()).await?.items),
+    );
+    let fetches = publisher
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("GET /list-"))
+        .count();
+    let rss_peak = peak_rss_kib(operator.pid());
+    let delta: BTreeMap<&String, f64> = after
+        .iter()
+        .map(|(verb, n)| (verb, n - before.get(verb).copied().unwrap_or(0.0)))
+        .filter(|(_, n)| *n > 0.0)
+        .collect();
+    let changed = before_objects
+        .0
+        .iter()
+        .filter(|(k, v)| after_objects.0.get(*k) != Some(v))
+        .count()
+        + before_objects
+            .1
+            .iter()
+            .filter(|(k, v)| after_objects.1.get(*k) != Some(v))
+            .count();
+    println!(
+        "SCALE lists={LISTS} images_per_list={IMAGES} total_images={}",
+        LISTS * IMAGES
+    );
+    println!("SCALE all_ready_seconds={:.1}", all_ready.as_secs_f64());
+    println!(
+        "SCALE peak_rss_mib_at_ready={:.1} peak_rss_mib_after_idle={:.1}",
+        rss_ready as f64 / 1024.0,
+        rss_peak as f64 / 1024.0
+    );
+    println!(
+        "SCALE idle_seconds={} list_fetches_during_run={fetches}",
+        IDLE.as_secs()
+    );
+    println!("SCALE idle_vmli_requests_by_verb={delta:?}");
+    println!("SCALE idle_objects_rewritten={changed}");
+    operator.terminate(Duration::from_secs(10)).await?;
+    cluster.delete_namespace(&ns).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(changed, 0, "status writes while nothing changed");
+    Ok(())
+}
