@@ -578,18 +578,10 @@ async fn download(
     .into_iter()
     .flatten()
     {
-        if let Some(secret) = secrets.get_opt(&reference.name).await? {
-            let mut values = std::collections::BTreeMap::new();
-            for (k, v) in secret.data.unwrap_or_default() {
-                values.insert(k, v.0);
-            }
-            for (k, v) in secret.string_data.unwrap_or_default() {
-                values.insert(k, v.into_bytes());
-            }
-            manifests.secrets.insert(
-                ObjectKey::new(&list_key.namespace, &reference.name),
-                crate::sync::manifest::SecretData { values },
-            );
+        if let Some(data) = super::list::secret_data(&secrets, &reference.name).await? {
+            manifests
+                .secrets
+                .insert(ObjectKey::new(&list_key.namespace, &reference.name), data);
         }
     }
 

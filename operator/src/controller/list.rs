@@ -154,18 +154,10 @@ async fn manifests_for(
         list.spec.trust.as_ref().and_then(|t| t.secret_ref.as_ref()),
     ];
     for reference in secret_names.into_iter().flatten() {
-        if let Some(secret) = secrets.get_opt(&reference.name).await? {
-            let mut values = BTreeMap::new();
-            for (k, v) in secret.data.unwrap_or_default() {
-                values.insert(k, v.0);
-            }
-            for (k, v) in secret.string_data.unwrap_or_default() {
-                values.insert(k, v.into_bytes());
-            }
-            manifests.secrets.insert(
-                ObjectKey::new(&key.namespace, &reference.name),
-                SecretData { values },
-            );
+        if let Some(data) = secret_data(&secrets, &reference.name).await? {
+            manifests
+                .secrets
+                .insert(ObjectKey::new(&key.namespace, &reference.name), data);
         }
     }
     if let Some(reference) = list
@@ -190,6 +182,25 @@ async fn manifests_for(
         }
     }
     Ok(manifests)
+}
+
+/// A Secret's `data` and `stringData`, if it exists (Secrets are read by
+/// name when needed, never listed or watched).
+pub(crate) async fn secret_data(
+    secrets: &Api<Secret>,
+    name: &str,
+) -> Result<Option<SecretData>, ControllerError> {
+    let Some(secret) = secrets.get_opt(name).await? else {
+        return Ok(None);
+    };
+    let mut values = BTreeMap::new();
+    for (k, v) in secret.data.unwrap_or_default() {
+        values.insert(k, v.0);
+    }
+    for (k, v) in secret.string_data.unwrap_or_default() {
+        values.insert(k, v.into_bytes());
+    }
+    Ok(Some(SecretData { values }))
 }
 
 async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action, ControllerError> {
