@@ -384,6 +384,24 @@ fn check_file_size(text: &str, errors: &ErrorAt<'_>) -> Result<(), PolicyError> 
     Ok(())
 }
 
+/// Whether `regex` has a `(?` group other than the plain non-capturing
+/// `(?:` (escaped characters skipped; a `(?` inside a class counts too, on
+/// the safe side).
+fn has_inline_flags(regex: &str) -> bool {
+    let bytes = regex.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'(' if bytes.get(i + 1) == Some(&b'?') && bytes.get(i + 2) != Some(&b':') => {
+                return true;
+            }
+            _ => i += 1,
+        }
+    }
+    false
+}
+
 /// Compiles `regex` (already a regular expression, not anchored) into an
 /// anchored matcher with the size limits applied.
 ///
@@ -408,6 +426,12 @@ fn compile(
     };
     if regex.len() > MAX_PATTERN_BYTES {
         return Err(bad(format!("longer than {MAX_PATTERN_BYTES} bytes")));
+    }
+    if has_inline_flags(regex) {
+        // `(?i)` and friends would loosen a trust policy (case-insensitive
+        // DNs); whether the regex crate accepts them depends on its enabled
+        // features, so they are refused here, explicitly.
+        return Err(bad("inline flags such as (?i) are not allowed".into()));
     }
     let build = |source: &str| {
         RegexBuilder::new(source)
