@@ -452,6 +452,38 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
             .any(|e| e.ends_with("img-three"))
     );
 
+    // A spec the operator refuses (a local file URL): Stalled, not retried,
+    // until the spec is fixed.
+    let lists = api(&cluster, &ns, "ImageListSubscription");
+    vmlisub_e2e::merge_patch(
+        &lists,
+        "site",
+        &json!({"spec": {"url": "file:///etc/passwd"}}),
+    )
+    .await?;
+    let list = wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "Stalled",
+        &mut operator,
+        |s| condition(s, "Stalled").is_some_and(|(st, r)| st == "True" && r == "SchemeRefused"),
+    )
+    .await?;
+    assert!(ready_is(&list, "False", ""), "{list:#}");
+    vmlisub_e2e::merge_patch(&lists, "site", &json!({"spec": {"url": url}})).await?;
+    wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "Stalled cleared",
+        &mut operator,
+        |s| condition(s, "Stalled").is_none() && ready_is(s, "True", ""),
+    )
+    .await?;
+
     // Endorser deleted: the list is no longer endorsed and its images go.
     apply(&cluster, &ns, json!({
         "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",

@@ -26,6 +26,16 @@ use crate::sync::engine::{GoodList, ListView, auto_selected, endorsed_state, sub
 use crate::sync::manifest::{Manifests, ObjectKey, SecretData, is_valid_name};
 
 pub const FINALIZER: &str = "vmli.hepix.org/cleanup";
+/// Failure codes that need a spec change (Stalled, not retried until the
+/// generation changes): a URL that cannot work, a refused scheme, transfer
+/// settings that cannot be built, a pinned identifier the list does not have.
+const SPEC_ERRORS: &[&str] = &[
+    "invalid-url",
+    "scheme-refused",
+    "transfer-config",
+    "secret-invalid",
+    "identifier-mismatch",
+];
 /// Marks the ImageSubscriptions AutoSubscribe created.
 pub const LIST_LABEL: &str = "vmli.hepix.org/list";
 
@@ -263,6 +273,37 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
     } else {
         conditions::remove_condition(&mut status.conditions, "AutoEndorsed");
     }
+    // Stalled: failures only a spec change can cure; not retried until then.
+    let stalled = match &refresh.view {
+        ListView::Unavailable(failure) | ListView::Withdrawn(_, failure)
+            if SPEC_ERRORS.contains(&failure.code.as_str()) =>
+        {
+            Some(failure.clone())
+        }
+        _ => None,
+    };
+    match (&stalled, refresh.fetched) {
+        (Some(failure), _) => crate::sync::engine::set(
+            &mut status.conditions,
+            "Stalled",
+            true,
+            &crate::reason::camel_case(&failure.code),
+            &format!("{} (fix the spec)", failure.message),
+            now,
+        ),
+        // Not fetched: the stored-list check says nothing about the spec.
+        (None, false) => {
+            if let Some(previous) = current
+                .as_ref()
+                .and_then(|c| conditions::find(&c.conditions, "Stalled"))
+            {
+                conditions::set_condition(&mut status.conditions, previous.clone());
+            }
+        }
+        (None, true) => {
+            conditions::remove_condition(&mut status.conditions, "Stalled");
+        }
+    }
     // A fetch alone (same list, 304) is not a change worth a write.
     let mut comparable = status.clone();
     if let Some(current) = &current {
@@ -321,6 +362,9 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
         .unwrap_or(Duration::ZERO)
         .max(Duration::from_secs(1));
     super::image::reset_backoff(context, &key);
+    if stalled.is_some() {
+        return Ok(Action::await_change());
+    }
     Ok(Action::requeue(wait))
 }
 
