@@ -25,7 +25,7 @@
 
 use super::error::StoreError;
 use super::fsops::{DirHandle, Kind, fstat, sha512_reader, temp_name};
-use super::names::{ImageKey, Namespace, SubscriptionName, validate_component};
+use super::names::{ImageKey, Namespace, SubscriptionKey, SubscriptionName, validate_component};
 use super::plan::{CachedImage, Inventory};
 use super::record::{ExpireReason, Expiry, ExpiryMarker, ImageRecord};
 use super::retention::{ExpiredEntry, RetentionPolicy, plan_retention};
@@ -743,6 +743,36 @@ impl CacheStore {
         for (key, _, entry) in self.walk_entries(ENDORSED_DIR, &mut Vec::new())? {
             let Some(entry) = entry else { continue };
             if let Some(cached) = verified_entry(key, &entry) {
+                inventory.insert(cached);
+            }
+        }
+        Ok(inventory)
+    }
+
+    /// [`inventory`](Self::inventory) of one subscription: reads only its
+    /// directory (a list reconcile must not walk the whole cache).
+    pub fn inventory_of(&self, subscription: &SubscriptionKey) -> Result<Inventory, StoreError> {
+        let mut inventory = Inventory::new();
+        let area = self.area(ENDORSED_DIR)?;
+        let Some(namespace) = area.open_dir(subscription.namespace.as_str())? else {
+            return Ok(inventory);
+        };
+        let Some(sub) = namespace.open_dir(subscription.name.as_str())? else {
+            return Ok(inventory);
+        };
+        for item in sub.list()? {
+            let Some(name) = item.name.as_deref() else {
+                continue;
+            };
+            let Ok(image) = ImageId::new(name) else {
+                continue;
+            };
+            if item.kind != Kind::Dir {
+                continue;
+            }
+            if let Some(entry) = sub.open_dir(name)?
+                && let Some(cached) = verified_entry(subscription.image(image), &entry)
+            {
                 inventory.insert(cached);
             }
         }

@@ -169,6 +169,20 @@ fn two_subscriptions_with_the_same_image_id_do_not_collide() {
     assert_eq!(fs::read(pb).unwrap(), b"bbbb");
     assert_eq!(fs::read(pc).unwrap(), b"c");
     assert_eq!(store.inventory().unwrap().len(), 3);
+    let of_a: Vec<ImageKey> = store
+        .inventory_of(&a.subscription_key())
+        .unwrap()
+        .iter()
+        .map(|c| c.key.clone())
+        .collect();
+    assert_eq!(of_a, vec![a.clone()]);
+    let unknown = ImageKey::parse("none", "list-x", "img").unwrap();
+    assert!(
+        store
+            .inventory_of(&unknown.subscription_key())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 // ----- partial downloads --------------------------------------------------
