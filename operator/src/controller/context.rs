@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use kube::Client;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use serde::Serialize;
@@ -15,6 +16,7 @@ use serde::Serialize;
 use super::metrics::Metrics;
 use super::{ControllerError, MANAGER, OperatorConfig};
 use crate::api::{Endorser, ImageListSubscription, ImagePhase, ImageSubscription};
+use crate::reason::Reason as _;
 use crate::sync::engine::{Engine, ListView};
 use crate::sync::manifest::ObjectKey;
 
@@ -75,12 +77,20 @@ impl Context {
         }
     }
 
-    /// Counts a failed reconcile of `key`; returns the failures so far.
-    pub fn record_failure(&self, key: &ObjectKey) -> u32 {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = failures.entry(key.clone()).or_default();
-        *count = count.saturating_add(1);
-        *count - 1
+    /// The error policy of all three controllers: exponential backoff per
+    /// object, 5 s doubling to 10 min, reset by the next success.
+    pub fn backoff(&self, key: &ObjectKey, error: &ControllerError) -> Action {
+        let failures = {
+            let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+            let count = failures.entry(key.clone()).or_default();
+            *count = count.saturating_add(1);
+            *count - 1
+        };
+        let delay = Duration::from_secs(5)
+            .saturating_mul(1 << failures.min(7))
+            .min(Duration::from_secs(600));
+        tracing::warn!(object = %key, error = %error, reason = error.reason(), retry_in = ?delay, "reconcile failed");
+        Action::requeue(delay)
     }
 
     pub fn clear_failures(&self, key: &ObjectKey) {
@@ -198,10 +208,11 @@ fn truncate(mut text: String, max: usize) -> String {
 }
 
 /// Periodic work that no watch triggers: the CA directory reload (which
-/// re-checks every list) and the gauges.
+/// re-checks every list), every 10 s, and the gauges (which walk the whole
+/// cache), every minute.
 pub async fn housekeeping(context: Arc<Context>) {
     let mut tick = tokio::time::interval(Duration::from_secs(10));
-    loop {
+    for round in 0u64.. {
         tick.tick().await;
         match context.engine.refresh_trust() {
             Ok(true) => {
@@ -215,7 +226,9 @@ pub async fn housekeeping(context: Arc<Context>) {
                 tracing::warn!(error = %err, "CA directory reload failed, keeping the previous one");
             }
         }
-        update_gauges(&context);
+        if round % 6 == 0 {
+            update_gauges(&context);
+        }
     }
 }
 

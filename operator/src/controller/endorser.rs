@@ -41,7 +41,7 @@ pub fn error_policy(
     error: &ControllerError,
     context: Arc<Context>,
 ) -> Action {
-    super::image::backoff(&context, &key_of(&*endorser), error)
+    context.backoff(&key_of(&*endorser), error)
 }
 
 /// The Endorsers in a list's namespace: any of them may gain or lose it.
@@ -143,7 +143,7 @@ async fn apply(endorser: &Endorser, context: &Context) -> Result<Action, Control
             )
             .await;
     }
-    super::image::reset_backoff(context, &key_of(endorser));
+    context.clear_failures(&key_of(endorser));
     Ok(Action::await_change())
 }
 

@@ -19,8 +19,6 @@ pub enum ControllerError {
     Store(#[from] crate::store::StoreError),
     #[error("{code}: {message}")]
     Image { code: String, message: String },
-    #[error("status serialisation: {0}")]
-    Serialize(#[from] serde_json::Error),
 }
 
 impl Reason for ControllerError {
@@ -32,7 +30,6 @@ impl Reason for ControllerError {
             Self::Sync(err) => err.reason(),
             Self::Store(err) => err.reason(),
             Self::Image { .. } => "image-failed",
-            Self::Serialize(_) => "serialize",
         }
     }
 }

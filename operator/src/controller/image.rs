@@ -28,7 +28,7 @@ use crate::store::{
     Desired, ExpireReason, ImageKey, Integrity, Inventory, SubscriptionState, WantedImage,
 };
 use crate::sync::engine::{GoodList, ListView, ProgressSink, set, subscription_key, summary_of};
-use crate::sync::manifest::{Manifests, ObjectKey};
+use crate::sync::manifest::ObjectKey;
 
 pub const FINALIZER: &str = "vmli.hepix.org/archive";
 /// Expired versions kept in status.history.
@@ -76,21 +76,7 @@ pub fn error_policy(
     error: &ControllerError,
     context: Arc<Context>,
 ) -> Action {
-    backoff(&context, &key_of(&*image), error)
-}
-
-/// Exponential backoff per object: 5 s doubling to 10 min.
-pub fn backoff(context: &Context, key: &ObjectKey, error: &ControllerError) -> Action {
-    let failures = context.record_failure(key);
-    let delay = Duration::from_secs(5)
-        .saturating_mul(1 << failures.min(7))
-        .min(Duration::from_secs(600));
-    tracing::warn!(object = %key, error = %error, reason = error.reason(), retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
-}
-
-pub fn reset_backoff(context: &Context, key: &ObjectKey) {
-    context.clear_failures(key);
+    context.backoff(&key_of(&*image), error)
 }
 
 /// The ImageSubscriptions of `list`, re-evaluated whenever it changes.
@@ -263,7 +249,7 @@ async fn apply(image: &ImageSubscription, context: &Context) -> Result<Action, C
     context
         .apply_status(image, current.as_ref(), &status)
         .await?;
-    reset_backoff(context, &key);
+    context.clear_failures(&key);
     Ok(action)
 }
 
@@ -566,24 +552,7 @@ async fn download(
     context.apply_status(image, Some(&before), status).await?;
 
     // The engine's transfer settings come from the list's Secrets.
-    let mut manifests = Manifests::default();
-    manifests.lists.insert(list_key.clone(), (*list).clone());
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(context.client.clone(), &list_key.namespace);
-    for reference in [
-        list.spec.secret_ref.as_ref(),
-        list.spec.cert_secret_ref.as_ref(),
-        list.spec.proxy_secret_ref.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if let Some(data) = super::list::secret_data(&secrets, &reference.name).await? {
-            manifests
-                .secrets
-                .insert(ObjectKey::new(&list_key.namespace, &reference.name), data);
-        }
-    }
+    let manifests = super::list::transfer_manifests(&list, list_key, context).await?;
 
     let (progress_tx, mut progress_rx) = tokio::sync::watch::channel((0u64, listed.size));
     let sink = ProgressSink(Arc::new(move |_: &str, received: u64, total: u64| {
@@ -780,15 +749,9 @@ async fn withdraw(
     context: &Context,
     now: Timestamp,
 ) -> Result<(), ControllerError> {
-    let withdrawn = ListView::Withdrawn(
-        reason,
-        crate::sync::engine::ListFailure {
-            code: reason.code().into(),
-            message: message.into(),
-        },
-    );
+    let withdrawn = ListView::withdrawn(reason, message);
     let effective = match view {
-        Some(ListView::Good(_)) => view.unwrap_or(&withdrawn),
+        Some(good @ ListView::Good(_)) => good,
         _ => &withdrawn,
     };
     if let Some(key) = key_for(image, list_key, view) {
@@ -833,15 +796,9 @@ async fn cleanup(image: &ImageSubscription, context: &Context) -> Result<Action,
         Some(ListView::Withdrawn(reason, _)) => *reason,
         _ => ExpireReason::SubscriptionGone,
     };
-    let effective = view.clone().unwrap_or_else(|| {
-        ListView::Withdrawn(
-            reason,
-            crate::sync::engine::ListFailure {
-                code: reason.code().into(),
-                message: "deleted".into(),
-            },
-        )
-    });
+    let effective = view
+        .clone()
+        .unwrap_or_else(|| ListView::withdrawn(reason, "deleted"));
     if let Some(key) = key_for(image, &list_key, view.as_ref()) {
         let mut status = image.status.clone().unwrap_or_default();
         expire_file(

@@ -39,8 +39,8 @@ impl LeaderConfig {
     }
 }
 
-/// Why leadership was not had or was lost.
-#[derive(Debug, thiserror::Error)]
+/// Why leadership was lost.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LeaderError {
     #[error("Lease {0} is held by {1}")]
     Lost(String, String),
@@ -62,7 +62,7 @@ pub struct Elector {
 pub struct Held {
     api: Api<Lease>,
     config: LeaderConfig,
-    lost: tokio::sync::watch::Receiver<Option<String>>,
+    lost: tokio::sync::watch::Receiver<Option<LeaderError>>,
     renewer: tokio::task::JoinHandle<()>,
 }
 
@@ -115,13 +115,17 @@ impl Elector {
                 match try_take(&api, &config).await {
                     Attempt::Acquired => last_renewal = tokio::time::Instant::now(),
                     Attempt::HeldBy(holder) => {
-                        let _ = lost_tx.send(Some(format!("held by {holder}")));
+                        let _ = lost_tx.send(Some(LeaderError::Lost(config.name.clone(), holder)));
                         return;
                     }
                     Attempt::Retry(message) => {
                         // Stop before another replica may take over.
                         if last_renewal.elapsed() + config.renew_period >= config.lease_duration {
-                            let _ = lost_tx.send(Some(message));
+                            let _ = lost_tx.send(Some(LeaderError::RenewFailed {
+                                name: config.name.clone(),
+                                seconds: config.lease_duration.as_secs(),
+                                message,
+                            }));
                             return;
                         }
                     }
@@ -206,18 +210,14 @@ impl Held {
     /// for too long): the caller must stop reconciling at once.
     pub async fn lost(&self) -> LeaderError {
         let mut lost = self.lost.clone();
-        let message = match lost.wait_for(Option::is_some).await {
-            Ok(value) => value.clone().unwrap_or_default(),
-            Err(_) => "renewal task ended".to_string(),
+        let ended = || LeaderError::RenewFailed {
+            name: self.config.name.clone(),
+            seconds: self.config.lease_duration.as_secs(),
+            message: "renewal task ended".into(),
         };
-        if let Some(holder) = message.strip_prefix("held by ") {
-            LeaderError::Lost(self.config.name.clone(), holder.to_string())
-        } else {
-            LeaderError::RenewFailed {
-                name: self.config.name.clone(),
-                seconds: self.config.lease_duration.as_secs(),
-                message,
-            }
+        match lost.wait_for(Option::is_some).await {
+            Ok(value) => value.clone().unwrap_or_else(ended),
+            Err(_) => ended(),
         }
     }
 

@@ -21,7 +21,7 @@ use crate::api::conditions;
 use crate::api::{Endorser, ImageListSubscription, ImageSubscription};
 use crate::imagelist::{self, Image};
 use crate::reason::Reason as _;
-use crate::store::{Desired, ExpireReason, Inventory, SubscriptionState};
+use crate::store::{Desired, ExpireReason, SubscriptionState};
 use crate::sync::engine::{GoodList, ListView, auto_selected, endorsed_state, subscription_key};
 use crate::sync::manifest::{Manifests, ObjectKey, SecretData, is_valid_name};
 
@@ -79,7 +79,7 @@ pub fn error_policy(
     error: &ControllerError,
     context: Arc<Context>,
 ) -> Action {
-    super::image::backoff(&context, &key_of(&*list), error)
+    context.backoff(&key_of(&*list), error)
 }
 
 /// The lists that name `endorser`: they are re-evaluated when it changes.
@@ -124,8 +124,7 @@ async fn manifests_for(
     key: &ObjectKey,
     context: &Context,
 ) -> Result<Manifests, ControllerError> {
-    let mut manifests = Manifests::default();
-    manifests.lists.insert(key.clone(), list.clone());
+    let mut manifests = transfer_manifests(list, key, context).await?;
     for endorser in context.endorsers.state() {
         if endorser.namespace().as_deref() == Some(key.namespace.as_str()) {
             manifests
@@ -156,14 +155,8 @@ async fn manifests_for(
             manifests.images.insert(key_of(&*image), (*image).clone());
         }
     }
-    let secrets: Api<Secret> = Api::namespaced(context.client.clone(), &key.namespace);
-    let secret_names = [
-        list.spec.secret_ref.as_ref(),
-        list.spec.cert_secret_ref.as_ref(),
-        list.spec.proxy_secret_ref.as_ref(),
-        list.spec.trust.as_ref().and_then(|t| t.secret_ref.as_ref()),
-    ];
-    for reference in secret_names.into_iter().flatten() {
+    if let Some(reference) = list.spec.trust.as_ref().and_then(|t| t.secret_ref.as_ref()) {
+        let secrets: Api<Secret> = Api::namespaced(context.client.clone(), &key.namespace);
         if let Some(data) = secret_data(&secrets, &reference.name).await? {
             manifests
                 .secrets
@@ -194,9 +187,34 @@ async fn manifests_for(
     Ok(manifests)
 }
 
+/// The list and the Secrets its transfers use (`secretRef`,
+/// `certSecretRef`, `proxySecretRef`): all an image download needs.
+pub(crate) async fn transfer_manifests(
+    list: &ImageListSubscription,
+    key: &ObjectKey,
+    context: &Context,
+) -> Result<Manifests, ControllerError> {
+    let mut manifests = Manifests::default();
+    manifests.lists.insert(key.clone(), list.clone());
+    let secrets: Api<Secret> = Api::namespaced(context.client.clone(), &key.namespace);
+    let references = [
+        list.spec.secret_ref.as_ref(),
+        list.spec.cert_secret_ref.as_ref(),
+        list.spec.proxy_secret_ref.as_ref(),
+    ];
+    for reference in references.into_iter().flatten() {
+        if let Some(data) = secret_data(&secrets, &reference.name).await? {
+            manifests
+                .secrets
+                .insert(ObjectKey::new(&key.namespace, &reference.name), data);
+        }
+    }
+    Ok(manifests)
+}
+
 /// A Secret's `data` and `stringData`, if it exists (Secrets are read by
 /// name when needed, never listed or watched).
-pub(crate) async fn secret_data(
+async fn secret_data(
     secrets: &Api<Secret>,
     name: &str,
 ) -> Result<Option<SecretData>, ControllerError> {
@@ -253,11 +271,7 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
 
     let mut status = refresh.status.clone();
     status.observed_generation = list.metadata.generation;
-    if requested.is_some() {
-        status.last_handled_reconcile_at = requested;
-    } else {
-        status.last_handled_reconcile_at = handled;
-    }
+    status.last_handled_reconcile_at = requested.or(handled);
     if list.spec.auto_endorse {
         let auto = auto_endorser_name(&key.name);
         crate::sync::engine::set(
@@ -361,7 +375,7 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
         .try_into()
         .unwrap_or(Duration::ZERO)
         .max(Duration::from_secs(1));
-    super::image::reset_backoff(context, &key);
+    context.clear_failures(&key);
     if stalled.is_some() {
         return Ok(Action::await_change());
     }
@@ -566,13 +580,9 @@ async fn sweep(
         ListView::Unavailable(_) => return,
     };
     let claimed = super::image::claimed_keys(context, key, view, None, true);
-    let Ok(all) = context.engine.store().inventory() else {
+    let Ok(inventory) = context.engine.store().inventory_of(&subscription) else {
         return;
     };
-    let mut inventory = Inventory::new();
-    for cached in all.of_subscription(&subscription) {
-        inventory.insert(cached.clone());
-    }
     let plan = crate::store::plan(
         &inventory,
         &[Desired {
@@ -606,12 +616,9 @@ async fn cleanup(
     let key = key_of(list);
     context.engine.forget_list(&key)?;
     context.set_view(key.clone(), None);
-    let view = ListView::Withdrawn(
+    let view = ListView::withdrawn(
         ExpireReason::SubscriptionGone,
-        crate::sync::engine::ListFailure {
-            code: "subscription-gone".into(),
-            message: "the ImageListSubscription was deleted".into(),
-        },
+        "the ImageListSubscription was deleted",
     );
     sweep(
         list,

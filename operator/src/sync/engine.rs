@@ -1286,6 +1286,19 @@ pub(crate) enum ListView {
     Unavailable(ListFailure),
 }
 
+impl ListView {
+    /// Withdrawn for `reason`, with its code as the failure code.
+    pub(crate) fn withdrawn(reason: ExpireReason, message: &str) -> Self {
+        Self::Withdrawn(
+            reason,
+            ListFailure {
+                code: reason.code().into(),
+                message: message.into(),
+            },
+        )
+    }
+}
+
 /// What [`Engine::refresh_list`] did to one list.
 #[derive(Debug)]
 pub(crate) struct ListRefresh {
