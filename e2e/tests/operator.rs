@@ -98,51 +98,29 @@ fn sha512_hex(bytes: &[u8]) -> String {
 
 /// The publisher, the PKI and the operator of one test.
 struct Site {
-    _dir: tempdir::TempDir,
+    _dir: tempfile::TempDir,
     pki: live::LivePki,
     publisher: Publisher,
     run: OperatorRun,
     release: String,
 }
 
-mod tempdir {
-    /// A directory removed on drop.
-    pub struct TempDir(pub std::path::PathBuf);
-    impl TempDir {
-        pub fn new(prefix: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!(
-                "vmlisub-e2e-{prefix}-{}-{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or_default()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
-            Self(dir)
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 async fn site(cluster: &Cluster, ns: &str, name: &str) -> Result<Site> {
-    let dir = tempdir::TempDir::new(name);
-    let pki_dir = dir.0.join("pki");
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("vmlisub-e2e-{name}-"))
+        .tempdir()?;
+    let pki_dir = dir.path().join("pki");
     std::fs::create_dir_all(&pki_dir)?;
     let pki = live::LivePki::new(&pki_dir);
-    let publisher = Publisher::start(&dir.0.join("www"))?;
+    let publisher = Publisher::start(&dir.path().join("www"))?;
     let release = format!("{ns}-op");
     let account = install_chart_rbac(cluster, ns, &release).await?;
     let token = cluster.service_account_token(ns, &account).await?;
-    let kubeconfig = token_kubeconfig(&dir.0, &token)?;
+    let kubeconfig = token_kubeconfig(dir.path(), &token)?;
     let run = OperatorRun {
         kubeconfig,
         extra_args: Vec::new(),
-        cache_dir: dir.0.join("cache"),
+        cache_dir: dir.path().join("cache"),
         ca_dir: pki.ca_dir.clone(),
         port: free_port()?,
         namespace: ns.to_string(),

@@ -79,7 +79,10 @@ async fn scale_100_lists_of_20_images() -> Result<()> {
     cluster
         .apply_crds(vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
         .await?;
-    let dir = std::env::temp_dir().join(format!("vmlisub-scale-{}", std::process::id()));
+    let temp = tempfile::Builder::new()
+        .prefix("vmlisub-scale-")
+        .tempdir()?;
+    let dir = temp.path();
     std::fs::create_dir_all(dir.join("pki"))?;
     let pki = live::LivePki::new(&dir.join("pki"));
     let publisher = Publisher::start(&dir.join("www"))?;
@@ -220,7 +223,6 @@ async fn scale_100_lists_of_20_images() -> Result<()> {
     println!("SCALE idle_objects_rewritten={changed}");
     operator.terminate(Duration::from_secs(10)).await?;
     cluster.delete_namespace(&ns).await?;
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(changed, 0, "status writes while nothing changed");
     Ok(())
 }
