@@ -394,7 +394,12 @@ impl Engine {
             );
         }
         for (name, bytes) in bundles {
-            store.add_pem_bundle(&name, &bytes);
+            store
+                .add_pem_bundle(&name, &bytes)
+                .map_err(|err| ListFailure {
+                    code: "trust-source-invalid".into(),
+                    message: err.to_string(),
+                })?;
         }
         Ok(Arc::new(store))
     }

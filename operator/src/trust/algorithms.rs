@@ -254,3 +254,22 @@ pub fn cms_signature_algorithm(
         _ => Err(Unavailable::Unsupported),
     }
 }
+
+/// The outcome of checking one signature with one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureCheck {
+    Valid,
+    /// The key and algorithm are supported, the signature is wrong.
+    Invalid,
+    /// SHA-1 without the legacy opt-in.
+    Legacy,
+    /// No verifier for this (signature algorithm, key) pair.
+    Unsupported,
+}
+
+/// Whether a signature AlgorithmIdentifier (DER contents) is SHA-1 based.
+/// ECDSA with SHA-1 is not offered at all (see the README): it is reported
+/// as unsupported, not as legacy.
+pub fn is_sha1_signature(algorithm: &[u8]) -> bool {
+    algorithm.starts_with(&[0x06, 0x09]) && algorithm.get(2..11) == Some(SHA1_WITH_RSA_OID)
+}

@@ -170,19 +170,19 @@ const MAX_STRING_NEST: usize = 5;
 
 /// One DER element: identifier, content and the whole encoding.
 #[derive(Debug, Clone, Copy)]
-struct Tlv<'a> {
-    class: u8,
-    constructed: bool,
-    number: u32,
+pub(crate) struct Tlv<'a> {
+    pub(crate) class: u8,
+    pub(crate) constructed: bool,
+    pub(crate) number: u32,
     /// Offset of the content in the outermost input, for error messages.
     content_offset: usize,
-    content: &'a [u8],
-    whole: &'a [u8],
+    pub(crate) content: &'a [u8],
+    pub(crate) whole: &'a [u8],
 }
 
 impl<'a> Tlv<'a> {
     /// A reader over this element's content.
-    fn inner(&self) -> Der<'a> {
+    pub(crate) fn inner(&self) -> Der<'a> {
         Der::new(self.content, self.content_offset)
     }
 
@@ -209,18 +209,18 @@ impl<'a> Tlv<'a> {
 /// A minimal DER reader: definite lengths only, which is all a certificate
 /// name may use. Hand-written (rather than `der::Reader`) because we need
 /// the SETs in encoded order and the raw octets of every value.
-struct Der<'a> {
+pub(crate) struct Der<'a> {
     buf: &'a [u8],
     pos: usize,
     base: usize,
 }
 
 impl<'a> Der<'a> {
-    fn new(buf: &'a [u8], base: usize) -> Self {
+    pub(crate) fn new(buf: &'a [u8], base: usize) -> Self {
         Self { buf, pos: 0, base }
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
@@ -240,7 +240,7 @@ impl<'a> Der<'a> {
         Ok(byte)
     }
 
-    fn read(&mut self) -> Result<Tlv<'a>, DnError> {
+    pub(crate) fn read(&mut self) -> Result<Tlv<'a>, DnError> {
         let start = self.pos;
         let first = self.byte()?;
         let class = first >> 6;

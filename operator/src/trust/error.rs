@@ -27,10 +27,14 @@ pub enum VerifyError {
     CertificateExpired { subject: String, not_after: String },
     #[error("certificate {subject} is not valid before {not_before}")]
     CertificateNotYetValid { subject: String, not_before: String },
-    #[error("signer certificate serial {serial} is revoked by {issuer}")]
-    CertificateRevoked { serial: String, issuer: String },
-    #[error("no CRL for {issuer} in the trust store (CRL policy: require)")]
-    CrlMissing { issuer: String },
+    #[error("certificate {subject} (serial {serial}) is revoked by {issuer}")]
+    CertificateRevoked {
+        subject: String,
+        serial: String,
+        issuer: String,
+    },
+    #[error("no usable CRL of {issuer} in the trust store (CRL policy: require): {detail}")]
+    CrlMissing { issuer: String, detail: String },
     #[error("the CRL of {issuer} is not current at the verification time: {detail}")]
     CrlStale { issuer: String, detail: String },
     #[error("the CRL of {issuer} cannot be trusted: {detail}")]

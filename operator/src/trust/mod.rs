@@ -6,8 +6,13 @@
 
 pub mod algorithms;
 pub mod ber;
+pub mod cert;
+pub mod constraints;
+pub mod crl;
 pub mod dn;
 pub mod error;
+pub mod name;
+pub mod path;
 pub mod policy;
 pub mod smime;
 pub mod store;

@@ -11,15 +11,15 @@ use const_oid::ObjectIdentifier;
 use der::asn1::OctetString;
 use der::{Decode, Encode};
 use jiff::Timestamp;
-use pki_types::{CertificateDer, UnixTime};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::{KeyUsage, SubjectKeyIdentifier};
 
-use super::algorithms::{
-    self, DigestAlgorithm, KeyType, SHA1_WITH_RSA_OID, Unavailable, certificate_algorithms,
-};
+use super::algorithms::{self, DigestAlgorithm, KeyType, Unavailable};
+use super::cert::CertInfo;
+use super::crl;
 use super::dn;
 use super::error::VerifyError;
+use super::path::{self, Candidate};
 use super::policy::PolicyVerdict;
 use super::smime::{self, Shape};
 use super::store::TrustStore;
@@ -29,8 +29,6 @@ const ID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.84
 const ID_SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
 const ID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-/// id-kp-emailProtection, DER contents of the OID.
-const EKU_EMAIL_PROTECTION: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x04];
 
 /// Largest message accepted, before any parsing.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -122,7 +120,7 @@ pub struct Verified {
     pub revocation: Revocation,
 }
 
-fn timestamp(seconds: i64) -> Timestamp {
+pub(crate) fn timestamp(seconds: i64) -> Timestamp {
     Timestamp::from_second(seconds).unwrap_or(Timestamp::MAX)
 }
 
@@ -130,7 +128,7 @@ fn unix_seconds(time: &x509_cert::time::Time) -> i64 {
     i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
 }
 
-fn hex_upper(bytes: &[u8]) -> String {
+pub(crate) fn hex_upper(bytes: &[u8]) -> String {
     let trimmed = match bytes {
         [0, rest @ ..] if !rest.is_empty() => rest,
         other => other,
@@ -210,25 +208,7 @@ pub fn verify(
     check_validity(signer_cert, &signer.subject, options.at)?;
     check_key_usage(signer_cert, &signer.subject)?;
 
-    let intermediates: Vec<CertificateDer<'_>> = store
-        .intermediates
-        .iter()
-        .cloned()
-        .chain(
-            certificates
-                .iter()
-                .filter(|(_, der)| der.as_slice() != signer_der)
-                .map(|(_, der)| CertificateDer::from(der.as_slice())),
-        )
-        .collect();
-    let (chain, revocation) = verify_chain(
-        signer_cert,
-        signer_der,
-        &signer,
-        &intermediates,
-        store,
-        options,
-    )?;
+    let (chain, revocation) = verify_chain(signer_cert, signer_der, &certificates, store, options)?;
 
     Ok(Verified {
         content: smime::strip_inner_headers(&content).to_vec(),
@@ -480,392 +460,106 @@ fn check_key_usage(cert: &Certificate, subject: &str) -> Result<(), VerifyError>
     }
 }
 
-fn unix_time(at: Timestamp) -> UnixTime {
-    UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-        u64::try_from(at.as_second()).unwrap_or(0),
-    ))
-}
-
-/// Builds and checks the path from the signer to a trust anchor, with
-/// revocation and namespace policies. Returns the issuer subjects on the path.
+/// Builds and validates the signer's path (see [`super::path`]), then
+/// checks the namespace policies of every CA on it and the revocation of
+/// every certificate on it. Returns the CA subjects from the signer's
+/// issuer up to the trust anchor.
 fn verify_chain(
     signer_cert: &Certificate,
     signer_der: &[u8],
-    signer: &Signer,
-    intermediates: &[CertificateDer<'_>],
+    certificates: &[(Certificate, Vec<u8>)],
     store: &TrustStore,
     options: &VerifyOptions,
 ) -> Result<(Vec<String>, Revocation), VerifyError> {
     let at = options.at.as_second();
-    let issuer_der = signer_cert
-        .tbs_certificate()
-        .issuer()
-        .to_der()
-        .map_err(|err| VerifyError::CertificateInvalid(err.to_string()))?;
-
-    // Choose the CRLs before path building, so that a missing CRL is only
-    // reported once the chain itself is known to be good.
-    let mut deferred = None;
-    let mut usable = Vec::new();
-    if options.crl_policy != CrlPolicy::Ignore {
-        let mut stale = None;
-        for crl in store.crls_for(&issuer_der) {
-            if crl.this_update > at {
-                stale = Some(format!(
-                    "{} is not valid before {}",
-                    crl.source,
-                    timestamp(crl.this_update)
-                ));
-            } else if crl.next_update.is_some_and(|next| next < at) {
-                stale = Some(format!(
-                    "{} expired at {}",
-                    crl.source,
-                    timestamp(crl.next_update.unwrap_or_default())
-                ));
-            } else {
-                usable.push(crl);
-            }
-        }
-        if usable.is_empty() {
-            deferred = match (stale, options.crl_policy) {
-                (Some(detail), _) => Some(VerifyError::CrlStale {
-                    issuer: signer.issuer.clone(),
-                    detail,
-                }),
-                (None, CrlPolicy::Require) => Some(VerifyError::CrlMissing {
-                    issuer: signer.issuer.clone(),
-                }),
-                (None, _) => None,
-            };
-        }
-    }
-    // A self-signed signer that is itself in the trust store is trusted
-    // directly (test PKIs and some small VOs publish this way; OpenSSL
-    // accepts it too). webpki refuses CA certificates as end entities, so
-    // this case is checked here.
-    if let Some(ca) = store
+    let signer = CertInfo::new(signer_cert.clone(), signer_der.to_vec())
+        .map_err(|err| VerifyError::CertificateInvalid(format!("signer certificate: {err}")))?;
+    let carried: Vec<CertInfo> = certificates
+        .iter()
+        .filter(|(_, der)| der.as_slice() != signer_der)
+        .filter(|(_, der)| !store.cas.iter().any(|ca| ca.info.der == *der))
+        .filter_map(|(cert, der)| CertInfo::new(cert.clone(), der.clone()).ok())
+        .collect();
+    let mut pool: Vec<Candidate<'_>> = store
         .cas
         .iter()
-        .find(|ca| ca.self_signed && ca.der.as_ref() == signer_der)
-    {
-        return verify_direct_trust(signer_cert, signer, ca, &usable, deferred, store, options);
-    }
-
-    let end_entity_der = CertificateDer::from(signer_der);
-    let end_entity = webpki::EndEntityCert::try_from(&end_entity_der)
-        .map_err(|err| VerifyError::CertificateInvalid(format!("signer certificate: {err}")))?;
-
-    // Trust anchors carry no validity of their own in webpki: check the CA
-    // certificate each anchor came from, so that an expired root is refused.
-    let anchor_valid = |path: &webpki::VerifiedPath<'_>| -> Result<(), webpki::Error> {
-        let ca = anchor_ca(store, path.anchor());
-        match ca {
-            Some(ca) if ca.not_after < at => Err(webpki::Error::CertExpired {
-                time: unix_time(options.at),
-                not_after: unix_time(timestamp(ca.not_after)),
-            }),
-            Some(ca) if ca.not_before > at => Err(webpki::Error::CertNotValidYet {
-                time: unix_time(options.at),
-                not_before: unix_time(timestamp(ca.not_before)),
-            }),
-            _ => Ok(()),
-        }
-    };
-
-    let path = end_entity
-        .verify_for_usage(
-            certificate_algorithms(options.allow_sha1),
-            &store.anchors,
-            intermediates,
-            unix_time(options.at),
-            webpki::KeyUsage::required_if_present(EKU_EMAIL_PROTECTION),
-            None,
-            Some(&anchor_valid),
-        )
-        .map_err(|err| map_chain_error(err, signer, options))?;
-
-    // webpki ignores keyUsage on CA certificates; OpenSSL (and RFC 5280)
-    // require keyCertSign when the extension is present.
-    for cert in path.intermediate_certificates() {
-        check_ca_key_usage(cert.der().as_ref())?;
-    }
-    if let Some(ca) = anchor_ca(store, path.anchor()) {
-        check_ca_key_usage(ca.der.as_ref())?;
-    }
+        .map(|ca| Candidate {
+            cert: &ca.info,
+            anchor: ca.self_signed,
+            trusted: true,
+        })
+        .collect();
+    pool.extend(carried.iter().map(|cert| Candidate {
+        cert,
+        anchor: false,
+        trusted: false,
+    }));
+    let path = path::validate(&signer, &pool, at, options.allow_sha1)?;
 
     // Namespace policies: every CA on the path may only vouch for subjects
-    // its policy permits.
-    let mut links: Vec<(String, String)> = Vec::new();
-    let mut chain = Vec::new();
-    let mut subject = signer.subject.clone();
-    for der in path.intermediate_certificates() {
-        let intermediate = dn::cert_names(der.der().as_ref())
-            .map_err(|err| VerifyError::CertificateInvalid(err.to_string()))?
-            .subject;
-        links.push((intermediate.clone(), subject));
-        chain.push(intermediate.clone());
-        subject = intermediate;
-    }
-    let anchor_name = path_anchor_subject(store, path.anchor());
-    links.push((anchor_name.clone(), subject));
-    chain.push(anchor_name);
-    for (issuer, subject) in links {
-        if let PolicyVerdict::Denied { reason } = store.check_policy(&issuer, &subject) {
+    // its policy permits (a self-signed signer is checked against itself).
+    let links: Vec<(&CertInfo, &CertInfo)> = match path.certs.as_slice() {
+        [only] => vec![(*only, *only)],
+        certs => certs.windows(2).map(|pair| (pair[0], pair[1])).collect(),
+    };
+    for (subject, issuer) in &links {
+        if let PolicyVerdict::Denied { reason } = store.check_policy(issuer, &subject.subject_line)
+        {
             return Err(VerifyError::NamespaceViolation {
-                issuer,
-                subject,
+                issuer: issuer.subject_line.clone(),
+                subject: subject.subject_line.clone(),
                 detail: reason,
             });
         }
     }
 
-    if let Some(err) = deferred {
-        return Err(err);
-    }
-    // The signer's issuer: the first intermediate, else the anchor's CA.
-    let issuer_der: Vec<u8> = match path.intermediate_certificates().next() {
-        Some(cert) => cert.der().as_ref().to_vec(),
-        None => anchor_ca(store, path.anchor())
-            .map(|ca| ca.der.as_ref().to_vec())
-            .unwrap_or_default(),
-    };
-    let issuer_cert = Certificate::from_der(&issuer_der)
-        .map_err(|err| VerifyError::CertificateInvalid(format!("issuer certificate: {err}")))?;
-    let revocation = check_revocation(signer_cert, &issuer_cert, &usable, signer, options)?;
-    Ok((chain, revocation))
-}
-
-/// Checks the signer against the usable CRLs of its issuer: each must be
-/// signed by the issuer's key (which must allow cRLSign), must not carry a
-/// critical extension we do not understand, and must not list the serial.
-fn check_revocation(
-    signer_cert: &Certificate,
-    issuer_cert: &Certificate,
-    usable: &[&super::store::StoredCrl],
-    signer: &Signer,
-    options: &VerifyOptions,
-) -> Result<Revocation, VerifyError> {
-    let Some(first) = usable.first() else {
-        return Ok(Revocation::NotChecked);
-    };
-    if let Ok(Some((_, usage))) = issuer_cert.tbs_certificate().get_extension::<KeyUsage>()
-        && !usage.crl_sign()
-    {
-        return Err(VerifyError::CrlInvalid {
-            issuer: signer.issuer.clone(),
-            detail: "the CA's keyUsage does not allow cRLSign".into(),
-        });
-    }
-    let serial =
-        super::store::normalise_serial(signer_cert.tbs_certificate().serial_number().as_bytes());
-    for crl in usable {
-        if let Some(extension) = &crl.unsupported_critical {
-            return Err(VerifyError::CrlInvalid {
-                issuer: signer.issuer.clone(),
-                detail: format!(
-                    "{} has unsupported critical extension {extension}",
-                    crl.source
-                ),
-            });
-        }
-        check_crl_signature(crl, issuer_cert, signer, options)?;
-        if crl.revoked.contains(serial) {
-            return Err(VerifyError::CertificateRevoked {
-                serial: signer.serial.clone(),
-                issuer: signer.issuer.clone(),
-            });
+    // Revocation of every certificate on the path, the signer first, the
+    // trust anchor included (against its own CRL), as `openssl
+    // -crl_check_all` does.
+    let same_ca: Vec<&CertInfo> = store.cas.iter().map(|ca| &ca.info).collect();
+    let mut signer_crl = None;
+    for (depth, (cert, issuer)) in links.iter().enumerate() {
+        let used = crl::check_certificate(
+            cert,
+            issuer,
+            &store.crls,
+            &same_ca,
+            options.crl_policy,
+            at,
+            options.allow_sha1,
+        )?;
+        if depth == 0 {
+            signer_crl = used;
         }
     }
-    Ok(Revocation::Checked {
-        crl_this_update: timestamp(first.this_update),
-        crl_next_update: first.next_update.map(timestamp),
-    })
-}
-
-/// A CA certificate on the path must be allowed to sign certificates:
-/// keyUsage, when present, includes keyCertSign, and basicConstraints, when
-/// present, says cA (webpki checks the latter for intermediates only).
-fn check_ca_key_usage(der: &[u8]) -> Result<(), VerifyError> {
-    let cert = Certificate::from_der(der)
-        .map_err(|err| VerifyError::CertificateInvalid(format!("CA certificate: {err}")))?;
-    let subject = || {
-        dn::cert_names(der)
-            .map(|names| names.subject)
-            .unwrap_or_default()
+    if let [.., last] = path.certs.as_slice()
+        && path.certs.len() > 1
+    {
+        crl::check_certificate(
+            last,
+            last,
+            &store.crls,
+            &same_ca,
+            options.crl_policy,
+            at,
+            options.allow_sha1,
+        )?;
+    }
+    let revocation = match signer_crl {
+        Some(used) => Revocation::Checked {
+            crl_this_update: timestamp(used.this_update),
+            crl_next_update: used.next_update.map(timestamp),
+        },
+        None => Revocation::NotChecked,
     };
-    let tbs = cert.tbs_certificate();
-    if let Ok(Some((_, usage))) = tbs.get_extension::<KeyUsage>()
-        && !usage.key_cert_sign()
-    {
-        return Err(VerifyError::CertificateInvalid(format!(
-            "CA {} has a keyUsage without keyCertSign",
-            subject()
-        )));
-    }
-    if let Ok(Some((_, constraints))) =
-        tbs.get_extension::<x509_cert::ext::pkix::BasicConstraints>()
-        && !constraints.ca
-    {
-        return Err(VerifyError::CertificateInvalid(format!(
-            "{} is not a CA (basicConstraints cA is false)",
-            subject()
-        )));
-    }
-    Ok(())
-}
-
-/// The checks path building would do, for a signer that is its own anchor.
-fn verify_direct_trust(
-    signer_cert: &Certificate,
-    signer: &Signer,
-    ca: &super::store::StoredCa,
-    usable: &[&super::store::StoredCrl],
-    deferred: Option<VerifyError>,
-    store: &TrustStore,
-    options: &VerifyOptions,
-) -> Result<(Vec<String>, Revocation), VerifyError> {
-    match signer_cert
-        .tbs_certificate()
-        .get_extension::<x509_cert::ext::pkix::ExtendedKeyUsage>()
-    {
-        Ok(Some((_, eku)))
-            if !eku
-                .0
-                .iter()
-                .any(|oid| oid.as_bytes() == EKU_EMAIL_PROTECTION) =>
-        {
-            return Err(VerifyError::KeyUsage {
-                subject: signer.subject.clone(),
-                detail: "extendedKeyUsage does not include emailProtection".into(),
-            });
-        }
-        Ok(_) => {}
-        Err(err) => return Err(VerifyError::CertificateInvalid(err.to_string())),
-    }
-    if let PolicyVerdict::Denied { reason } = store.check_policy(&ca.subject, &signer.subject) {
-        return Err(VerifyError::NamespaceViolation {
-            issuer: ca.subject.clone(),
-            subject: signer.subject.clone(),
-            detail: reason,
-        });
-    }
-    if let Some(err) = deferred {
-        return Err(err);
-    }
-    let revocation = check_revocation(signer_cert, signer_cert, usable, signer, options)?;
-    Ok((vec![ca.subject.clone()], revocation))
-}
-
-/// Verifies a CRL's signature with `issuer`'s key.
-fn check_crl_signature(
-    crl: &super::store::StoredCrl,
-    issuer: &Certificate,
-    signer: &Signer,
-    options: &VerifyOptions,
-) -> Result<(), VerifyError> {
-    let key_algorithm = spki_algorithm_contents(issuer)?;
-    let public_key = issuer
-        .tbs_certificate()
-        .subject_public_key_info()
-        .subject_public_key
-        .raw_bytes();
-    let candidates: Vec<_> = certificate_algorithms(true)
+    let chain = path.certs[1..]
         .iter()
-        .filter(|candidate| {
-            candidate.signature_alg_id().as_ref() == crl.signature_algorithm.as_slice()
-                && candidate.public_key_alg_id().as_ref() == key_algorithm.as_slice()
-        })
-        .collect();
-    if !options.allow_sha1
-        && crl.signature_algorithm.starts_with(&[0x06, 0x09])
-        && crl.signature_algorithm.get(2..11) == Some(SHA1_WITH_RSA_OID)
-    {
-        return Err(VerifyError::LegacyAlgorithm(format!(
-            "the sha1WithRSAEncryption signature of CRL {}",
-            crl.source
-        )));
-    }
-    let verified = candidates.iter().any(|candidate| {
-        candidate
-            .verify_signature(public_key, &crl.tbs_der, &crl.signature)
-            .is_ok()
-    });
-    if verified {
-        Ok(())
+        .map(|cert| cert.subject_line.clone())
+        .collect::<Vec<_>>();
+    let chain = if chain.is_empty() {
+        vec![path.anchor().subject_line.clone()]
     } else {
-        Err(VerifyError::CrlInvalid {
-            issuer: signer.issuer.clone(),
-            detail: format!(
-                "the signature of {} does not verify with the CA's key",
-                crl.source
-            ),
-        })
-    }
-}
-
-fn anchor_ca<'s>(
-    store: &'s TrustStore,
-    anchor: &pki_types::TrustAnchor<'_>,
-) -> Option<&'s super::store::StoredCa> {
-    store
-        .anchors
-        .iter()
-        .position(|candidate| {
-            candidate.subject.as_ref() == anchor.subject.as_ref()
-                && candidate.subject_public_key_info.as_ref()
-                    == anchor.subject_public_key_info.as_ref()
-        })
-        .and_then(|index| store.anchor_ca.get(index))
-        .and_then(|index| store.cas.get(*index))
-}
-
-fn path_anchor_subject(store: &TrustStore, anchor: &pki_types::TrustAnchor<'_>) -> String {
-    anchor_ca(store, anchor)
-        .map(|ca| ca.subject.clone())
-        .unwrap_or_default()
-}
-
-fn map_chain_error(err: webpki::Error, signer: &Signer, options: &VerifyOptions) -> VerifyError {
-    use webpki::Error as E;
-    let chain = || format!("a CA certificate on the path of {}", signer.subject);
-    match err {
-        E::UnknownIssuer => VerifyError::UntrustedSigner {
-            subject: signer.subject.clone(),
-            detail: format!("issuer {} is not in the trust store", signer.issuer),
-        },
-        E::InvalidSignatureForPublicKey => VerifyError::UntrustedSigner {
-            subject: signer.subject.clone(),
-            detail: "a certificate signature does not verify with its issuer's key".into(),
-        },
-        E::CertExpired { not_after, .. } => VerifyError::CertificateExpired {
-            subject: chain(),
-            not_after: timestamp(i64::try_from(not_after.as_secs()).unwrap_or(i64::MAX))
-                .to_string(),
-        },
-        E::CertNotValidYet { not_before, .. } => VerifyError::CertificateNotYetValid {
-            subject: chain(),
-            not_before: timestamp(i64::try_from(not_before.as_secs()).unwrap_or(i64::MAX))
-                .to_string(),
-        },
-        E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => VerifyError::KeyUsage {
-            subject: signer.subject.clone(),
-            detail: "extendedKeyUsage on the path does not include emailProtection".into(),
-        },
-        E::UnsupportedSignatureAlgorithmContext(ref context)
-            if !options.allow_sha1
-                && context
-                    .signature_algorithm_id
-                    .windows(SHA1_WITH_RSA_OID.len())
-                    .any(|window| window == SHA1_WITH_RSA_OID) =>
-        {
-            VerifyError::LegacyAlgorithm("a sha1WithRSAEncryption certificate signature".into())
-        }
-        E::UnsupportedSignatureAlgorithmContext(_)
-        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
-            VerifyError::UnsupportedAlgorithm(format!(
-                "a certificate on the path uses an unsupported signature algorithm: {err:?}"
-            ))
-        }
-        other => VerifyError::CertificateInvalid(format!("{other:?}")),
-    }
+        chain
+    };
+    Ok((chain, revocation))
 }

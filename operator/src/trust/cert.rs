@@ -1,0 +1,320 @@
+//! A certificate digested once for path building and revocation.
+//!
+//! Everything path validation asks of a certificate (canonical names, key
+//! identifiers, constraints, the exact signed bytes) is read here, so that
+//! the store parses its CAs once and a verification only parses the few
+//! certificates a message carries.
+
+use const_oid::ObjectIdentifier;
+use der::{Decode, Encode};
+use x509_cert::Certificate;
+use x509_cert::certificate::Version;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage,
+    NameConstraints, SubjectAltName, SubjectKeyIdentifier,
+};
+
+use super::algorithms::{SignatureCheck, certificate_algorithms, is_sha1_signature};
+use super::dn;
+use super::name::CanonicalName;
+
+/// Extensions whose meaning vmlisub knows, so that they may be critical.
+/// The list follows OpenSSL's `X509_supported_extension()` where vmlisub
+/// implements the extension; certificate policies are recognised but not
+/// processed (policy validation is out of scope, see the README).
+const SUPPORTED_CRITICAL: &[&str] = &[
+    "2.5.29.15",            // keyUsage
+    "2.5.29.17",            // subjectAltName
+    "2.5.29.19",            // basicConstraints
+    "2.5.29.30",            // nameConstraints
+    "2.5.29.31",            // cRLDistributionPoints
+    "2.5.29.32",            // certificatePolicies (not processed)
+    "2.5.29.33",            // policyMappings (not processed)
+    "2.5.29.36",            // policyConstraints (not processed)
+    "2.5.29.37",            // extKeyUsage
+    "2.5.29.54",            // inhibitAnyPolicy (not processed)
+    "1.3.6.1.5.5.7.48.1.5", // id-pkix-ocsp-nocheck (nothing to do)
+];
+
+/// The certificate and the facts path validation needs.
+#[derive(Debug, Clone)]
+pub struct CertInfo {
+    pub der: Vec<u8>,
+    pub cert: Certificate,
+    /// The exact signed bytes (tbsCertificate as encoded).
+    pub(crate) tbs_raw: Vec<u8>,
+    pub subject: CanonicalName,
+    pub issuer: CanonicalName,
+    pub subject_der: Vec<u8>,
+    pub issuer_der: Vec<u8>,
+    /// One-line subject, as OpenSSL prints it.
+    pub subject_line: String,
+    pub issuer_line: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub(crate) serial_der: Vec<u8>,
+    pub(crate) ski: Option<Vec<u8>>,
+    pub(crate) aki: Option<Vec<u8>>,
+    /// The SubjectPublicKeyInfo algorithm, as DER contents.
+    pub(crate) key_algorithm: Vec<u8>,
+    pub(crate) public_key: Vec<u8>,
+    /// The certificate's signature algorithm, as DER contents.
+    pub(crate) signature_algorithm: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
+    pub(crate) is_v1: bool,
+    /// Subject equals issuer (section 7.1 comparison).
+    pub self_issued: bool,
+    pub(crate) basic_constraints: Option<BasicConstraints>,
+    pub(crate) key_usage: Option<KeyUsage>,
+    pub(crate) extended_key_usage: Option<Vec<ObjectIdentifier>>,
+    /// The name constraints and whether the extension is critical.
+    pub(crate) name_constraints: Option<(NameConstraints, bool)>,
+    pub(crate) subject_alt_names: Vec<GeneralName>,
+    pub(crate) crl_distribution_points: Option<CrlDistributionPoints>,
+    /// The first critical extension vmlisub does not implement.
+    pub(crate) unsupported_critical: Option<String>,
+    /// A present extension that could not be decoded.
+    pub(crate) broken_extension: Option<String>,
+}
+
+/// Why a certificate could not be digested.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CertError(pub String);
+
+fn unix(time: &x509_cert::time::Time) -> i64 {
+    i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The exact bytes of the first element inside a DER SEQUENCE (the signed
+/// part of a certificate or CRL), without re-encoding anything.
+pub(crate) fn first_element(der: &[u8]) -> Result<Vec<u8>, der::Error> {
+    let outer = der::asn1::AnyRef::from_der(der)?;
+    let (inner, _) = der::asn1::AnyRef::from_der_partial(outer.value())?;
+    inner.to_der()
+}
+
+/// An AlgorithmIdentifier as DER contents (OID and parameters, no tag).
+pub(crate) fn algorithm_contents(
+    algorithm: &spki::AlgorithmIdentifierOwned,
+) -> Result<Vec<u8>, der::Error> {
+    let mut contents = algorithm.oid.to_der()?;
+    if let Some(parameters) = &algorithm.parameters {
+        contents.extend(parameters.to_der()?);
+    }
+    Ok(contents)
+}
+
+impl CertInfo {
+    /// Parses and digests a DER certificate.
+    pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
+        let cert = Certificate::from_der(der)
+            .map_err(|err| CertError(format!("bad certificate: {err}")))?;
+        Self::new(cert, der.to_vec())
+    }
+
+    /// Digests an already parsed certificate whose DER is `der`.
+    pub fn new(cert: Certificate, der: Vec<u8>) -> Result<Self, CertError> {
+        let bad = |what: &str, err: der::Error| CertError(format!("{what}: {err}"));
+        let tbs = cert.tbs_certificate();
+        let subject_der = tbs.subject().to_der().map_err(|e| bad("subject", e))?;
+        let issuer_der = tbs.issuer().to_der().map_err(|e| bad("issuer", e))?;
+        let subject = CanonicalName::from_der(&subject_der)
+            .map_err(|err| CertError(format!("subject: {err}")))?;
+        let issuer = CanonicalName::from_der(&issuer_der)
+            .map_err(|err| CertError(format!("issuer: {err}")))?;
+        // From the raw bytes: x509-cert re-sorts multi-valued RDNs while
+        // decoding, OpenSSL prints them in stored order.
+        let (subject_line, issuer_line) = match dn::cert_names(&der) {
+            Ok(names) => (names.subject, names.issuer),
+            Err(_) => (dn::one_line(tbs.subject()), dn::one_line(tbs.issuer())),
+        };
+        let spki = tbs.subject_public_key_info();
+        let key_algorithm = algorithm_contents(&spki.algorithm).map_err(|e| bad("key", e))?;
+        let public_key = spki.subject_public_key.raw_bytes().to_vec();
+        let signature_algorithm =
+            algorithm_contents(cert.signature_algorithm()).map_err(|e| bad("algorithm", e))?;
+        let signature = cert
+            .signature()
+            .as_bytes()
+            .ok_or_else(|| CertError("certificate signature has unused bits".into()))?
+            .to_vec();
+        let tbs_raw = first_element(&der).map_err(|e| bad("tbsCertificate", e))?;
+        let serial_der = tbs.serial_number().to_der().map_err(|e| bad("serial", e))?;
+
+        let mut info = Self {
+            self_issued: subject == issuer,
+            subject,
+            issuer,
+            subject_line,
+            issuer_line,
+            not_before: unix(&tbs.validity().not_before),
+            not_after: unix(&tbs.validity().not_after),
+            serial_der,
+            ski: None,
+            aki: None,
+            key_algorithm,
+            public_key,
+            signature_algorithm,
+            signature,
+            is_v1: tbs.version() == Version::V1,
+            basic_constraints: None,
+            key_usage: None,
+            extended_key_usage: None,
+            name_constraints: None,
+            subject_alt_names: Vec::new(),
+            crl_distribution_points: None,
+            unsupported_critical: None,
+            broken_extension: None,
+            subject_der,
+            issuer_der,
+            tbs_raw,
+            der,
+            cert: cert.clone(),
+        };
+        for extension in tbs.extensions().into_iter().flatten() {
+            info.read_extension(extension);
+        }
+        Ok(info)
+    }
+
+    fn read_extension(&mut self, extension: &x509_cert::ext::Extension) {
+        let oid = extension.extn_id.to_string();
+        let value = extension.extn_value.as_bytes();
+        let mut broken = None;
+        match oid.as_str() {
+            "2.5.29.14" => match SubjectKeyIdentifier::from_der(value) {
+                Ok(ski) => self.ski = Some(ski.0.as_bytes().to_vec()),
+                Err(err) => broken = Some(err),
+            },
+            "2.5.29.35" => match AuthorityKeyIdentifier::from_der(value) {
+                Ok(aki) => self.aki = aki.key_identifier.map(|id| id.as_bytes().to_vec()),
+                Err(err) => broken = Some(err),
+            },
+            "2.5.29.19" => match BasicConstraints::from_der(value) {
+                Ok(bc) => self.basic_constraints = Some(bc),
+                Err(err) => broken = Some(err),
+            },
+            "2.5.29.15" => match KeyUsage::from_der(value) {
+                Ok(ku) => self.key_usage = Some(ku),
+                Err(err) => broken = Some(err),
+            },
+            "2.5.29.37" => match ExtendedKeyUsage::from_der(value) {
+                Ok(eku) => self.extended_key_usage = Some(eku.0),
+                Err(err) => broken = Some(err),
+            },
+            "2.5.29.30" => match NameConstraints::from_der(value) {
+                Ok(nc) => self.name_constraints = Some((nc, extension.critical)),
+                Err(err) => broken = Some(err),
+            },
+            "2.5.29.17" => match SubjectAltName::from_der(value) {
+                Ok(san) => self.subject_alt_names = san.0,
+                Err(err) => broken = Some(err),
+            },
+            "2.5.29.31" => match CrlDistributionPoints::from_der(value) {
+                Ok(dps) => self.crl_distribution_points = Some(dps),
+                Err(err) => broken = Some(err),
+            },
+            _ => {}
+        }
+        if let Some(err) = broken
+            && self.broken_extension.is_none()
+        {
+            self.broken_extension = Some(format!("extension {oid} cannot be decoded: {err}"));
+        }
+        if extension.critical
+            && self.unsupported_critical.is_none()
+            && !SUPPORTED_CRITICAL.contains(&oid.as_str())
+        {
+            self.unsupported_critical = Some(oid);
+        }
+    }
+
+    /// basicConstraints says cA.
+    pub(crate) fn is_ca(&self) -> bool {
+        self.basic_constraints.as_ref().is_some_and(|bc| bc.ca)
+    }
+
+    /// keyUsage is absent or allows keyCertSign.
+    pub(crate) fn may_sign_certificates(&self) -> bool {
+        self.key_usage.as_ref().is_none_or(KeyUsage::key_cert_sign)
+    }
+
+    /// keyUsage is absent or allows cRLSign.
+    pub(crate) fn may_sign_crls(&self) -> bool {
+        self.key_usage.as_ref().is_none_or(KeyUsage::crl_sign)
+    }
+
+    /// Whether `issuer` could have issued `self` by name and key identifier
+    /// (the signature is checked separately).
+    pub(crate) fn names_as_issuer(&self, issuer: &CertInfo) -> bool {
+        self.issuer == issuer.subject
+            && match (&self.aki, &issuer.ski) {
+                (Some(aki), Some(ski)) => aki == ski,
+                _ => true,
+            }
+    }
+
+    /// Self-signed in OpenSSL's sense: self-issued with consistent key
+    /// identifiers, and (where the algorithm is known) the signature
+    /// verifies with its own key. A key-rollover link certificate is
+    /// self-issued but not self-signed.
+    pub(crate) fn is_self_signed(&self) -> bool {
+        if !self.names_as_issuer(self) {
+            return false;
+        }
+        !matches!(
+            self.verify_signature_of(
+                &self.tbs_raw,
+                &self.signature_algorithm,
+                &self.signature,
+                true
+            ),
+            SignatureCheck::Invalid
+        )
+    }
+
+    /// Verifies a signature made with this certificate's key.
+    pub(crate) fn verify_signature_of(
+        &self,
+        message: &[u8],
+        signature_algorithm: &[u8],
+        signature: &[u8],
+        allow_sha1: bool,
+    ) -> SignatureCheck {
+        if !allow_sha1 && is_sha1_signature(signature_algorithm) {
+            return SignatureCheck::Legacy;
+        }
+        let mut known = false;
+        for candidate in certificate_algorithms(true) {
+            if candidate.signature_alg_id().as_ref() != signature_algorithm
+                || candidate.public_key_alg_id().as_ref() != self.key_algorithm.as_slice()
+            {
+                continue;
+            }
+            known = true;
+            if candidate
+                .verify_signature(&self.public_key, message, signature)
+                .is_ok()
+            {
+                return SignatureCheck::Valid;
+            }
+        }
+        if known {
+            SignatureCheck::Invalid
+        } else {
+            SignatureCheck::Unsupported
+        }
+    }
+
+    /// Whether `issuer`'s key signed this certificate.
+    pub(crate) fn signed_by(&self, issuer: &CertInfo, allow_sha1: bool) -> SignatureCheck {
+        issuer.verify_signature_of(
+            &self.tbs_raw,
+            &self.signature_algorithm,
+            &self.signature,
+            allow_sha1,
+        )
+    }
+}
