@@ -40,6 +40,9 @@ pub const MAX_PATH_CERTIFICATES: usize = 10;
 pub const MAX_SIGNATURE_CHECKS: usize = 128;
 /// Complete paths validated before giving up.
 pub const MAX_COMPLETE_PATHS: usize = 16;
+/// Issuer candidates one search may consider (cached signatures are free,
+/// so this bounds the walk itself).
+pub const MAX_SEARCH_STEPS: usize = 2048;
 
 /// A candidate certificate for a path and where it came from.
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +85,7 @@ struct Search<'a, 'p> {
     allow_sha1: bool,
     at: i64,
     signature_checks: usize,
+    steps: usize,
     signatures: HashMap<(usize, usize), SignatureCheck>,
     complete: Vec<Vec<usize>>,
     dead: Dead,
@@ -111,6 +115,7 @@ pub fn validate<'a>(
         allow_sha1,
         at,
         signature_checks: 0,
+        steps: 0,
         signatures: HashMap::new(),
         complete: Vec::new(),
         dead: Dead::default(),
@@ -191,20 +196,29 @@ impl<'a> Search<'a, '_> {
             })
             .collect();
         if candidates.is_empty() {
-            if cert.issuer != cert.subject || !cert.names_as_issuer(cert) {
-                self.dead.missing_issuer = Some(cert.issuer_line.clone());
-            }
+            self.dead.missing_issuer = Some(cert.issuer_line.clone());
             return;
         }
-        // Anchors first, then certificates valid now, then the store's
-        // before the message's; otherwise the order they were given in.
+        // Anchors first, then certificates valid now, then those that lead
+        // to another name (a self-issued link certificate rarely helps),
+        // then the store's before the message's; otherwise as given.
         candidates.sort_by_key(|index| {
             let candidate = self.pool[*index];
             let valid = candidate.cert.not_before <= self.at && self.at <= candidate.cert.not_after;
-            (!candidate.anchor, !valid, !candidate.trusted)
+            (
+                !candidate.anchor,
+                !valid,
+                candidate.cert.self_issued,
+                !candidate.trusted,
+            )
         });
         for index in candidates {
             if self.complete.len() >= MAX_COMPLETE_PATHS {
+                return;
+            }
+            self.steps += 1;
+            if self.steps > MAX_SEARCH_STEPS {
+                self.dead.exhausted = true;
                 return;
             }
             let candidate = self.pool[index];

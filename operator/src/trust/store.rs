@@ -351,7 +351,9 @@ impl TrustStore {
         }
         for ca in &candidate.cas {
             if let Some(shadowed) = self.cas.iter().find(|own| {
-                own.origin == CaOrigin::Directory && own.info.subject == ca.info.subject
+                own.origin == CaOrigin::Directory
+                    && own.info.subject == ca.info.subject
+                    && own.info.der != ca.info.der
             }) {
                 return Err(BundleError::ShadowsDirectoryCa {
                     source_name: name.to_string(),
@@ -569,5 +571,119 @@ mod tests {
         std::fs::write(dir.path().join("dd4b34ea.namespaces"), "# empty\n").unwrap();
         assert!(cache.refresh().unwrap());
         assert!(!cache.refresh().unwrap());
+    }
+
+    fn real_ca(name: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/testdata/real-lists/ca")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    const SELF_POLICY: &str = "TO Issuer SELF \\\n  PERMIT Subject \"/C=DE/O=GermanGrid/.*\"\n";
+
+    fn gridka(store: &TrustStore) -> &CertInfo {
+        &store
+            .cas()
+            .iter()
+            .find(|ca| ca.subject == "/C=DE/O=GermanGrid/CN=GridKa-CA")
+            .unwrap()
+            .info
+    }
+
+    #[test]
+    fn policy_files_pair_with_their_ca_by_subject_hash() {
+        let pem = real_ca("dd4b34ea.0");
+        let new_hash = {
+            let store = TrustStore::from_files([("any-name.pem", pem.as_slice())]);
+            format!("{:08x}", gridka(&store).subject.openssl_hash())
+        };
+        // Old-style and new-style hash names, CA file named anything.
+        for policy_name in [
+            "dd4b34ea.namespaces".to_string(),
+            format!("{new_hash}.namespaces"),
+        ] {
+            let store = TrustStore::from_files([
+                ("GridKa-CA.pem", pem.as_slice()),
+                (policy_name.as_str(), SELF_POLICY.as_bytes()),
+            ]);
+            assert!(store.problems.is_empty(), "{:?}", store.problems);
+            let ca = gridka(&store);
+            assert_eq!(
+                store.check_policy(ca, "/C=DE/O=GermanGrid/CN=someone"),
+                PolicyVerdict::Permitted,
+                "{policy_name}"
+            );
+            assert!(matches!(
+                store.check_policy(ca, "/C=DE/O=Elsewhere/CN=someone"),
+                PolicyVerdict::Denied { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn an_unreadable_policy_file_makes_its_ca_vouch_for_nobody() {
+        let pem = real_ca("dd4b34ea.0");
+        for policy in ["dd4b34ea.namespaces", "dd4b34ea.signing_policy"] {
+            let store = TrustStore::from_files([
+                ("GridKa-CA.pem", pem.as_slice()),
+                (policy, b"TO Issuer \"unterminated".as_slice()),
+            ]);
+            assert_eq!(store.problems.len(), 1, "{policy}");
+            assert!(matches!(
+                store.check_policy(gridka(&store), "/C=DE/O=GermanGrid/CN=someone"),
+                PolicyVerdict::Denied { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn a_bundle_ca_may_not_shadow_a_directory_ca() {
+        let pem = real_ca("dd4b34ea.0");
+        let mut store = TrustStore::from_files([("dd4b34ea.0", pem.as_slice())]);
+        // The very same certificate again is harmless.
+        store.add_pem_bundle("configmap/same.pem", &pem).unwrap();
+        assert_eq!(store.cas().len(), 1);
+        // Another key under the same subject, spelled in another case and
+        // string type, is refused: names compare as RFC 5280 7.1 says.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("twin.pem");
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args([
+                "-nodes",
+                "-days",
+                "1",
+                "-utf8",
+                "-subj",
+                "/C=DE/O=germangrid/CN=GRIDKA-CA",
+            ])
+            .arg("-keyout")
+            .arg(dir.path().join("key.pem"))
+            .arg("-out")
+            .arg(&out)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let twin = std::fs::read(&out).unwrap();
+        let err = store
+            .add_pem_bundle("configmap/twin.pem", &twin)
+            .unwrap_err();
+        assert!(err.to_string().contains("dd4b34ea.0"), "{err}");
+        assert_eq!(store.cas().len(), 1);
+        // Without the directory CA, the same bundle is just another CA.
+        let mut alone = TrustStore::default();
+        alone.add_pem_bundle("configmap/twin.pem", &twin).unwrap();
+        assert_eq!(alone.cas().len(), 1);
     }
 }
