@@ -106,20 +106,110 @@ pub(crate) fn algorithm_contents(
     Ok(contents)
 }
 
+/// A copy of DER input that x509-cert can decode: UTCTime values from 1950
+/// to 1969 (valid in RFC 5280, beyond the `der` crate's 1970 floor) become
+/// 1970-01-01T00:00:00Z. Lengths do not change, so byte offsets still
+/// match the original, and no verdict at a time after 1970 changes (a
+/// validity that starts before 1970 has started; one that ended before
+/// 1970 has ended). Signatures are always checked over the original bytes.
+pub(crate) fn for_parsing(der: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut spans = Vec::new();
+    find_early_utc_times(der, 0, 0, &mut spans);
+    if spans.is_empty() {
+        return std::borrow::Cow::Borrowed(der);
+    }
+    let mut copy = der.to_vec();
+    for start in spans {
+        if let Some(digits) = copy.get_mut(start..start + 12) {
+            digits.copy_from_slice(b"700101000000");
+        }
+    }
+    std::borrow::Cow::Owned(copy)
+}
+
+/// Offsets of the contents of 13-byte UTCTime values with years 50-69,
+/// searching constructed elements (never the inside of OCTET STRINGs).
+fn find_early_utc_times(der: &[u8], base: usize, depth: usize, out: &mut Vec<usize>) {
+    if depth > 32 {
+        return;
+    }
+    let mut reader = dn::Der::new(der, 0);
+    let mut offset = 0;
+    while !reader.is_empty() {
+        let Ok(tlv) = reader.read() else {
+            return;
+        };
+        let header = tlv.whole.len() - tlv.content.len();
+        let content_start = base + offset + header;
+        if tlv.constructed {
+            find_early_utc_times(tlv.content, content_start, depth + 1, out);
+        } else if tlv.class == 0
+            && tlv.number == 23
+            && tlv.content.len() == 13
+            && matches!(tlv.content.first(), Some(b'5' | b'6'))
+            && tlv.content[1].is_ascii_digit()
+        {
+            out.push(content_start);
+        }
+        offset += tlv.whole.len();
+    }
+}
+
+/// The certificates of a CMS SignedData (DER ContentInfo), exactly as
+/// encoded: re-encoding a parsed certificate can change its signed bytes
+/// (x509-cert writes validity dates before 2050 as UTCTime).
+pub(crate) fn raw_cms_certificates(content_info: &[u8]) -> Vec<Vec<u8>> {
+    let walk = || -> Result<Vec<Vec<u8>>, dn::DnError> {
+        let mut top = dn::Der::new(content_info, 0);
+        let info = top.read()?;
+        let mut fields = info.inner();
+        let _content_type = fields.read()?;
+        let explicit = fields.read()?;
+        let mut inner = explicit.inner();
+        let signed_data = inner.read()?;
+        let mut fields = signed_data.inner();
+        let _version = fields.read()?;
+        let _digest_algorithms = fields.read()?;
+        let _encapsulated = fields.read()?;
+        let mut found = Vec::new();
+        if fields.is_empty() {
+            return Ok(found);
+        }
+        let next = fields.read()?;
+        // certificates [0] IMPLICIT CertificateSet
+        if next.class == 2 && next.number == 0 && next.constructed {
+            let mut choices = next.inner();
+            while !choices.is_empty() {
+                let choice = choices.read()?;
+                if choice.class == 0 && choice.number == 16 {
+                    found.push(choice.whole.to_vec());
+                }
+            }
+        }
+        Ok(found)
+    };
+    walk().unwrap_or_default()
+}
+
 impl CertInfo {
     /// Parses and digests a DER certificate.
     pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
-        let cert = Certificate::from_der(der)
+        let cert = Certificate::from_der(&for_parsing(der))
             .map_err(|err| CertError(format!("bad certificate: {err}")))?;
         Self::new(cert, der.to_vec())
     }
 
-    /// Digests an already parsed certificate whose DER is `der`.
+    /// Digests an already parsed certificate whose original DER is `der`.
     pub fn new(cert: Certificate, der: Vec<u8>) -> Result<Self, CertError> {
         let bad = |what: &str, err: der::Error| CertError(format!("{what}: {err}"));
         let tbs = cert.tbs_certificate();
-        let subject_der = tbs.subject().to_der().map_err(|e| bad("subject", e))?;
-        let issuer_der = tbs.issuer().to_der().map_err(|e| bad("issuer", e))?;
+        let (issuer_der, subject_der) = match dn::raw_name_ders(&der) {
+            Ok((issuer, subject)) => (issuer.to_vec(), subject.to_vec()),
+            Err(_) => (
+                tbs.issuer().to_der().map_err(|e| bad("issuer", e))?,
+                tbs.subject().to_der().map_err(|e| bad("subject", e))?,
+            ),
+        };
         let subject = CanonicalName::from_der(&subject_der)
             .map_err(|err| CertError(format!("subject: {err}")))?;
         let issuer = CanonicalName::from_der(&issuer_der)

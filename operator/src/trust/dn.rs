@@ -131,6 +131,20 @@ pub fn one_line_from_der(der: &[u8]) -> Result<String, DnError> {
 /// version, serial, signature algorithm, issuer, validity, subject); full
 /// certificate validation is someone else's job.
 pub fn cert_names(cert_der: &[u8]) -> Result<CertNames, DnError> {
+    let (issuer, subject) = raw_names(cert_der)?;
+    Ok(CertNames {
+        subject: format_rdn_sequence(&subject)?,
+        issuer: format_rdn_sequence(&issuer)?,
+    })
+}
+
+/// The issuer and subject Names of a DER certificate, as encoded.
+pub(crate) fn raw_name_ders(cert_der: &[u8]) -> Result<(&[u8], &[u8]), DnError> {
+    let (issuer, subject) = raw_names(cert_der)?;
+    Ok((issuer.whole, subject.whole))
+}
+
+fn raw_names(cert_der: &[u8]) -> Result<(Tlv<'_>, Tlv<'_>), DnError> {
     let mut top = Der::new(cert_der, 0);
     let cert = top.read()?;
     cert.expect_universal(TAG_SEQUENCE, true, "certificate is not a SEQUENCE")?;
@@ -150,10 +164,7 @@ pub fn cert_names(cert_der: &[u8]) -> Result<CertNames, DnError> {
     let validity = fields.read()?;
     validity.expect_universal(TAG_SEQUENCE, true, "validity is not a SEQUENCE")?;
     let subject = fields.read()?;
-    Ok(CertNames {
-        subject: format_rdn_sequence(&subject)?,
-        issuer: format_rdn_sequence(&issuer)?,
-    })
+    Ok((issuer, subject))
 }
 
 const CLASS_UNIVERSAL: u8 = 0;

@@ -152,7 +152,7 @@ pub fn verify(
         smime::split(message).map_err(|err| VerifyError::MalformedSmime(err.to_string()))?;
     let der = super::ber::to_der(&envelope.cms)
         .map_err(|err| VerifyError::MalformedCms(err.to_string()))?;
-    let signed_data = decode_signed_data(&der)?;
+    let signed_data = decode_signed_data(&super::cert::for_parsing(&der))?;
 
     let signer_info = match signed_data.signer_infos.0.as_slice() {
         [one] => one,
@@ -180,7 +180,7 @@ pub fn verify(
         }
     };
 
-    let certificates = message_certificates(&signed_data)?;
+    let certificates = message_certificates(&der);
     let (signer_cert, signer_der) = find_signer(signer_info, &certificates)?;
 
     let digest_algorithm =
@@ -235,22 +235,16 @@ fn decode_signed_data(der: &[u8]) -> Result<SignedData, VerifyError> {
         .map_err(|err| VerifyError::MalformedCms(format!("SignedData: {err}")))
 }
 
-/// The certificates carried in the message, with their DER.
-fn message_certificates(
-    signed_data: &SignedData,
-) -> Result<Vec<(Certificate, Vec<u8>)>, VerifyError> {
-    let mut certificates = Vec::new();
-    if let Some(set) = &signed_data.certificates {
-        for choice in set.0.iter() {
-            if let cms::cert::CertificateChoices::Certificate(cert) = choice {
-                let der = cert
-                    .to_der()
-                    .map_err(|err| VerifyError::MalformedCms(format!("certificate: {err}")))?;
-                certificates.push((cert.clone(), der));
-            }
-        }
-    }
-    Ok(certificates)
+/// The certificates carried in the message, parsed, with their DER as
+/// encoded in the message.
+fn message_certificates(content_info: &[u8]) -> Vec<(Certificate, Vec<u8>)> {
+    super::cert::raw_cms_certificates(content_info)
+        .into_iter()
+        .filter_map(|der| {
+            let cert = Certificate::from_der(&super::cert::for_parsing(&der)).ok()?;
+            Some((cert, der))
+        })
+        .collect()
 }
 
 fn find_signer<'a>(
