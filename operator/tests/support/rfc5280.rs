@@ -781,6 +781,12 @@ fn build() -> Pki {
     b.cert(ee("ux-non-ee", "ux-non-i"));
 
     // Dates: UTCTime 9x and GeneralizedTime (>= 2050).
+    // CMS signingTime is not covered: `openssl smime -sign` always writes
+    // the wall-clock time (a UTCTime), there is no faketime here, and the
+    // attribute is signed, so it cannot be edited afterwards (see
+    // Mutation::TamperSignedAttribute). The cases verified at 1999 or 2050
+    // therefore carry a signingTime outside the certificates' validity;
+    // neither openssl nor vmlisub judges it.
     b.cert(
         CertSpec::new(
             "dt-root",
