@@ -6,9 +6,21 @@
 //!
 //! openssl runs as
 //! `openssl smime -verify -CAfile <bundle> -no-CApath -no-CAstore -purpose smimesign -attime <AT>`
-//! plus `-crl_check` unless the case's vmlisub policy is `ignore` (or the
-//! case says otherwise), and `-inform PEM|DER` for those shapes. The bundle
-//! holds exactly the CA certificates and CRLs of vmlisub's CA directory.
+//! plus `-crl_check_all` (what IGTF sites configure: every certificate of
+//! the chain needs a CRL, not only the end entity) unless the case's vmlisub
+//! policy is `ignore` (or the case says otherwise), and `-inform PEM|DER` for
+//! those shapes. The bundle holds exactly the CA certificates and CRLs of
+//! vmlisub's CA directory.
+//!
+//! OpenSSL 3 under `-crl_check_all` checks the revocation status of every
+//! certificate of the chain *including the self-signed trust anchor*: the
+//! root needs a CRL in its own scope (issued by itself; `check_revocation`
+//! runs up to `sk_X509_num(chain) - 1`). A root's ordinary complete CRL
+//! covers the root too, so this only shows when the root's CRL is scoped
+//! (an issuingDistributionPoint that excludes the root): RFC 5280 section 6
+//! never checks the trust anchor, hence the `anchor-crl` difference.
+//! openssl checks revocation before signatures, validity periods and name
+//! constraints, so a case pinned to one of those must have all its CRLs.
 //!
 //! `VMLISUB_DIFF_VERBOSE=1 cargo test --test differential -- --nocapture`
 //! prints every case's verdicts.
@@ -23,6 +35,7 @@ use std::time::Instant;
 use support::cli::CrlPolicy;
 use support::fixtures::{INTER_NS, ROOT_DN, ROOT_NS, pki};
 use support::list::ListDoc;
+use support::rfc5280;
 use support::scenario::Case;
 use support::smime::{self, Digest, Mutation, Shape};
 use support::time::{LIST_EXPIRED, LIST_FUTURE};
@@ -94,13 +107,37 @@ const DELIBERATE: &[Deliberate] = &[
         class: "crl-missing-if-present",
         vmlisub: "accept",
         openssl: "reject",
-        why: "--crl-policy if-present tolerates a missing CRL; -crl_check requires one",
+        why: "--crl-policy if-present tolerates a missing CRL (none at all, or none in scope: partial, delta, indirect, other distribution point); -crl_check_all requires one",
     },
     Deliberate {
         class: "crl-ignore-vs-crl-check",
         vmlisub: "accept",
         openssl: "reject",
-        why: "--crl-policy ignore skips revocation; openssl ran with -crl_check (missing/stale/forged CRL, revoked signer)",
+        why: "--crl-policy ignore skips revocation; openssl ran with -crl_check_all (missing/stale/forged CRL, revoked signer)",
+    },
+    Deliberate {
+        class: "anchor-crl",
+        vmlisub: "accept",
+        openssl: "reject",
+        why: "-crl_check_all also wants a CRL covering the self-signed root itself; RFC 5280 6.1 does not check the trust anchor's revocation",
+    },
+    Deliberate {
+        class: "delta-crl-as-complete",
+        vmlisub: "crl-missing",
+        openssl: "accept",
+        why: "a delta CRL alone is no complete CRL (RFC 5280 5.2.4); openssl without -use_deltas takes it for one",
+    },
+    Deliberate {
+        class: "delta-crl-hides-revocation",
+        vmlisub: "certificate-revoked",
+        openssl: "accept",
+        why: "openssl without -use_deltas takes the (empty) delta CRL for the complete CRL when it comes first and misses the revocation in the complete CRL next to it",
+    },
+    Deliberate {
+        class: "name-constraints-unsupported-form",
+        vmlisub: "certificate-invalid",
+        openssl: "accept",
+        why: "a critical nameConstraints with a dNSName/iPAddress subtree: vmlisub checks directoryName, rfc822Name and URI only and fails closed on any other form; openssl checks them (and finds no such names in the signer)",
     },
 ];
 
@@ -121,6 +158,8 @@ fn openssl_reason(class: &str) -> &'static [&'static str] {
             "invalid CA certificate",
             "path length constraint exceeded",
             "unhandled critical extension",
+            "permitted subtree violation",
+            "excluded subtree violation",
         ],
         "unsupported-signature" => &["signature failure"],
         "signer-cert-absent" => &["signer certificate not found"],
@@ -132,7 +171,14 @@ fn openssl_reason(class: &str) -> &'static [&'static str] {
         "certificate-expired" => &["certificate has expired"],
         "certificate-not-yet-valid" => &["certificate is not yet valid"],
         "certificate-revoked" => &["certificate revoked"],
-        "crl-missing" | "crl-missing-if-present" => &["unable to get certificate CRL"],
+        "crl-missing" => &["unable to get certificate CRL"],
+        // No CRL in scope: openssl says "different CRL scope" when the best
+        // CRL it has is out of scope, and nothing more specific for CRLs it
+        // cannot use at all (partial, indirect, delta).
+        "crl-out-of-scope" | "crl-missing-if-present" | "anchor-crl" => {
+            &["unable to get certificate CRL", "different CRL scope"]
+        }
+        "crl-critical-extension" => &["unhandled critical CRL extension"],
         "crl-stale" => &["CRL has expired", "CRL is not yet valid"],
         "crl-invalid" => &[
             "CRL signature failure",
@@ -252,17 +298,18 @@ fn corpus() -> Vec<Entry> {
             t
         }),
     ));
-    c.push(good(
-        Case::new(
-            "good/revoked-intermediate-not-checked",
-            "revoked-inter-signer",
-        )
-        .embed("revoked-inter")
-        .edit_trust(|t| {
-            let mut t = t;
-            t.crls.push("revoked-inter-fresh".into());
-            t
-        }),
+    // Under -crl_check_all a revoked intermediate is refused (it used to
+    // pass under -crl_check, which looks at the end entity only).
+    c.push(bad(
+        "certificate-revoked",
+        "certificate-revoked",
+        Case::new("bad/revoked-intermediate", "revoked-inter-signer")
+            .embed("revoked-inter")
+            .edit_trust(|t| {
+                let mut t = t;
+                t.crls.push("revoked-inter-fresh".into());
+                t
+            }),
     ));
     c.push(good(
         Case::new("good/wrong-hash-names", "alice").edit_trust(|t| t.naming(Naming::WrongHash)),
@@ -912,7 +959,1137 @@ fn corpus() -> Vec<Entry> {
             .endorser(&alice.subject, &pki.cert("inter").subject),
         Expect::Reject("endorser-not-authorised"),
     ));
+
+    rfc5280_corpus(&mut c);
     c
+}
+
+/// Where a path's intermediate CA certificates travel.
+#[derive(Clone, Copy, Debug)]
+enum Place {
+    /// Only inside the CMS message (`-certfile`).
+    Cms,
+    /// Only in the CA directory.
+    Dir,
+    /// Both.
+    Both,
+}
+
+impl Place {
+    const ALL: [Place; 3] = [Place::Cms, Place::Dir, Place::Both];
+    const TWO: [Place; 2] = [Place::Cms, Place::Dir];
+
+    fn name(self) -> &'static str {
+        match self {
+            Place::Cms => "in-cms",
+            Place::Dir => "in-dir",
+            Place::Both => "in-both",
+        }
+    }
+}
+
+/// A case over the RFC 5280 PKI: `signer` with the intermediates `inters`
+/// (placed as `place`), trust anchors `anchors` in the CA directory, and the
+/// CRLs `crls` there.
+fn path(
+    name: &str,
+    signer: &str,
+    place: Place,
+    anchors: &[&str],
+    inters: &[&str],
+    crls: &[&str],
+) -> Case {
+    let mut cas: Vec<&str> = anchors.to_vec();
+    if matches!(place, Place::Dir | Place::Both) {
+        cas.extend_from_slice(inters);
+    }
+    let mut case = Case::new(name, signer)
+        .with_pki(rfc5280::pki)
+        .trust(Trust::new(&cas, crls));
+    if matches!(place, Place::Cms | Place::Both) {
+        for i in inters {
+            case = case.embed(i);
+        }
+    }
+    case
+}
+
+/// `path` below the RFC 5280 root, each intermediate with its own fresh
+/// CRL, the root's CRL `root_crl`.
+fn below_root(name: &str, signer: &str, place: Place, inters: &[&str], root_crl: &str) -> Case {
+    let crls: Vec<String> = std::iter::once(root_crl.to_owned())
+        .chain(inters.iter().map(|i| format!("{i}-crl")))
+        .collect();
+    let crls: Vec<&str> = crls.iter().map(String::as_str).collect();
+    path(name, signer, place, &["r"], inters, &crls)
+}
+
+/// Certification paths with intermediates (RFC 5280 section 6), over the
+/// second PKI in `support::rfc5280`.
+#[allow(clippy::too_many_lines)]
+fn rfc5280_corpus(c: &mut Vec<Entry>) {
+    // --- Intermediates carried in the CMS, the CA directory, or both. ---
+    for place in Place::ALL {
+        let p = place.name();
+        for shape in [Shape::Detached, Shape::OpaqueStream, Shape::Der] {
+            c.push(good(
+                below_root(
+                    &format!("good/rfc5280/intermediate-{p}/{}", shape.name()),
+                    "ia-ee",
+                    place,
+                    &["ia"],
+                    "r-crl",
+                )
+                .shape(shape),
+            ));
+        }
+    }
+    c.push(bad(
+        "untrusted-signer",
+        "untrusted-signer",
+        path(
+            "bad/rfc5280/intermediate-nowhere",
+            "ia-ee",
+            Place::Cms,
+            &["r"],
+            &[],
+            &["r-crl", "ia-crl"],
+        ),
+    ));
+
+    // --- Revoked intermediates. ---
+    for place in Place::ALL {
+        let p = place.name();
+        let rev = |name: &str| below_root(name, "rev-i-ee", place, &["rev-i"], "r-crl");
+        c.push(bad(
+            "certificate-revoked",
+            "certificate-revoked",
+            rev(&format!("bad/rfc5280/revoked-intermediate/{p}")),
+        ));
+        c.push(bad(
+            "certificate-revoked",
+            "certificate-revoked",
+            rev(&format!("bad/rfc5280/revoked-intermediate/if-present/{p}"))
+                .crl_policy(CrlPolicy::IfPresent),
+        ));
+        c.push(good(
+            rev(&format!("good/rfc5280/revoked-intermediate/ignore/{p}"))
+                .crl_policy(CrlPolicy::Ignore),
+        ));
+        let no_parent_crl =
+            |name: &str| path(name, "rev-i-ee", place, &["r"], &["rev-i"], &["rev-i-crl"]);
+        c.push(bad(
+            "crl-missing",
+            "crl-missing",
+            no_parent_crl(&format!(
+                "bad/rfc5280/revoked-intermediate/parent-crl-missing/{p}"
+            )),
+        ));
+        c.push(entry(
+            "crl-missing-if-present",
+            no_parent_crl(&format!(
+                "diff/rfc5280/revoked-intermediate/parent-crl-missing/if-present/{p}"
+            ))
+            .crl_policy(CrlPolicy::IfPresent),
+            Expect::Accept,
+        ));
+        c.push(good(below_root(
+            &format!("good/rfc5280/two-intermediates/{p}"),
+            "two-ee",
+            place,
+            &["two-1", "two-2"],
+            "r-crl",
+        )));
+        c.push(bad(
+            "certificate-revoked",
+            "certificate-revoked",
+            below_root(
+                &format!("bad/rfc5280/two-intermediates/lower-revoked/{p}"),
+                "two-2r-ee",
+                place,
+                &["two-1", "two-2r"],
+                "r-crl",
+            ),
+        ));
+        c.push(bad(
+            "certificate-revoked",
+            "certificate-revoked",
+            below_root(
+                &format!("bad/rfc5280/two-intermediates/upper-revoked/{p}"),
+                "two-1r-ee",
+                place,
+                &["two-1r", "two-1r-2"],
+                "r-crl",
+            ),
+        ));
+    }
+    c.push(good(
+        below_root(
+            "good/rfc5280/two-intermediates/lower-revoked/ignore",
+            "two-2r-ee",
+            Place::Cms,
+            &["two-1", "two-2r"],
+            "r-crl",
+        )
+        .crl_policy(CrlPolicy::Ignore),
+    ));
+    let two = |name: &str, crls: &[&str]| {
+        path(
+            name,
+            "two-ee",
+            Place::Dir,
+            &["r"],
+            &["two-1", "two-2"],
+            crls,
+        )
+    };
+    c.push(bad(
+        "crl-missing",
+        "crl-missing",
+        two(
+            "bad/rfc5280/two-intermediates/upper-crl-missing",
+            &["r-crl", "two-2-crl"],
+        ),
+    ));
+    c.push(bad(
+        "crl-missing",
+        "crl-missing",
+        two(
+            "bad/rfc5280/two-intermediates/root-crl-missing",
+            &["two-1-crl", "two-2-crl"],
+        ),
+    ));
+    c.push(bad(
+        "crl-stale",
+        "crl-stale",
+        two(
+            "bad/rfc5280/two-intermediates/upper-crl-stale",
+            &["r-crl", "two-1-crl-stale", "two-2-crl"],
+        ),
+    ));
+    c.push(bad(
+        "crl-stale",
+        "crl-stale",
+        two(
+            "bad/rfc5280/two-intermediates/root-crl-stale",
+            &["r-crl-stale", "two-1-crl", "two-2-crl"],
+        ),
+    ));
+
+    // --- The trust anchor's own revocation status (openssl only). ---
+    for place in Place::TWO {
+        c.push(entry(
+            "anchor-crl",
+            path(
+                &format!(
+                    "diff/rfc5280/anchor-crl/root-crl-scoped-to-intermediate/{}",
+                    place.name()
+                ),
+                "ia-dp-ee",
+                place,
+                &["r"],
+                &["ia-dp"],
+                &["r-crl-dp", "ia-dp-crl"],
+            ),
+            Expect::Accept,
+        ));
+    }
+    c.push(entry(
+        "anchor-crl",
+        path(
+            "diff/rfc5280/anchor-crl/root-crl-only-user-certs",
+            "r-ee",
+            Place::Dir,
+            &["r"],
+            &[],
+            &["r-crl-user"],
+        ),
+        Expect::Accept,
+    ));
+    c.push(bad(
+        "crl-out-of-scope",
+        "crl-missing",
+        path(
+            "bad/rfc5280/root-crl-scoped-to-other-intermediate",
+            "ia-ee",
+            Place::Dir,
+            &["r"],
+            &["ia"],
+            &["r-crl-dp", "ia-crl"],
+        ),
+    ));
+
+    // --- pathLenConstraint; self-issued certificates do not count. ---
+    let pathlen: [(&str, &str, &[&str], bool); 9] = [
+        ("pathlen0/end-entity", "pl0-ee", &["pl0"], true),
+        (
+            "pathlen0/self-issued/end-entity",
+            "pl0-link-ee",
+            &["pl0", "pl0-link"],
+            true,
+        ),
+        ("pathlen0/ca-below", "pl0-x-ee", &["pl0", "pl0-x"], false),
+        (
+            "pathlen0/self-issued/ca-below",
+            "pl0-link-x-ee",
+            &["pl0", "pl0-link", "pl0-link-x"],
+            false,
+        ),
+        ("pathlen1/ca-below", "pl1-x-ee", &["pl1", "pl1-x"], true),
+        (
+            "pathlen1/two-cas-below",
+            "pl1-x-y-ee",
+            &["pl1", "pl1-x", "pl1-x-y"],
+            false,
+        ),
+        (
+            "pathlen1/ca-below/self-issued",
+            "pl1-x-link-ee",
+            &["pl1", "pl1-x", "pl1-x-link"],
+            true,
+        ),
+        (
+            "pathlen1/self-issued/ca-below",
+            "pl1-link-x-ee",
+            &["pl1", "pl1-link", "pl1-link-x"],
+            true,
+        ),
+        (
+            "pathlen1/self-issued/two-cas-below",
+            "pl1-link-x-y-ee",
+            &["pl1", "pl1-link", "pl1-link-x", "pl1-link-x-y"],
+            false,
+        ),
+    ];
+    for (n, signer, inters, ok) in pathlen {
+        for place in Place::TWO {
+            let p = place.name();
+            if ok {
+                c.push(good(below_root(
+                    &format!("good/rfc5280/{n}/{p}"),
+                    signer,
+                    place,
+                    inters,
+                    "r-crl",
+                )));
+            } else {
+                c.push(bad(
+                    "certificate-invalid",
+                    "certificate-invalid",
+                    below_root(
+                        &format!("bad/rfc5280/{n}/{p}"),
+                        signer,
+                        place,
+                        inters,
+                        "r-crl",
+                    ),
+                ));
+            }
+        }
+    }
+    // The trust anchor's own pathLenConstraint (RFC 5937 semantics, as
+    // openssl and the IGTF distribution's self-signed roots imply).
+    for place in Place::TWO {
+        c.push(bad(
+            "certificate-invalid",
+            "certificate-invalid",
+            path(
+                &format!("bad/rfc5280/anchor-pathlen0/ca-below/{}", place.name()),
+                "rpl0-i-ee",
+                place,
+                &["rpl0"],
+                &["rpl0-i"],
+                &["rpl0-crl", "rpl0-i-crl"],
+            ),
+        ));
+    }
+
+    // --- CA key rollover: one subject, old and new key. ---
+    let both = ["ro-root", "rn-root"];
+    let crls = ["ro-crl", "rn-crl"];
+    for (signer, inters, extra) in [
+        ("ro-ee", &[][..], None),
+        ("rn-ee", &[][..], None),
+        ("ro-i-ee", &["ro-i"][..], Some("ro-i-crl")),
+        ("rn-i-ee", &["rn-i"][..], Some("rn-i-crl")),
+    ] {
+        let mut all: Vec<&str> = crls.to_vec();
+        all.extend(extra);
+        c.push(good(path(
+            &format!("good/rfc5280/rollover/both-roots/{signer}"),
+            signer,
+            Place::Cms,
+            &both,
+            inters,
+            &all,
+        )));
+    }
+    for signer in ["ro-ee", "rn-ee"] {
+        c.push(good(path(
+            &format!("good/rfc5280/rollover/both-roots+both-links/{signer}"),
+            signer,
+            Place::Cms,
+            &both,
+            &["link-on", "link-no"],
+            &crls,
+        )));
+    }
+    for place in Place::TWO {
+        let p = place.name();
+        c.push(good(path(
+            &format!("good/rfc5280/rollover/new-root-only/old-signer/link-{p}"),
+            "ro-ee",
+            place,
+            &["rn-root"],
+            &["link-no"],
+            &crls,
+        )));
+        c.push(good(path(
+            &format!("good/rfc5280/rollover/old-root-only/new-signer/link-{p}"),
+            "rn-ee",
+            place,
+            &["ro-root"],
+            &["link-on"],
+            &crls,
+        )));
+    }
+    c.push(good(path(
+        "good/rfc5280/rollover/new-root-only/old-intermediate",
+        "ro-i-ee",
+        Place::Cms,
+        &["rn-root"],
+        &["link-no", "ro-i"],
+        &["ro-crl", "rn-crl", "ro-i-crl"],
+    )));
+    c.push(good(path(
+        "good/rfc5280/rollover/old-root-only/new-intermediate",
+        "rn-i-ee",
+        Place::Cms,
+        &["ro-root"],
+        &["link-on", "rn-i"],
+        &["ro-crl", "rn-crl", "rn-i-crl"],
+    )));
+    c.push(bad(
+        "untrusted-signer",
+        "untrusted-signer",
+        path(
+            "bad/rfc5280/rollover/new-root-only/old-signer/no-link",
+            "ro-ee",
+            Place::Cms,
+            &["rn-root"],
+            &[],
+            &crls,
+        ),
+    ));
+    c.push(bad(
+        "untrusted-signer",
+        "untrusted-signer",
+        path(
+            "bad/rfc5280/rollover/old-root-only/new-signer/no-link",
+            "rn-ee",
+            Place::Cms,
+            &["ro-root"],
+            &[],
+            &crls,
+        ),
+    ));
+    // A CRL signed by the other key of the same CA name: without a
+    // certification path from the signer's trust anchor to that key it is
+    // not the signer's issuer's CRL (RFC 5280 6.3.3 (f)).
+    c.push(bad(
+        "crl-missing",
+        "crl-missing",
+        path(
+            "bad/rfc5280/rollover/both-roots/old-signer/only-new-key-crl",
+            "ro-ee",
+            Place::Cms,
+            &both,
+            &[],
+            &["rn-crl"],
+        ),
+    ));
+    c.push(bad(
+        "crl-missing",
+        "crl-missing",
+        path(
+            "bad/rfc5280/rollover/both-roots/new-signer/only-old-key-crl",
+            "rn-ee",
+            Place::Cms,
+            &both,
+            &[],
+            &["ro-crl"],
+        ),
+    ));
+    c.push(good(path(
+        "good/rfc5280/rollover/both-roots/new-signer/only-new-key-crl",
+        "rn-ee",
+        Place::Cms,
+        &both,
+        &[],
+        &["rn-crl"],
+    )));
+    // Through link-no the old key is certified by the trust anchor itself,
+    // which also signs the CRL: the CRL issuer's path is the anchor.
+    c.push(good(path(
+        "good/rfc5280/rollover/new-root-only/old-signer/crl-by-anchor-key",
+        "ro-ee",
+        Place::Cms,
+        &["rn-root"],
+        &["link-no"],
+        &["rn-crl"],
+    )));
+    c.push(bad(
+        "certificate-revoked",
+        "certificate-revoked",
+        path(
+            "bad/rfc5280/rollover/both-roots/old-signer-revoked",
+            "ro-ee-rev",
+            Place::Cms,
+            &both,
+            &[],
+            &["ro-crl-rev", "rn-crl"],
+        ),
+    ));
+    c.push(bad(
+        "certificate-revoked",
+        "certificate-revoked",
+        path(
+            "bad/rfc5280/rollover/new-root-only/old-signer-revoked",
+            "ro-ee-rev",
+            Place::Cms,
+            &["rn-root"],
+            &["link-no"],
+            &["ro-crl-rev", "rn-crl"],
+        ),
+    ));
+
+    // --- nameConstraints (critical) on an intermediate. ---
+    let nc_ok = [
+        "nc-dir-p-in",
+        "nc-dir-p-in-email",
+        "nc-dir-x-in",
+        "nc-mail-box-dn-in",
+        "nc-mail-box-san-in",
+        "nc-mail-box-none",
+        "nc-mail-host-dn-in",
+        "nc-mail-host-san-in",
+        "nc-mail-dom-dn-sub",
+        "nc-mail-dom-san-sub",
+        "nc-mail-x-dn-ok",
+        "nc-uri-dom-in",
+        "nc-uri-dom-none",
+        "nc-uri-host-in",
+        "nc-uri-x-ok",
+        "nc-mix-in",
+    ];
+    let unsupported = ["nc-dns-ee", "nc-dns-x-ee", "nc-ip-ee"];
+    for (i, (signer, issuer, _, _)) in rfc5280::NC_SIGNERS.iter().enumerate() {
+        let inters: Vec<&str> = match *issuer {
+            "nc-sub-in" | "nc-sub-out" | "nc-link" => vec!["nc-dir-p", issuer],
+            _ => vec![issuer],
+        };
+        let place = if i % 2 == 0 { Place::Dir } else { Place::Cms };
+        let ok = nc_ok.contains(signer) || matches!(*signer, "nc-sub-in-ee" | "nc-link-ee");
+        let n = |verdict: &str| format!("{verdict}/rfc5280/name-constraints/{signer}");
+        if unsupported.contains(signer) {
+            c.push(entry(
+                "name-constraints-unsupported-form",
+                below_root(&n("diff"), signer, place, &inters, "r-crl"),
+                Expect::Reject("certificate-invalid"),
+            ));
+        } else if ok {
+            c.push(good(below_root(
+                &n("good"),
+                signer,
+                place,
+                &inters,
+                "r-crl",
+            )));
+        } else {
+            c.push(bad(
+                "certificate-invalid",
+                "certificate-invalid",
+                below_root(&n("bad"), signer, place, &inters, "r-crl"),
+            ));
+        }
+    }
+
+    // --- Name chaining: issuer and subject equal under RFC 5280 7.1. ---
+    c.push(good(below_root(
+        "good/rfc5280/name-chaining/same-encoding",
+        "ch-ee",
+        Place::Dir,
+        &["ch-v1"],
+        "r-crl",
+    )));
+    for (variant, _, _) in rfc5280::CHAIN_VARIANTS {
+        let v = variant.trim_start_matches("ch-");
+        c.push(good(path(
+            &format!("good/rfc5280/name-chaining/{v}/crl-as-issued"),
+            "ch-ee",
+            Place::Dir,
+            &["r"],
+            &[variant],
+            &["r-crl", "ch-v1-crl"],
+        )));
+        c.push(good(path(
+            &format!("good/rfc5280/name-chaining/{v}/crl-as-in-dir"),
+            "ch-ee",
+            Place::Dir,
+            &["r"],
+            &[variant],
+            &["r-crl", &format!("{variant}-crl")],
+        )));
+        c.push(good(path(
+            &format!("good/rfc5280/name-chaining/{v}/ca-in-cms"),
+            "ch-ee",
+            Place::Cms,
+            &["r"],
+            &[variant],
+            &["r-crl", "ch-v1-crl"],
+        )));
+    }
+    c.push(good(path(
+        "good/rfc5280/name-chaining/printable-issuer-utf8-ca",
+        "ch-ee-print",
+        Place::Dir,
+        &["r"],
+        &["ch-v1"],
+        &["r-crl", "ch-print-crl"],
+    )));
+    for other in ["ch-other-key", "ch-other-name"] {
+        c.push(bad(
+            "untrusted-signer",
+            "untrusted-signer",
+            path(
+                &format!("bad/rfc5280/name-chaining/{other}"),
+                "ch-ee",
+                Place::Dir,
+                &["r"],
+                &[other],
+                &["r-crl", &format!("{other}-crl")],
+            ),
+        ));
+    }
+
+    // --- Serial numbers: negative and 20 octets. ---
+    for place in Place::TWO {
+        let p = place.name();
+        let ser = |signer: &str, inter: &str, root_crl: &str, inter_crl: &str, n: &str| {
+            path(
+                &format!("{n}/{p}"),
+                signer,
+                place,
+                &["r"],
+                &[inter],
+                &[root_crl, inter_crl],
+            )
+        };
+        let cases: [(&str, &str, &str, &str, bool, &str); 10] = [
+            (
+                "ser-neg-ee",
+                "ser-i",
+                "r-crl",
+                "ser-i-crl",
+                true,
+                "negative-signer",
+            ),
+            (
+                "ser-neg-ee",
+                "ser-i",
+                "r-crl",
+                "ser-i-crl-pos",
+                true,
+                "negative-signer/crl-lists-positive",
+            ),
+            (
+                "ser-neg-ee",
+                "ser-i",
+                "r-crl",
+                "ser-i-crl-neg",
+                false,
+                "negative-signer/crl-lists-it",
+            ),
+            (
+                "ser-big-ee",
+                "ser-i",
+                "r-crl",
+                "ser-i-crl",
+                true,
+                "20-octet-signer",
+            ),
+            (
+                "ser-big-ee",
+                "ser-i",
+                "r-crl",
+                "ser-i-crl-big-near",
+                true,
+                "20-octet-signer/crl-lists-neighbour",
+            ),
+            (
+                "ser-big-ee",
+                "ser-i",
+                "r-crl",
+                "ser-i-crl-big",
+                false,
+                "20-octet-signer/crl-lists-it",
+            ),
+            (
+                "ser-neg-i-ee",
+                "ser-neg-i",
+                "r-crl-ser-pos",
+                "ser-neg-i-crl",
+                true,
+                "negative-intermediate/crl-lists-positive",
+            ),
+            (
+                "ser-neg-i-ee",
+                "ser-neg-i",
+                "r-crl-ser-neg",
+                "ser-neg-i-crl",
+                false,
+                "negative-intermediate/crl-lists-it",
+            ),
+            (
+                "ser-big-i-ee",
+                "ser-big-i",
+                "r-crl",
+                "ser-big-i-crl",
+                true,
+                "20-octet-intermediate",
+            ),
+            (
+                "ser-big-i-ee",
+                "ser-big-i",
+                "r-crl-ser-big",
+                "ser-big-i-crl",
+                false,
+                "20-octet-intermediate/crl-lists-it",
+            ),
+        ];
+        for (signer, inter, root_crl, inter_crl, ok, n) in cases {
+            if ok {
+                c.push(good(ser(
+                    signer,
+                    inter,
+                    root_crl,
+                    inter_crl,
+                    &format!("good/rfc5280/serial/{n}"),
+                )));
+            } else {
+                c.push(bad(
+                    "certificate-revoked",
+                    "certificate-revoked",
+                    ser(
+                        signer,
+                        inter,
+                        root_crl,
+                        inter_crl,
+                        &format!("bad/rfc5280/serial/{n}"),
+                    ),
+                ));
+            }
+        }
+    }
+
+    // --- Dates: UTCTime 9x and GeneralizedTime (>= 2050). ---
+    let dates = |name: &str, signer: &str, inter: &str, era: &str, place: Place| {
+        let crls = [format!("dt-root-crl{era}"), format!("{inter}-crl{era}")];
+        path(
+            name,
+            signer,
+            place,
+            &["dt-root"],
+            &[inter],
+            &[&crls[0], &crls[1]],
+        )
+    };
+    for place in Place::TWO {
+        c.push(good(dates(
+            &format!("good/rfc5280/dates/generalized-not-after/{}", place.name()),
+            "dt-ee",
+            "dt-i",
+            "",
+            place,
+        )));
+    }
+    c.push(good(dates(
+        "good/rfc5280/dates/crl-generalized-next-update",
+        "dt-ee",
+        "dt-i",
+        "-long",
+        Place::Cms,
+    )));
+    c.push(good(dates(
+        "good/rfc5280/dates/utctime-2049",
+        "dt-ee-2049",
+        "dt-i",
+        "",
+        Place::Cms,
+    )));
+    c.push(bad(
+        "certificate-expired",
+        "certificate-expired",
+        dates(
+            "bad/rfc5280/dates/utctime-2049/at-2050",
+            "dt-ee-2049",
+            "dt-i",
+            "-2050",
+            Place::Cms,
+        )
+        .at(rfc5280::AT_2050)
+        .list(|d| d.window(rfc5280::LIST_2050)),
+    ));
+    c.push(bad(
+        "certificate-not-yet-valid",
+        "certificate-not-yet-valid",
+        dates(
+            "bad/rfc5280/dates/generalized-2050-not-before",
+            "dt-ee-2050",
+            "dt-i",
+            "",
+            Place::Cms,
+        ),
+    ));
+    c.push(good(
+        dates(
+            "good/rfc5280/dates/generalized-2050/at-2050",
+            "dt-ee-2050",
+            "dt-i",
+            "-2050",
+            Place::Cms,
+        )
+        .at(rfc5280::AT_2050_JUNE)
+        .list(|d| d.window(rfc5280::LIST_2050_JUNE)),
+    ));
+    c.push(bad(
+        "certificate-expired",
+        "certificate-expired",
+        dates(
+            "bad/rfc5280/dates/utctime-1999-signer",
+            "dt-ee-90s",
+            "dt-i",
+            "",
+            Place::Cms,
+        ),
+    ));
+    c.push(good(
+        dates(
+            "good/rfc5280/dates/utctime-1999-signer/at-1999",
+            "dt-ee-90s",
+            "dt-i",
+            "-1999",
+            Place::Cms,
+        )
+        .at(rfc5280::AT_1999)
+        .list(|d| d.window(rfc5280::LIST_1999)),
+    ));
+    c.push(bad(
+        "crl-stale",
+        "crl-stale",
+        dates(
+            "bad/rfc5280/dates/at-1999/crl-from-2026",
+            "dt-ee-90s",
+            "dt-i",
+            "",
+            Place::Cms,
+        )
+        .at(rfc5280::AT_1999)
+        .list(|d| d.window(rfc5280::LIST_1999)),
+    ));
+    for place in Place::TWO {
+        let p = place.name();
+        c.push(bad(
+            "certificate-expired",
+            "certificate-expired",
+            dates(
+                &format!("bad/rfc5280/dates/intermediate-expired-1999/{p}"),
+                "dt-i99-ee",
+                "dt-i99",
+                "",
+                place,
+            ),
+        ));
+        c.push(bad(
+            "certificate-not-yet-valid",
+            "certificate-not-yet-valid",
+            dates(
+                &format!("bad/rfc5280/dates/intermediate-from-2050/{p}"),
+                "dt-i50-ee",
+                "dt-i50",
+                "",
+                place,
+            ),
+        ));
+    }
+    c.push(good(
+        dates(
+            "good/rfc5280/dates/intermediate-expired-1999/at-1999",
+            "dt-i99-ee",
+            "dt-i99",
+            "-1999",
+            Place::Cms,
+        )
+        .at(rfc5280::AT_1999)
+        .list(|d| d.window(rfc5280::LIST_1999)),
+    ));
+    c.push(good(
+        dates(
+            "good/rfc5280/dates/intermediate-from-2050/at-2050",
+            "dt-i50-ee",
+            "dt-i50",
+            "-2050",
+            Place::Cms,
+        )
+        .at(rfc5280::AT_2050_JUNE)
+        .list(|d| d.window(rfc5280::LIST_2050_JUNE)),
+    ));
+
+    // --- CRLs with an issuingDistributionPoint. ---
+    let idp = |name: &str, signer: &str, root_crl: &str, crls: &[&str]| {
+        let mut all = vec![root_crl];
+        all.extend_from_slice(crls);
+        path(name, signer, Place::Dir, &["r"], &["idp-i"], &all)
+    };
+    let idp_good: [(&str, &str, &str, &[&str]); 9] = [
+        ("only-user-certs", "idp-ee", "r-crl", &["idp-user"]),
+        (
+            "only-user-certs/signer-with-crldp",
+            "idp-ee-dp",
+            "r-crl",
+            &["idp-user"],
+        ),
+        (
+            "root-crl-only-ca-certs",
+            "idp-ee",
+            "r-crl-ca",
+            &["idp-full"],
+        ),
+        ("dp-name-matches", "idp-ee-dp", "r-crl", &["idp-dp-match"]),
+        (
+            "no-idp/signer-with-crldp",
+            "idp-ee-dp",
+            "r-crl",
+            &["idp-full"],
+        ),
+        (
+            "only-some-reasons+complete",
+            "idp-ee",
+            "r-crl",
+            &["idp-reasons", "idp-full"],
+        ),
+        (
+            "indirect+complete",
+            "idp-ee",
+            "r-crl",
+            &["idp-indirect", "idp-full"],
+        ),
+        ("delta+base", "idp-ee", "r-crl", &["idp-base", "idp-delta"]),
+        (
+            "complete-and-out-of-scope",
+            "idp-ee-dp",
+            "r-crl",
+            &["idp-dp-other", "idp-full"],
+        ),
+    ];
+    for (n, signer, root_crl, crls) in idp_good {
+        c.push(good(idp(
+            &format!("good/rfc5280/idp/{n}"),
+            signer,
+            root_crl,
+            crls,
+        )));
+    }
+    let idp_revoked: [(&str, &str, &str, &[&str]); 5] = [
+        ("only-user-certs", "idp-ee-rev", "r-crl", &["idp-user"]),
+        (
+            "root-crl-only-ca-certs",
+            "idp-ee-rev",
+            "r-crl-ca",
+            &["idp-full"],
+        ),
+        (
+            "dp-name-matches",
+            "idp-ee-dp-rev",
+            "r-crl",
+            &["idp-dp-match"],
+        ),
+        (
+            "only-some-reasons+complete",
+            "idp-ee-rev",
+            "r-crl",
+            &["idp-reasons", "idp-full"],
+        ),
+        (
+            "complete-before-delta",
+            "idp-ee-rev",
+            "r-crl",
+            &["idp-full", "idp-delta"],
+        ),
+    ];
+    for (n, signer, root_crl, crls) in idp_revoked {
+        c.push(bad(
+            "certificate-revoked",
+            "certificate-revoked",
+            idp(
+                &format!("bad/rfc5280/idp/revoked/{n}"),
+                signer,
+                root_crl,
+                crls,
+            ),
+        ));
+    }
+    let idp_missing: [(&str, &str, &str, &[&str]); 7] = [
+        ("only-ca-certs/signer", "idp-ee", "r-crl", &["idp-ca"]),
+        (
+            "root-crl-only-user-certs/intermediate",
+            "idp-ee",
+            "r-crl-user",
+            &["idp-full"],
+        ),
+        ("dp-name-differs", "idp-ee-dp", "r-crl", &["idp-dp-other"]),
+        (
+            "dp-name/signer-without-crldp",
+            "idp-ee",
+            "r-crl",
+            &["idp-dp-match"],
+        ),
+        ("only-some-reasons", "idp-ee", "r-crl", &["idp-reasons"]),
+        ("indirect", "idp-ee", "r-crl", &["idp-indirect"]),
+        (
+            "only-ca-certs/revoked-signer",
+            "idp-ee-rev",
+            "r-crl",
+            &["idp-ca"],
+        ),
+    ];
+    for (n, signer, root_crl, crls) in idp_missing {
+        c.push(bad(
+            "crl-out-of-scope",
+            "crl-missing",
+            idp(&format!("bad/rfc5280/idp/{n}"), signer, root_crl, crls),
+        ));
+    }
+    for (n, signer, root_crl, crls) in &idp_missing[..6] {
+        c.push(entry(
+            "crl-missing-if-present",
+            idp(
+                &format!("diff/rfc5280/idp/{n}/if-present"),
+                signer,
+                root_crl,
+                crls,
+            )
+            .crl_policy(CrlPolicy::IfPresent),
+            Expect::Accept,
+        ));
+    }
+    // A delta CRL (deltaCRLIndicator) is not a complete CRL (RFC 5280
+    // 5.2.4, 6.3.3): alone it leaves the signer without a CRL. openssl
+    // without -use_deltas scores it like a complete CRL and, when it comes
+    // first in the store, prefers it to the complete one.
+    c.push(entry(
+        "delta-crl-as-complete",
+        idp(
+            "diff/rfc5280/idp/delta-only",
+            "idp-ee",
+            "r-crl",
+            &["idp-delta"],
+        ),
+        Expect::Reject("crl-missing"),
+    ));
+    c.push(good(
+        idp(
+            "good/rfc5280/idp/delta-only/if-present",
+            "idp-ee",
+            "r-crl",
+            &["idp-delta"],
+        )
+        .crl_policy(CrlPolicy::IfPresent),
+    ));
+    c.push(entry(
+        "delta-crl-hides-revocation",
+        idp(
+            "diff/rfc5280/idp/revoked/delta-before-complete",
+            "idp-ee-rev",
+            "r-crl",
+            &["idp-delta", "idp-full"],
+        ),
+        Expect::Reject("certificate-revoked"),
+    ));
+
+    // --- Unknown extensions. ---
+    for place in Place::ALL {
+        let p = place.name();
+        c.push(bad(
+            "certificate-invalid",
+            "certificate-invalid",
+            below_root(
+                &format!("bad/rfc5280/unknown-critical-extension/intermediate/{p}"),
+                "ux-crit-ee",
+                place,
+                &["ux-crit-i"],
+                "r-crl",
+            ),
+        ));
+        c.push(good(below_root(
+            &format!("good/rfc5280/unknown-non-critical-extension/intermediate/{p}"),
+            "ux-non-ee",
+            place,
+            &["ux-non-i"],
+            "r-crl",
+        )));
+    }
+    c.push(bad(
+        "certificate-invalid",
+        "certificate-invalid",
+        below_root(
+            "bad/rfc5280/unknown-critical-extension/intermediate/ignore",
+            "ux-crit-ee",
+            Place::Cms,
+            &["ux-crit-i"],
+            "r-crl",
+        )
+        .crl_policy(CrlPolicy::Ignore),
+    ));
+    let ux = |name: &str, root_crl: &str, crl: &str| {
+        path(
+            name,
+            "ux-non-ee",
+            Place::Cms,
+            &["r"],
+            &["ux-non-i"],
+            &[root_crl, crl],
+        )
+    };
+    for policy in [CrlPolicy::Require, CrlPolicy::IfPresent] {
+        c.push(bad(
+            "crl-critical-extension",
+            "crl-invalid",
+            ux(
+                &format!(
+                    "bad/rfc5280/unknown-critical-extension/intermediate-crl/{}",
+                    policy.arg()
+                ),
+                "r-crl",
+                "ux-non-i-crl-crit",
+            )
+            .crl_policy(policy),
+        ));
+    }
+    c.push(bad(
+        "crl-critical-extension",
+        "crl-invalid",
+        ux(
+            "bad/rfc5280/unknown-critical-extension/root-crl",
+            "r-crl-critical-ext",
+            "ux-non-i-crl",
+        ),
+    ));
+    c.push(good(ux(
+        "good/rfc5280/unknown-non-critical-extension/intermediate-crl",
+        "r-crl",
+        "ux-non-i-crl-non",
+    )));
 }
 
 /// Messages that are not S/MIME at all, or broken MIME.

@@ -137,3 +137,33 @@ pub fn signing_time_value(cms: &[u8]) -> std::ops::Range<usize> {
     }
     panic!("no signingTime attribute")
 }
+
+/// Encodes one tag-length-value (definite length).
+pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(u8::try_from(len).unwrap_or(0));
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | u8::try_from(bytes.len()).unwrap_or(0));
+        out.extend(bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// The minimal two's-complement content octets of an INTEGER.
+pub fn integer(value: i128) -> Vec<u8> {
+    let mut bytes = value.to_be_bytes().to_vec();
+    while bytes.len() > 1
+        && ((bytes[0] == 0 && bytes[1] & 0x80 == 0) || (bytes[0] == 0xff && bytes[1] & 0x80 != 0))
+    {
+        bytes.remove(0);
+    }
+    bytes
+}

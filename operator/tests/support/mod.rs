@@ -15,6 +15,7 @@ pub mod openssl;
 pub mod pki;
 pub mod process;
 pub mod quickstart;
+pub mod rfc5280;
 pub mod scenario;
 pub mod smime;
 pub mod time;

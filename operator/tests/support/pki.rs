@@ -19,8 +19,9 @@ use std::process::Child;
 
 use tempfile::TempDir;
 
+use super::der;
 use super::openssl;
-use super::time::{self, utctime};
+use super::time::{self, asn1time};
 
 /// Key algorithms the generator supports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,6 +184,15 @@ pub struct CertSpec {
     pub string_mask: String,
     /// Serial number (hex); default: the next free one.
     pub serial: Option<String>,
+    /// Replaces the profile's extension lines (openssl config syntax).
+    pub extensions: Option<String>,
+    /// Whether the certificate is a CA (default: from the profile).
+    pub ca: Option<bool>,
+    /// Extension lines added to the profile's (or [`CertSpec::extensions`]).
+    pub extra_ext: String,
+    /// Further openssl config sections the extension lines refer to
+    /// (`[name]` headers included).
+    pub sections: String,
 }
 
 impl CertSpec {
@@ -210,6 +220,10 @@ impl CertSpec {
             ski: None,
             string_mask: "utf8only".to_owned(),
             serial: None,
+            extensions: None,
+            ca: None,
+            extra_ext: String::new(),
+            sections: String::new(),
         }
     }
 
@@ -236,6 +250,27 @@ impl CertSpec {
 
     pub fn ski(mut self, ski: &str) -> Self {
         self.ski = Some(ski.to_owned());
+        self
+    }
+
+    /// Replaces the profile's extensions; `ca` says whether this makes a CA.
+    pub fn extensions(mut self, lines: &str, ca: bool) -> Self {
+        self.extensions = Some(lines.to_owned());
+        self.ca = Some(ca);
+        self
+    }
+
+    /// One more extension line (e.g. `subjectAltName = email:a@example.org`).
+    pub fn ext(mut self, line: &str) -> Self {
+        self.extra_ext.push_str(line);
+        self.extra_ext.push('\n');
+        self
+    }
+
+    /// More configuration sections (for extension values like `@dir`).
+    pub fn sections(mut self, text: &str) -> Self {
+        self.sections.push_str(text);
+        self.sections.push('\n');
         self
     }
 }
@@ -314,6 +349,7 @@ pub struct PkiBuilder {
     dir: TempDir,
     pki: Pki,
     next_serial: u32,
+    crl_number: Option<String>,
 }
 
 impl Default for PkiBuilder {
@@ -333,6 +369,7 @@ impl PkiBuilder {
             dir,
             pki: Pki::default(),
             next_serial: 0x1001,
+            crl_number: None,
         }
     }
 
@@ -461,7 +498,11 @@ impl PkiBuilder {
         ];
         openssl::run(self.dir.path(), &req_args);
 
-        let mut extensions = spec.profile.extensions().to_owned();
+        let mut extensions = spec
+            .extensions
+            .clone()
+            .unwrap_or_else(|| spec.profile.extensions().to_owned());
+        extensions.push_str(&spec.extra_ext);
         match &spec.ski {
             Some(ski) => {
                 let _ = writeln!(extensions, "subjectKeyIdentifier = {ski}");
@@ -476,6 +517,7 @@ impl PkiBuilder {
                 .map(|l| format!("{l}\n"))
                 .collect();
         }
+        extensions.push_str(&spec.sections);
         let index = self.write("index.txt", "");
         let cnf = self.ca_config(&spec.name, &index, &extensions, &spec.string_mask, "");
         let serial = match &spec.serial {
@@ -497,9 +539,9 @@ impl PkiBuilder {
         args.extend(["-in".into(), csr.into(), "-out".into(), out.clone().into()]);
         args.extend([
             "-startdate".into(),
-            utctime(&spec.not_before).into(),
+            asn1time(&spec.not_before).into(),
             "-enddate".into(),
-            utctime(&spec.not_after).into(),
+            asn1time(&spec.not_after).into(),
             "-md".into(),
             spec.md.clone().into(),
         ]);
@@ -529,6 +571,92 @@ impl PkiBuilder {
         self
     }
 
+    /// Re-issues certificate `from` (same subject, key, validity and
+    /// extensions, same issuer `issuer`) with the serial number `serial`,
+    /// e.g. a negative one, which neither `openssl ca` nor `openssl x509`
+    /// writes: the DER serial is replaced and the TBSCertificate signed
+    /// again with `openssl dgst` (same signature algorithm: `from` must have
+    /// been issued with SHA-256 by an EC key).
+    pub fn reserial(&mut self, name: &str, from: &str, issuer: &str, serial: i128) -> &mut Self {
+        let original = self.pki.cert(from).clone();
+        let ca = self.pki.cert(issuer).clone();
+        let input = self.write(&format!("{name}.in.pem"), &original.pem);
+        let cert = openssl::run(
+            self.dir.path(),
+            [
+                "x509".as_ref(),
+                "-in".as_ref(),
+                input.as_os_str(),
+                "-outform".as_ref(),
+                "DER".as_ref(),
+            ] as [&std::ffi::OsStr; 5],
+        );
+        let outer = der::read(&cert, 0);
+        let [tbs, alg, _sig] = der::children(&cert, &outer)[..] else {
+            panic!("{from}: not a Certificate")
+        };
+        let mut tbs_content = Vec::new();
+        for (i, part) in der::children(&cert, &tbs).into_iter().enumerate() {
+            if i == 1 {
+                assert_eq!(part.tag, 0x02, "{from}: no serial after the version");
+                tbs_content.extend(der::tlv(0x02, &der::integer(serial)));
+            } else {
+                tbs_content.extend_from_slice(&cert[part.start..part.end]);
+            }
+        }
+        let new_tbs = der::tlv(0x30, &tbs_content);
+        let tbs_path = self.path(&format!("{name}.tbs.der"));
+        fs::write(&tbs_path, &new_tbs).unwrap_or_else(|e| panic!("write tbs: {e}"));
+        let ca_key = self.write(&format!("key-{}.pem", ca.key), &ca.key_pem);
+        let sig = openssl::run(
+            self.dir.path(),
+            [
+                "dgst".as_ref(),
+                "-sha256".as_ref(),
+                "-sign".as_ref(),
+                ca_key.as_os_str(),
+                tbs_path.as_os_str(),
+            ] as [&std::ffi::OsStr; 5],
+        );
+        let mut bits = vec![0u8];
+        bits.extend(sig);
+        let mut body = new_tbs;
+        body.extend_from_slice(&cert[alg.start..alg.end]);
+        body.extend(der::tlv(0x03, &bits));
+        let der_path = self.path(&format!("{name}.der"));
+        fs::write(&der_path, der::tlv(0x30, &body)).unwrap_or_else(|e| panic!("write der: {e}"));
+        let pem = String::from_utf8(openssl::run(
+            self.dir.path(),
+            [
+                "x509".as_ref(),
+                "-inform".as_ref(),
+                "DER".as_ref(),
+                "-in".as_ref(),
+                der_path.as_os_str(),
+            ] as [&std::ffi::OsStr; 5],
+        ))
+        .unwrap_or_else(|e| panic!("PEM is not UTF-8: {e}"));
+        let key = self.pki.key(&original.key).clone();
+        let mut spec = CertSpec::new(
+            name,
+            &original.subject,
+            &original.key,
+            Some(issuer),
+            Profile::Signer,
+        )
+        .valid(&original.not_before, &original.not_after);
+        spec.ca = Some(original.is_ca);
+        let cert = describe(self.dir.path(), &spec, &key, pem);
+        self.pki.certs.insert(name.to_owned(), cert);
+        self
+    }
+
+    /// The crlNumber of the next CRL (default `01`).
+    pub fn crl_number(&mut self, number: &str) -> &mut Self {
+        self.crl_number = Some(number.to_owned());
+        self
+    }
+
     /// Issues a CRL for `ca` listing `revoked` (certificate names), signed by
     /// `ca`'s key, or by `forger`'s key and certificate when given (a CA with
     /// the same name but another key: a forged CRL).
@@ -554,20 +682,36 @@ impl PkiBuilder {
         forger: Option<&str>,
         crl_extensions: &str,
     ) -> &mut Self {
+        let serials: Vec<String> = revoked
+            .iter()
+            .map(|r| self.pki.cert(r).serial.clone())
+            .collect();
+        let serials: Vec<&str> = serials.iter().map(String::as_str).collect();
+        self.crl_serials(name, ca, window, &serials, forger, crl_extensions)
+    }
+
+    /// [`PkiBuilder::crl_with_extensions`] listing raw serial numbers (hex,
+    /// `-` for a negative one) rather than certificates.
+    pub fn crl_serials(
+        &mut self,
+        name: &str,
+        ca: &str,
+        window: (&str, &str),
+        revoked: &[&str],
+        forger: Option<&str>,
+        crl_extensions: &str,
+    ) -> &mut Self {
         let signer = self.pki.cert(forger.unwrap_or(ca)).clone();
         let mut index = String::new();
         let mut serials = Vec::new();
-        for r in revoked {
-            let c = self.pki.cert(r);
+        for (i, serial) in revoked.iter().enumerate() {
             let _ = writeln!(
                 index,
-                "R\t{}\t{}\t{}\tunknown\t{}",
-                utctime(&c.not_after),
-                utctime(time::REVOKED_AT),
-                c.serial,
-                c.subject
+                "R\t{}\t{}\t{serial}\tunknown\t/CN=revoked {i}",
+                asn1time(time::ROOT_UNTIL),
+                asn1time(time::REVOKED_AT),
             );
-            serials.push(c.serial.clone());
+            serials.push((*serial).to_owned());
         }
         let index_path = self.write(&format!("crl-{name}-index.txt"), &index);
         let cnf = self.ca_config(
@@ -577,7 +721,8 @@ impl PkiBuilder {
             "utf8only",
             crl_extensions,
         );
-        self.write("crlnumber", "01\n");
+        let number = self.crl_number.take().unwrap_or_else(|| "01".to_owned());
+        self.write("crlnumber", &format!("{number}\n"));
         let ca_cert = self.write(&format!("{}.pem", signer.name), &signer.pem);
         let ca_key = self.write(&format!("key-{}.pem", signer.key), &signer.key_pem);
         let out = self.path(&format!("crl-{name}.pem"));
@@ -594,9 +739,9 @@ impl PkiBuilder {
             "-md".into(),
             "sha256".into(),
             "-crl_lastupdate".into(),
-            utctime(window.0).into(),
+            asn1time(window.0).into(),
             "-crl_nextupdate".into(),
-            utctime(window.1).into(),
+            asn1time(window.1).into(),
             "-out".into(),
             out.clone().into(),
         ];
@@ -694,7 +839,7 @@ fn describe(dir: &Path, spec: &CertSpec, key: &Key, pem: String) -> Cert {
         hash: hash.unwrap_or_else(|| missing("hash")),
         not_before: spec.not_before.clone(),
         not_after: spec.not_after.clone(),
-        is_ca: spec.profile.is_ca(),
+        is_ca: spec.ca.unwrap_or_else(|| spec.profile.is_ca()),
         ski,
     }
 }

@@ -45,8 +45,10 @@ pub struct Case {
     pub at: String,
     pub allow_sha1: bool,
     pub endorsers: Vec<(String, String)>,
-    /// Whether openssl gets `-crl_check`; default: unless the policy is `ignore`.
+    /// Whether openssl gets `-crl_check_all`; default: unless the policy is `ignore`.
     pub openssl_crl_check: Option<bool>,
+    /// The PKI the names refer to (default: the standard one).
+    pub source: fn() -> &'static Pki,
 }
 
 impl Case {
@@ -70,11 +72,20 @@ impl Case {
             allow_sha1: false,
             endorsers: Vec::new(),
             openssl_crl_check: None,
+            source: pki,
         }
     }
 
     pub fn pki(&self) -> &'static Pki {
-        pki()
+        (self.source)()
+    }
+
+    /// Takes signers, certificates and CRLs from another PKI (built lazily
+    /// by `source`); the trust store starts empty.
+    pub fn with_pki(mut self, source: fn() -> &'static Pki) -> Self {
+        self.source = source;
+        self.trust = Trust::new(&[], &[]);
+        self
     }
 
     pub fn shape(mut self, shape: Shape) -> Self {
@@ -155,7 +166,7 @@ impl Case {
 
     /// Edits the default list of the first signer.
     pub fn list(mut self, f: impl FnOnce(ListDoc) -> ListDoc) -> Self {
-        let doc = ListDoc::for_signer(pki().cert(&self.signers[0]));
+        let doc = ListDoc::for_signer(self.pki().cert(&self.signers[0]));
         self.content = Content::List(Box::new(f(doc)));
         self
     }
@@ -167,7 +178,7 @@ impl Case {
 
     pub fn content_bytes(&self) -> Vec<u8> {
         match &self.content {
-            Content::Default => ListDoc::for_signer(pki().cert(&self.signers[0])).to_bytes(),
+            Content::Default => ListDoc::for_signer(self.pki().cert(&self.signers[0])).to_bytes(),
             Content::List(doc) => doc.to_bytes(),
             Content::Raw(bytes) => bytes.clone(),
         }
@@ -176,7 +187,7 @@ impl Case {
     /// Signs, and writes the message, the CA directory and the CA bundle
     /// into a fresh temporary directory.
     pub fn prepare(&self) -> Prepared {
-        let pki = pki();
+        let pki = self.pki();
         let dir = tempfile::Builder::new()
             .prefix("vmlisub-case-")
             .tempdir()
@@ -262,7 +273,7 @@ impl Prepared {
     }
 
     /// `openssl smime -verify -CAfile <bundle> -purpose smimesign -attime <at>`
-    /// (+ `-crl_check`, `-inform`).
+    /// (+ `-crl_check_all`, `-inform`).
     pub fn openssl(&self) -> OpensslVerdict {
         let out = self.dir.path().join("openssl-verified.out");
         let mut args: Vec<OsString> = vec![
@@ -282,7 +293,9 @@ impl Prepared {
             out.into(),
         ];
         if self.openssl_crl_check() {
-            args.push("-crl_check".into());
+            // What IGTF sites configure: every certificate of the chain,
+            // not only the end entity, needs a CRL.
+            args.push("-crl_check_all".into());
         }
         if let Some(inform) = self.case.shape.inform() {
             args.extend(["-inform".into(), inform.into()]);

@@ -80,6 +80,20 @@ pub fn utctime(rfc3339: &str) -> String {
     format!("{:02}{m:02}{d:02}{hh:02}{mm:02}{ss:02}Z", y % 100)
 }
 
+/// An ASN.1 time as RFC 5280 4.1.2.5 wants it for `openssl ca`
+/// (`-startdate`, `-enddate`, `-crl_lastupdate`, `-crl_nextupdate`):
+/// `YYMMDDHHMMSSZ` (UTCTime) for 1950..2049, `YYYYMMDDHHMMSSZ`
+/// (GeneralizedTime) from 2050 on.
+pub fn asn1time(rfc3339: &str) -> String {
+    let [y, m, d, hh, mm, ss] = fields(rfc3339);
+    if (1950..2050).contains(&y) {
+        utctime(rfc3339)
+    } else {
+        assert!(y >= 2050, "RFC 5280 has no encoding for {rfc3339}");
+        format!("{y:04}{m:02}{d:02}{hh:02}{mm:02}{ss:02}Z")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -88,5 +102,7 @@ mod tests {
         assert_eq!(super::epoch("2011-03-11T00:00:00Z"), 1_299_801_600);
         assert_eq!(super::epoch("2000-02-29T12:00:00Z"), 951_825_600);
         assert_eq!(super::utctime("2026-01-15T12:00:00Z"), "260115120000Z");
+        assert_eq!(super::asn1time("1999-12-31T23:59:59Z"), "991231235959Z");
+        assert_eq!(super::asn1time("2050-01-01T00:00:00Z"), "20500101000000Z");
     }
 }
