@@ -510,16 +510,27 @@ fn no_policy_file_means_no_namespace_restriction() {
 }
 
 #[test]
-fn only_the_signer_is_checked_against_crls() {
-    // The issuing CA is listed in the root's CRL: like `openssl -crl_check`
-    // (not `-crl_check_all`), only the end entity is checked.
-    accepts(
-        Case::new("revoked intermediate", "revoked-inter-signer")
-            .embed("revoked-inter")
-            .edit_trust(|mut t| {
-                t.crls.push("revoked-inter-fresh".into());
-                t
-            }),
+fn every_certificate_on_the_path_is_checked_against_crls() {
+    // The issuing CA is listed in the root's CRL: like `openssl
+    // -crl_check_all`, the revoked intermediate fails the path, and the
+    // report names it.
+    let case = Case::new("revoked intermediate", "revoked-inter-signer")
+        .embed("revoked-inter")
+        .edit_trust(|mut t| {
+            t.crls.push("revoked-inter-fresh".into());
+            t
+        });
+    let out = case.prepare().vmlisub();
+    out.assert_reason("certificate-revoked");
+    assert!(
+        out.stderr.contains("CN=Revoked Issuing CA"),
+        "{}",
+        out.describe()
+    );
+    // Without the intermediate's own CRL, `require` refuses too.
+    rejects(
+        Case::new("intermediate without CRL", "ivan").trust(root_only_with_crl("root-fresh")),
+        "crl-missing",
     );
 }
 

@@ -252,8 +252,9 @@ pub struct CrlUsed {
 }
 
 /// Checks that `cert`, issued by `issuer` on a validated path, is not
-/// revoked. `same_ca` are the trust store's other certificates (any
-/// subject: filtered here) that may have signed the CA's CRLs.
+/// revoked. `same_ca` are the trust store's CA certificates and those of
+/// the path (any subject: filtered here), which may have signed the CA's
+/// CRLs.
 pub(crate) fn check_certificate(
     cert: &CertInfo,
     issuer: &CertInfo,
@@ -306,9 +307,28 @@ pub(crate) fn check_certificate(
             (None, _) => Ok(None),
         };
     }
+    // Only CRLs signed by the CA count; one that verifies under no key of
+    // the CA (a forgery, or the CA's other key where that key is not
+    // trusted) is no evidence either way, and an error only when nothing
+    // else covers the certificate.
+    let mut verified = Vec::new();
+    let mut signature_error = None;
+    for crl in usable {
+        match check_crl_signature(crl, issuer, same_ca, at, allow_sha1) {
+            Ok(()) => verified.push(crl),
+            Err(err) => {
+                signature_error.get_or_insert(err);
+            }
+        }
+    }
+    if verified.is_empty()
+        && let Some(err) = signature_error
+    {
+        return Err(err);
+    }
     // The newest covering CRL is reported.
-    usable.sort_by_key(|crl| std::cmp::Reverse(crl.this_update));
-    for crl in &usable {
+    verified.sort_by_key(|crl| std::cmp::Reverse(crl.this_update));
+    for crl in &verified {
         if let Some(extension) = &crl.unsupported_critical {
             return Err(VerifyError::CrlInvalid {
                 issuer: issuer_line.clone(),
@@ -318,7 +338,6 @@ pub(crate) fn check_certificate(
                 ),
             });
         }
-        check_crl_signature(crl, issuer, same_ca, at, allow_sha1)?;
         if let Some(entry) = crl.revoked.get(&cert.serial_der) {
             if let Some(extension) = entry {
                 return Err(VerifyError::CrlInvalid {
@@ -338,14 +357,15 @@ pub(crate) fn check_certificate(
             });
         }
     }
-    Ok(usable.first().map(|crl| CrlUsed {
+    Ok(verified.first().map(|crl| CrlUsed {
         this_update: crl.this_update,
         next_update: crl.next_update,
     }))
 }
 
 /// A CRL must verify with the key of the CA: the path issuer's, or that of
-/// another current certificate of the same CA from the trust store.
+/// another current certificate of the same CA from the trust store or the
+/// validated path.
 fn check_crl_signature(
     crl: &StoredCrl,
     issuer: &CertInfo,

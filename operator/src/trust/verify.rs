@@ -510,7 +510,12 @@ fn verify_chain(
     // Revocation of every certificate on the path, the signer first, the
     // trust anchor included (against its own CRL), as `openssl
     // -crl_check_all` does.
-    let same_ca: Vec<&CertInfo> = store.cas.iter().map(|ca| &ca.info).collect();
+    let same_ca: Vec<&CertInfo> = store
+        .cas
+        .iter()
+        .map(|ca| &ca.info)
+        .chain(path.certs.iter().copied())
+        .collect();
     let mut signer_crl = None;
     for (depth, (cert, issuer)) in links.iter().enumerate() {
         let used = crl::check_certificate(
