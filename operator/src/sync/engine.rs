@@ -599,7 +599,12 @@ impl Engine {
                 self.config.max_clock_skew,
             );
             match candidate {
-                Ok((good, verdict, verified_signer, content)) => {
+                Ok(Accepted {
+                    good,
+                    verdict,
+                    signer: verified_signer,
+                    content,
+                }) => {
                     let digest = good.digest.to_bytes();
                     if verdict.stores_list() {
                         // The signed bytes, and the bare JSON they carry
@@ -1680,6 +1685,16 @@ enum Refused {
     Content,
 }
 
+/// A fetched list that passed verification and the update rules.
+struct Accepted {
+    good: GoodList,
+    verdict: Verdict,
+    /// The verified signer.
+    signer: trust::Signer,
+    /// The signed content (the bare JSON).
+    content: Vec<u8>,
+}
+
 /// Verifies fetched bytes and applies the update rules, against the stored
 /// list (when it still stands) and the subscription's high-water marks.
 #[allow(clippy::too_many_arguments)]
@@ -1693,7 +1708,7 @@ fn verify_and_decide(
     previous: Option<&GoodList>,
     high_water: &[HighWaterMark],
     skew: Duration,
-) -> Result<(GoodList, Verdict, trust::Signer, Vec<u8>), (Refused, ListFailure)> {
+) -> Result<Accepted, (Refused, ListFailure)> {
     let verified = trust::verify(bytes, trust, options)
         .map_err(|err| (Refused::Signature, ListFailure::new(&err)))?;
     let parsed = imagelist::parse(&verified.content)
@@ -1725,12 +1740,12 @@ fn verify_and_decide(
     };
     let verdict =
         decision::decide(&input).map_err(|err| (Refused::Content, ListFailure::new(&err)))?;
-    Ok((
-        GoodList { parsed, digest },
+    Ok(Accepted {
+        good: GoodList { parsed, digest },
         verdict,
-        verified.signer,
-        verified.content,
-    ))
+        signer: verified.signer,
+        content: verified.content,
+    })
 }
 
 #[cfg(test)]
