@@ -17,8 +17,10 @@ use kube::config::{AuthInfo, Kubeconfig, NamedAuthInfo};
 use crate::{Process, workspace_binary};
 
 /// A static HTTP/1.1 file server on 127.0.0.1 (GET, HEAD, `Range: bytes=N-`
-/// with `If-Range`, an ETag per file), with a request log and an optional
-/// bandwidth limit, standing in for a list publisher.
+/// with `If-Range`, an ETag per file version (size and modification time,
+/// as common web servers make it), 304 for a matching `If-None-Match`), with
+/// a request log and an optional bandwidth limit, standing in for a list
+/// publisher.
 pub struct Publisher {
     pub dir: PathBuf,
     pub url: String,
@@ -69,7 +71,9 @@ impl Publisher {
         self.throttle.store(bytes_per_second, Ordering::SeqCst);
     }
 
-    /// Request lines so far, as `METHOD /path [range]`.
+    /// Request lines so far, as `METHOD /path [range]`, followed by
+    /// ` if-none-match=<etag>` when the request carried one and ` -> 304`
+    /// when it was answered Not Modified.
     pub fn requests(&self) -> Vec<String> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
@@ -105,22 +109,44 @@ fn serve_one(
         let method = parts.next().unwrap_or_default().to_string();
         let path = parts.next().unwrap_or("/").to_string();
         let range = headers.get("range").cloned();
-        if let Ok(mut log) = log.lock() {
-            log.push(format!(
-                "{method} {path} {}",
-                range.clone().unwrap_or_default()
-            ));
+        let if_none_match = headers.get("if-none-match").cloned();
+        let mut line = format!("{method} {path} {}", range.clone().unwrap_or_default());
+        if let Some(tag) = &if_none_match {
+            line.push_str(&format!(" if-none-match={tag}"));
         }
         let name = path.trim_start_matches('/');
         let file = (!name.contains('/') && !name.starts_with('.'))
             .then(|| root.join(name))
             .and_then(|p| std::fs::File::open(p).ok());
         let Some(mut file) = file else {
+            if let Ok(mut log) = log.lock() {
+                log.push(line);
+            }
             writer.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")?;
             continue;
         };
-        let len = file.metadata()?.len();
-        let etag = format!("\"{len}-{}\"", name.len());
+        let metadata = file.metadata()?;
+        let len = metadata.len();
+        let modified = metadata
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let etag = format!("\"{len}-{modified:x}\"");
+        let not_modified = if_none_match.as_deref() == Some(etag.as_str());
+        if not_modified {
+            line.push_str(" -> 304");
+        }
+        if let Ok(mut log) = log.lock() {
+            log.push(line);
+        }
+        if not_modified {
+            write!(
+                writer,
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\nETag: {etag}\r\n\r\n"
+            )?;
+            continue;
+        }
         let start = range
             .as_deref()
             .and_then(|r| r.strip_prefix("bytes="))

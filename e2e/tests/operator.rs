@@ -522,6 +522,155 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
     Ok(())
 }
 
+/// Issue #10: a refused list stays refused. The publisher answers 304 to
+/// the validators of the response it last served, so the operator must
+/// never send those of a refused response: every requested reconcile
+/// fetches the tampered list again, the conditions keep describing it
+/// (SignatureVerified=False with the reason) and the last good list's image
+/// stays Available.
+#[tokio::test]
+async fn operator_keeps_refusing_a_tampered_list_across_reconciles() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let ns = cluster.create_namespace("operator-304").await?;
+    cluster
+        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let site = site(&cluster, &ns, "refusal").await?;
+    let image = vec![7u8; 30_000];
+    let url = site.publish_list("2", &[("img-one", &image)])?;
+    apply(&cluster, &ns, site.endorser()).await?;
+    apply(
+        &cluster,
+        &ns,
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+            "metadata": {"name": "site"},
+            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
+        }),
+    )
+    .await?;
+    apply(
+        &cluster,
+        &ns,
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+            "metadata": {"name": "one"},
+            "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one"},
+        }),
+    )
+    .await?;
+    let mut operator = site.run.start("operator-refusal").await?;
+    wait_status(
+        &cluster,
+        &ns,
+        "ImageSubscription",
+        "one",
+        "image Available",
+        &mut operator,
+        |s| s["phase"] == "Available",
+    )
+    .await?;
+    wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "list Ready",
+        &mut operator,
+        |s| ready_is(s, "True", ""),
+    )
+    .await?;
+    // The good list, unchanged: its validators are sent and answered 304.
+    request_reconcile(&cluster, &ns, "site", "unchanged").await?;
+    wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "unchanged list handled",
+        &mut operator,
+        |s| s["lastHandledReconcileAt"] == "unchanged" && ready_is(s, "True", ""),
+    )
+    .await?;
+    let list_requests = |publisher: &Publisher| -> Vec<String> {
+        publisher
+            .requests()
+            .into_iter()
+            .filter(|r| r.starts_with("GET /image.list"))
+            .collect()
+    };
+    let seen = list_requests(&site.publisher);
+    assert!(
+        seen.last().is_some_and(|r| r.ends_with(" -> 304")),
+        "{seen:?}"
+    );
+
+    // Tampered, then two more requested reconciles.
+    let signed = std::fs::read(site.publisher.dir.join("image.list"))?;
+    let text = String::from_utf8_lossy(&signed).replace("Image img-one", "Image img-0ne");
+    assert_ne!(
+        text.as_bytes(),
+        signed.as_slice(),
+        "tampering must change the list"
+    );
+    site.publisher.put("image.list", text.as_bytes())?;
+    for token in ["tamper-1", "tamper-2", "tamper-3"] {
+        let before = list_requests(&site.publisher).len();
+        request_reconcile(&cluster, &ns, "site", token).await?;
+        let list = wait_status(
+            &cluster,
+            &ns,
+            "ImageListSubscription",
+            "site",
+            &format!("{token} handled"),
+            &mut operator,
+            |s| s["lastHandledReconcileAt"] == token,
+        )
+        .await?;
+        let (ready, reason) = condition(&list, "Ready").context("Ready")?;
+        assert_eq!(ready, "False", "{token}: {list:#}");
+        assert!(
+            ["SignatureInvalid", "DigestMismatch"].contains(&reason.as_str()),
+            "{token}: {list:#}"
+        );
+        assert_eq!(
+            condition(&list, "SignatureVerified"),
+            Some(("False".to_string(), reason.clone())),
+            "{token}: {list:#}"
+        );
+        assert_eq!(list["list"]["version"], "2", "the last good list stays");
+        let seen = list_requests(&site.publisher);
+        let fetches = &seen[before..];
+        assert!(
+            !fetches.is_empty() && fetches.iter().all(|r| !r.ends_with(" -> 304")),
+            "{token}: the tampered list must be fetched, not answered 304: {seen:?}"
+        );
+        let one = status(&cluster, &ns, "ImageSubscription", "one").await?;
+        assert_eq!(one["phase"], "Available", "{token}: {one:#}");
+        assert!(site.cache_file(&ns, "site", "img-one").exists());
+    }
+
+    // The publisher repairs its list: accepted again.
+    site.publisher.put("image.list", &signed)?;
+    request_reconcile(&cluster, &ns, "site", "repaired").await?;
+    let list = wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "repaired list accepted",
+        &mut operator,
+        |s| s["lastHandledReconcileAt"] == "repaired" && ready_is(s, "True", ""),
+    )
+    .await?;
+    assert_eq!(condition(&list, "SignatureVerified").unwrap().0, "True");
+
+    operator.terminate(Duration::from_secs(10)).await?;
+    uninstall_chart_rbac(&cluster, &site.release).await?;
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Result<()> {
     let cluster = vmlisub_e2e::cluster_or_skip!();

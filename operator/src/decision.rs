@@ -15,6 +15,14 @@
 //! stored list on its own schedule with [`is_list_expired`], because a stored
 //! list that expires must stop endorsing its images even when no new list
 //! arrives (the original kept serving them).
+//!
+//! The rollback guard does not depend on the stored list still verifying:
+//! the caller also passes the subscription's [`HighWaterMark`]s, the highest
+//! list ever accepted per `dc:identifier`, and a candidate is compared with
+//! the mark of its identifier whether or not a stored list is at hand. A
+//! stored list that expired, or whose signer expired or was revoked or
+//! de-authorised, therefore cannot open the door to an older list signed by
+//! another authorised credential.
 
 use crate::imagelist::{Image, ImageList, compare_versions};
 use crate::reason::Reason;
@@ -52,6 +60,61 @@ pub struct StoredList<'a> {
     pub digest: &'a [u8],
 }
 
+/// The highest list a subscription ever accepted for one `dc:identifier`:
+/// the rollback guard's reference, kept by the caller independently of the
+/// stored list (which may be dropped, or stop verifying).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HighWaterMark {
+    /// `dc:identifier` of the accepted list.
+    pub identifier: String,
+    /// Its `hv:version`.
+    pub version: String,
+    /// Its `dc:date:created`.
+    pub created: Timestamp,
+    /// SHA-512 of its signed bytes, lower-case hex: the very same list is
+    /// never a replay of itself (it may come back after its signer was
+    /// re-authorised).
+    pub digest: String,
+}
+
+impl HighWaterMark {
+    /// The mark of an accepted list.
+    pub fn of(list: &ImageList, digest: &[u8]) -> Self {
+        Self {
+            identifier: list.identifier.as_str().to_owned(),
+            version: list.version.clone(),
+            created: list.created,
+            digest: hex(digest),
+        }
+    }
+
+    /// Whether `digest` (raw bytes) is this mark's list. Empty digests never
+    /// match.
+    pub fn is_digest(&self, digest: &[u8]) -> bool {
+        !digest.is_empty() && self.digest.eq_ignore_ascii_case(&hex(digest))
+    }
+}
+
+/// Records `list` (just accepted, signed bytes hashing to `digest`) as the
+/// mark of its identifier, replacing the previous mark of that identifier.
+/// Marks of other identifiers (an earlier identifier pin) are kept.
+pub fn raise_high_water(marks: &mut Vec<HighWaterMark>, list: &ImageList, digest: &[u8]) {
+    let mark = HighWaterMark::of(list, digest);
+    match marks.iter_mut().find(|m| m.identifier == mark.identifier) {
+        Some(existing) => *existing = mark,
+        None => marks.push(mark),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
 /// Everything [`decide`] looks at.
 #[derive(Clone, Copy, Debug)]
 pub struct DecisionInput<'a> {
@@ -68,8 +131,13 @@ pub struct DecisionInput<'a> {
     /// previous list exists, the previous list's identifier is used: a
     /// subscription never silently switches to another list.
     pub pinned_identifier: Option<&'a str>,
-    /// The last good list, if any.
+    /// The last good list, if any (and if it still verifies: a stored list
+    /// that no longer stands is not passed here).
     pub previous: Option<StoredList<'a>>,
+    /// The subscription's high-water marks (highest accepted list per
+    /// identifier), kept whether or not `previous` is present. The
+    /// candidate is compared with the mark of its own identifier.
+    pub high_water: &'a [HighWaterMark],
     /// The URL the user subscribed to; a different `hv:uri` in the list is
     /// reported, never followed.
     pub subscription_url: Option<&'a str>,
@@ -233,8 +301,9 @@ pub enum Rejection {
         /// The current time.
         now: Timestamp,
     },
-    /// `hv:version` is lower than the stored list's.
-    #[error("list hv:version {received:?} is lower than the stored {stored:?} (rollback)")]
+    /// `hv:version` is lower than the stored list's, or than the highest
+    /// version ever accepted.
+    #[error("list hv:version {received:?} is lower than the accepted {stored:?} (rollback)")]
     Rollback {
         /// The stored version.
         stored: String,
@@ -244,7 +313,7 @@ pub enum Rejection {
     /// Same version, different bytes, and not created later: an old or
     /// re-signed copy being passed off as current.
     #[error(
-        "list content differs from the stored list with the same hv:version {version:?}, but dc:date:created {created} is not newer than the stored {stored_created} (replay)"
+        "list content differs from the accepted list with the same hv:version {version:?}, but dc:date:created {created} is not newer than the accepted {stored_created} (replay)"
     )]
     Replay {
         /// The shared version.
@@ -258,7 +327,7 @@ pub enum Rejection {
     /// publisher-controlled and sometimes reset, creation times must not run
     /// backwards.
     #[error(
-        "list dc:date:created {created} is older than the stored list's {stored_created} (hv:version {received:?} vs stored {stored:?})"
+        "list dc:date:created {created} is older than the accepted list's {stored_created} (hv:version {received:?} vs accepted {stored:?})"
     )]
     CreatedBeforeStored {
         /// The candidate's creation time.
@@ -423,46 +492,68 @@ pub fn decide(input: &DecisionInput<'_>) -> Result<Verdict, Rejection> {
         .into_iter()
         .collect();
 
-    // 6. Against the last good list.
-    let Some(previous) = input.previous else {
-        return Ok(Verdict::New { warnings });
-    };
+    // 6. Against the last good list, then against the high-water mark of
+    //    this identifier, which holds even when the stored list is gone or
+    //    no longer verifies. References of another identifier (the pin was
+    //    changed) are a different list: their versions do not compare.
+    let same_list = |identifier: &str| identifier == list.identifier.as_str();
+    let previous = input
+        .previous
+        .filter(|p| same_list(p.list.identifier.as_str()));
     // An empty digest is a caller bug, never proof of identity.
-    if !input.digest.is_empty() && input.digest == previous.digest {
+    if let Some(previous) = previous
+        && !input.digest.is_empty()
+        && input.digest == previous.digest
+    {
         return Ok(Verdict::Unchanged { warnings });
     }
-    let stored = previous.list;
-    match compare_versions(&list.version, &stored.version) {
+    let mut version_unchanged = false;
+    if let Some(previous) = previous {
+        version_unchanged |= compare_with(list, &previous.list.version, previous.list.created)?;
+    }
+    if let Some(mark) = input.high_water.iter().find(|m| same_list(&m.identifier))
+        && !mark.is_digest(input.digest)
+    {
+        version_unchanged |= compare_with(list, &mark.version, mark.created)?;
+    }
+    if version_unchanged {
+        warnings.push(DecisionWarning::VersionUnchanged {
+            version: list.version.clone(),
+        });
+    }
+    if input.previous.is_none() {
+        Ok(Verdict::New { warnings })
+    } else {
+        Ok(Verdict::Updated { warnings })
+    }
+}
+
+/// The update rules against one accepted reference (version and creation
+/// time of the stored list or of the high-water mark), for a candidate with
+/// other bytes. `Ok(true)`: accepted although the version did not change.
+fn compare_with(
+    list: &ImageList,
+    stored_version: &str,
+    stored_created: Timestamp,
+) -> Result<bool, Rejection> {
+    match compare_versions(&list.version, stored_version) {
         Ordering::Less => Err(Rejection::Rollback {
-            stored: stored.version.clone(),
+            stored: stored_version.to_owned(),
             received: list.version.clone(),
         }),
-        Ordering::Equal => {
-            if list.created > stored.created {
-                warnings.push(DecisionWarning::VersionUnchanged {
-                    version: list.version.clone(),
-                });
-                Ok(Verdict::Updated { warnings })
-            } else {
-                Err(Rejection::Replay {
-                    version: list.version.clone(),
-                    created: list.created,
-                    stored_created: stored.created,
-                })
-            }
-        }
-        Ordering::Greater => {
-            if list.created < stored.created {
-                Err(Rejection::CreatedBeforeStored {
-                    created: list.created,
-                    stored_created: stored.created,
-                    received: list.version.clone(),
-                    stored: stored.version.clone(),
-                })
-            } else {
-                Ok(Verdict::Updated { warnings })
-            }
-        }
+        Ordering::Equal if list.created > stored_created => Ok(true),
+        Ordering::Equal => Err(Rejection::Replay {
+            version: list.version.clone(),
+            created: list.created,
+            stored_created,
+        }),
+        Ordering::Greater if list.created < stored_created => Err(Rejection::CreatedBeforeStored {
+            created: list.created,
+            stored_created,
+            received: list.version.clone(),
+            stored: stored_version.to_owned(),
+        }),
+        Ordering::Greater => Ok(false),
     }
 }
 
@@ -566,6 +657,7 @@ mod tests {
             endorsers: &ENDORSERS,
             pinned_identifier: Some(ID),
             previous: None,
+            high_water: &[],
             subscription_url: Some(URL),
             now: ts(NOW),
             max_clock_skew: Duration::from_secs(300),
@@ -997,6 +1089,263 @@ mod tests {
         assert_eq!(v.kind(), "updated");
     }
 
+    fn mark(version: &str, created: &str, digest: &[u8]) -> HighWaterMark {
+        HighWaterMark {
+            identifier: ID.into(),
+            version: version.into(),
+            created: ts(created),
+            digest: hex(digest),
+        }
+    }
+
+    /// `decide` with no stored list, only high-water marks.
+    fn against_marks(list: &ImageList, marks: &[HighWaterMark]) -> Result<Verdict, Rejection> {
+        run(list, |i| {
+            i.digest = DIGEST_B;
+            i.high_water = marks;
+        })
+    }
+
+    #[test]
+    fn high_water_mark_guards_without_a_stored_list() {
+        // The stored list (v2, signed by a credential that is no longer
+        // valid) is gone from the input; its mark is what remains.
+        let marks = [mark("2", "2020-06-01T00:00:00Z", DIGEST_A)];
+        let v1 = L {
+            version: "1",
+            created: "2020-05-01T00:00:00Z",
+            ..L::default()
+        }
+        .build();
+        assert_eq!(
+            against_marks(&v1, &marks),
+            Err(Rejection::Rollback {
+                stored: "2".into(),
+                received: "1".into()
+            })
+        );
+        // Lower version, even when created later.
+        let v1_recent = L {
+            version: "1",
+            created: "2020-06-01T06:00:00Z",
+            ..L::default()
+        }
+        .build();
+        assert_eq!(code(against_marks(&v1_recent, &marks)), "rollback");
+        // Equal version, other bytes, created at the same time or earlier.
+        for created in ["2020-06-01T00:00:00Z", "2020-05-31T23:59:59Z"] {
+            let v2 = L {
+                version: "2",
+                created,
+                ..L::default()
+            }
+            .build();
+            assert_eq!(code(against_marks(&v2, &marks)), "replay", "{created}");
+        }
+        // Equal version created later: accepted, with the warning.
+        let v2_later = L {
+            version: "2",
+            created: "2020-06-01T00:00:01Z",
+            ..L::default()
+        }
+        .build();
+        assert_eq!(
+            against_marks(&v2_later, &marks),
+            Ok(Verdict::New {
+                warnings: vec![DecisionWarning::VersionUnchanged {
+                    version: "2".into()
+                }]
+            })
+        );
+        // Higher version: accepted, unless created before the mark.
+        let v3 = L {
+            version: "3",
+            created: "2020-06-01T00:00:00Z",
+            ..L::default()
+        }
+        .build();
+        assert_eq!(
+            against_marks(&v3, &marks),
+            Ok(Verdict::New { warnings: vec![] })
+        );
+        let v3_early = L {
+            version: "3",
+            created: "2020-05-31T00:00:00Z",
+            ..L::default()
+        }
+        .build();
+        assert_eq!(
+            code(against_marks(&v3_early, &marks)),
+            "created-before-stored"
+        );
+        // The very list of the mark comes back (its signer re-authorised):
+        // not a replay of itself.
+        let v2 = L {
+            version: "2",
+            ..L::default()
+        }
+        .build();
+        assert_eq!(
+            run(&v2, |i| i.high_water = &marks),
+            Ok(Verdict::New { warnings: vec![] })
+        );
+        // An empty digest never matches a mark.
+        assert_eq!(
+            code(run(&v2, |i| {
+                i.digest = &[];
+                i.high_water = &marks;
+            })),
+            "replay"
+        );
+    }
+
+    #[test]
+    fn high_water_mark_is_checked_next_to_the_stored_list() {
+        // The stored list is v1, but v3 was accepted since (then dropped):
+        // v2 is newer than the stored list and still a rollback.
+        let stored = L {
+            version: "1",
+            ..L::default()
+        }
+        .build();
+        let v2 = L {
+            version: "2",
+            created: "2020-06-01T01:00:00Z",
+            ..L::default()
+        }
+        .build();
+        let marks = [mark("3", "2020-06-01T00:30:00Z", &[0xcc; 64])];
+        let r = run(&v2, |i| {
+            i.digest = DIGEST_B;
+            i.previous = Some(StoredList {
+                list: &stored,
+                digest: DIGEST_A,
+            });
+            i.high_water = &marks;
+        });
+        assert_eq!(
+            r,
+            Err(Rejection::Rollback {
+                stored: "3".into(),
+                received: "2".into()
+            })
+        );
+        // Byte-identical to the stored list stays unchanged.
+        let r = run(&stored, |i| {
+            i.previous = Some(StoredList {
+                list: &stored,
+                digest: DIGEST_A,
+            });
+            i.high_water = &marks;
+        });
+        assert_eq!(r, Ok(Verdict::Unchanged { warnings: vec![] }));
+        // A higher version than both is an update; the warning for an
+        // unchanged version is reported once.
+        let v3 = L {
+            version: "3",
+            created: "2020-06-01T02:00:00Z",
+            ..L::default()
+        }
+        .build();
+        let r = run(&v3, |i| {
+            i.digest = DIGEST_B;
+            i.previous = Some(StoredList {
+                list: &stored,
+                digest: DIGEST_A,
+            });
+            i.high_water = &marks;
+        });
+        assert_eq!(
+            r,
+            Ok(Verdict::Updated {
+                warnings: vec![DecisionWarning::VersionUnchanged {
+                    version: "3".into()
+                }]
+            })
+        );
+    }
+
+    #[test]
+    fn references_of_another_identifier_do_not_compare() {
+        const OTHER: &str = "0b7e4b52-3c9d-4e0a-9f6f-1b2c3d4e5f60";
+        let list = L {
+            version: "1",
+            ..L::default()
+        }
+        .build();
+        // A mark of the previously pinned list does not hold the new pin back...
+        let other_mark = HighWaterMark {
+            identifier: OTHER.into(),
+            ..mark("9", "2020-06-01T00:00:00Z", DIGEST_A)
+        };
+        assert_eq!(
+            against_marks(&list, std::slice::from_ref(&other_mark)),
+            Ok(Verdict::New { warnings: vec![] })
+        );
+        // ...and neither does the stored list of that identifier, once the
+        // pin names another list.
+        let stored_other = L {
+            id: OTHER,
+            version: "9",
+            ..L::default()
+        }
+        .build();
+        let r = run(&list, |i| {
+            i.digest = DIGEST_B;
+            i.previous = Some(StoredList {
+                list: &stored_other,
+                digest: DIGEST_A,
+            });
+        });
+        assert_eq!(r, Ok(Verdict::Updated { warnings: vec![] }));
+        // Without a pin, the stored list's identifier still pins.
+        let r = run(&list, |i| {
+            i.digest = DIGEST_B;
+            i.pinned_identifier = None;
+            i.previous = Some(StoredList {
+                list: &stored_other,
+                digest: DIGEST_A,
+            });
+        });
+        assert_eq!(code(r), "identifier-mismatch");
+        // The mark of its own identifier still applies next to others.
+        let marks = [other_mark, mark("2", "2020-06-01T00:00:00Z", DIGEST_A)];
+        assert_eq!(code(against_marks(&list, &marks)), "rollback");
+    }
+
+    #[test]
+    fn raising_the_mark_replaces_only_its_identifier() {
+        let mut marks = vec![HighWaterMark {
+            identifier: "other".into(),
+            ..mark("7", "2020-01-01T00:00:00Z", DIGEST_A)
+        }];
+        let v1 = L {
+            version: "1",
+            ..L::default()
+        }
+        .build();
+        raise_high_water(&mut marks, &v1, DIGEST_A);
+        let v2 = L {
+            version: "2",
+            created: "2020-06-01T01:00:00Z",
+            ..L::default()
+        }
+        .build();
+        raise_high_water(&mut marks, &v2, DIGEST_B);
+        assert_eq!(marks.len(), 2);
+        assert_eq!(marks[0].identifier, "other");
+        assert_eq!(marks[1], mark("2", "2020-06-01T01:00:00Z", DIGEST_B));
+        assert!(marks[1].is_digest(DIGEST_B));
+        assert!(!marks[1].is_digest(DIGEST_A));
+        assert!(!marks[1].is_digest(&[]));
+        // Serialised as the state file keeps it.
+        let value = serde_json::to_value(&marks[1]).unwrap();
+        assert_eq!(value["created"], "2020-06-01T01:00:00Z");
+        assert_eq!(value["digest"], "bb".repeat(64));
+        let back: HighWaterMark = serde_json::from_value(value).unwrap();
+        assert_eq!(back, marks[1]);
+    }
+
     #[test]
     fn differing_uri_is_only_a_warning() {
         let list = L {
@@ -1201,6 +1550,7 @@ mod tests {
             endorsers: &endorsers,
             pinned_identifier: None,
             previous: None,
+            high_water: &[],
             subscription_url: Some("https://appdb.somewhere.net/store/vo/some1.vo.net/image.list"),
             now: ts("2024-01-01T00:00:00Z"),
             max_clock_skew: Duration::from_secs(300),

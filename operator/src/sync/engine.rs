@@ -22,7 +22,9 @@ use crate::api::{
     Artifact, EndorserStatus, ExpiredRecord, ImageListSubscription, ImagePhase, ImagePolicy,
     ImageSubscriptionStatus, ImageSummary, ListSigner, ListStatus, RejectedImageReport,
 };
-use crate::decision::{self, Credential, DecisionInput, SignerIdentity, StoredList, Verdict};
+use crate::decision::{
+    self, Credential, DecisionInput, HighWaterMark, SignerIdentity, StoredList, Verdict,
+};
 use crate::hooks::{Event, EventType, Hook};
 use crate::imagelist::{self, Image, ImageId, Parsed, Sha512Hex};
 use crate::reason::{Reason, camel_case};
@@ -514,6 +516,9 @@ impl Engine {
             .signed_list_file
             .as_ref()
             .and_then(|_| std::fs::read(self.list_file(key)).ok());
+        // How far the list the publisher serves now got, when this pass
+        // fetched one and refused it: the conditions describe it.
+        let mut refused: Option<Refused> = None;
 
         let outcome: Result<GoodList, (Option<ExpireReason>, ListFailure)> = async {
             let trust = self
@@ -532,6 +537,10 @@ impl Engine {
             let transfer = self
                 .transfer_for(manifests, key, list)
                 .map_err(|f| (None, f))?;
+            // The validators on record are those of the last *accepted*
+            // response (a refused response never records its own), so a 304
+            // always refers to the stored list, and is only asked for while
+            // that list still stands.
             let validators = Validators {
                 etag: entry.status.etag.clone(),
                 last_modified: entry.status.last_modified.clone(),
@@ -548,7 +557,7 @@ impl Engine {
                 )
                 .await;
             entry.status.last_fetch_time = Some(rfc3339(now));
-            let bytes = match fetched {
+            let (bytes, fetched_validators) = match fetched {
                 Ok(ListFetch::NotModified) => {
                     return match previous {
                         Some(Ok(good)) => Ok(good),
@@ -565,9 +574,13 @@ impl Engine {
                 Ok(ListFetch::Fetched {
                     bytes, validators, ..
                 }) => {
-                    entry.status.etag = validators.etag;
-                    entry.status.last_modified = validators.last_modified;
-                    bytes
+                    // Recorded only once the response is accepted: kept
+                    // for a refused one, they would turn the next fetch of
+                    // the same bad list into a 304 that passes for the
+                    // stored list's.
+                    entry.status.etag = None;
+                    entry.status.last_modified = None;
+                    (bytes, validators)
                 }
                 Err(err) => {
                     let failure = ListFailure::new(&err);
@@ -587,10 +600,17 @@ impl Engine {
                 list,
                 entry.pinned_identifier.as_deref(),
                 previous.as_ref().and_then(|p| p.as_ref().ok()),
+                &entry.high_water,
                 self.config.max_clock_skew,
             );
             match candidate {
-                Ok((good, verdict, verified_signer, content)) => {
+                Ok(Accepted {
+                    good,
+                    verdict,
+                    signer: verified_signer,
+                    content,
+                }) => {
+                    let digest = good.digest.to_bytes();
                     if verdict.stores_list() {
                         // The signed bytes, and the bare JSON they carry
                         // (what the artifact server publishes).
@@ -613,6 +633,11 @@ impl Engine {
                         entry.pinned_identifier =
                             Some(good.parsed.list.identifier.as_str().to_string());
                         entry.status.list = Some(list_status(&good, &verified_signer, now));
+                        decision::raise_high_water(
+                            &mut entry.high_water,
+                            &good.parsed.list,
+                            &digest,
+                        );
                         report.lines.push(format!(
                             "{key}: list {} version {} accepted ({})",
                             good.parsed.list.identifier.as_str(),
@@ -620,17 +645,33 @@ impl Engine {
                             verdict.kind()
                         ));
                     }
+                    if !entry
+                        .high_water
+                        .iter()
+                        .any(|m| m.identifier == good.parsed.list.identifier.as_str())
+                    {
+                        decision::raise_high_water(
+                            &mut entry.high_water,
+                            &good.parsed.list,
+                            &digest,
+                        );
+                    }
+                    entry.status.etag = fetched_validators.etag;
+                    entry.status.last_modified = fetched_validators.last_modified;
                     for warning in verdict.warnings() {
                         report.lines.push(format!("{key}: warning: {warning}"));
                     }
                     Ok(good)
                 }
-                Err(failure) => match previous {
-                    // A bad update never touches the last good list.
-                    Some(Ok(_good)) => Err((None, failure)),
-                    Some(Err((reason, _))) => Err((Some(reason), failure)),
-                    None => Err((None, failure)),
-                },
+                Err((stage, failure)) => {
+                    refused = Some(stage);
+                    match previous {
+                        // A bad update never touches the last good list.
+                        Some(Ok(_good)) => Err((None, failure)),
+                        Some(Err((reason, _))) => Err((Some(reason), failure)),
+                        None => Err((None, failure)),
+                    }
+                }
             }
         }
         .await;
@@ -698,24 +739,65 @@ impl Engine {
                     &failure.message,
                     now,
                 );
-                if matches!(
+                let endorsement_failed = matches!(
                     failure.code.as_str(),
-                    "signature-invalid"
-                        | "digest-mismatch"
-                        | "untrusted-signer"
-                        | "malformed-smime"
-                        | "malformed-cms"
-                ) {
-                    set(
+                    "endorser-not-authorised" | "endorser-missing" | "signer-dn-mismatch"
+                );
+                match refused {
+                    // The served list's signature verifies; its content was
+                    // refused (rollback, replay, expired, unauthorised...).
+                    Some(Refused::Content) => {
+                        set(
+                            &mut status.conditions,
+                            "SignatureVerified",
+                            true,
+                            "Verified",
+                            "",
+                            now,
+                        );
+                        if !endorsement_failed {
+                            set(
+                                &mut status.conditions,
+                                "Endorsed",
+                                true,
+                                "Endorsed",
+                                "",
+                                now,
+                            );
+                        }
+                    }
+                    Some(Refused::Signature) => set(
                         &mut status.conditions,
                         "SignatureVerified",
                         false,
                         &reason,
                         &failure.message,
                         now,
-                    );
+                    ),
+                    // Nothing fetched (unreachable publisher, or a 304 for a
+                    // stored list that no longer stands): the failure is the
+                    // stored list's.
+                    None => {
+                        if matches!(
+                            failure.code.as_str(),
+                            "signature-invalid"
+                                | "digest-mismatch"
+                                | "untrusted-signer"
+                                | "malformed-smime"
+                                | "malformed-cms"
+                        ) {
+                            set(
+                                &mut status.conditions,
+                                "SignatureVerified",
+                                false,
+                                &reason,
+                                &failure.message,
+                                now,
+                            );
+                        }
+                    }
                 }
-                if failure.code == "endorser-not-authorised" || failure.code == "endorser-missing" {
+                if endorsement_failed {
                     set(
                         &mut status.conditions,
                         "Endorsed",
@@ -1598,7 +1680,28 @@ pub(crate) fn auto_selected<'a>(
     })
 }
 
-/// Verifies fetched bytes and applies the update rules.
+/// How far a fetched list got before it was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refused {
+    /// Its signature, certificate chain or CRL check failed.
+    Signature,
+    /// It verifies, but its content was refused (unparseable, or by the
+    /// update rules).
+    Content,
+}
+
+/// A fetched list that passed verification and the update rules.
+struct Accepted {
+    good: GoodList,
+    verdict: Verdict,
+    /// The verified signer.
+    signer: trust::Signer,
+    /// The signed content (the bare JSON).
+    content: Vec<u8>,
+}
+
+/// Verifies fetched bytes and applies the update rules, against the stored
+/// list (when it still stands) and the subscription's high-water marks.
 #[allow(clippy::too_many_arguments)]
 fn verify_and_decide(
     bytes: &[u8],
@@ -1608,10 +1711,13 @@ fn verify_and_decide(
     list: &ImageListSubscription,
     pinned: Option<&str>,
     previous: Option<&GoodList>,
+    high_water: &[HighWaterMark],
     skew: Duration,
-) -> Result<(GoodList, Verdict, trust::Signer, Vec<u8>), ListFailure> {
-    let verified = trust::verify(bytes, trust, options).map_err(|err| ListFailure::new(&err))?;
-    let parsed = imagelist::parse(&verified.content).map_err(|err| ListFailure::new(&err))?;
+) -> Result<Accepted, (Refused, ListFailure)> {
+    let verified = trust::verify(bytes, trust, options)
+        .map_err(|err| (Refused::Signature, ListFailure::new(&err)))?;
+    let parsed = imagelist::parse(&verified.content)
+        .map_err(|err| (Refused::Content, ListFailure::new(&err)))?;
     let digest = sha512_hex(bytes);
     let signer = SignerIdentity {
         subject: verified.signer.subject.clone(),
@@ -1632,17 +1738,19 @@ fn verify_and_decide(
                 list: &p.parsed.list,
                 digest: d,
             }),
+        high_water,
         subscription_url: Some(&list.spec.url),
         now: options.at,
         max_clock_skew: skew,
     };
-    let verdict = decision::decide(&input).map_err(|err| ListFailure::new(&err))?;
-    Ok((
-        GoodList { parsed, digest },
+    let verdict =
+        decision::decide(&input).map_err(|err| (Refused::Content, ListFailure::new(&err)))?;
+    Ok(Accepted {
+        good: GoodList { parsed, digest },
         verdict,
-        verified.signer,
-        verified.content,
-    ))
+        signer: verified.signer,
+        content: verified.content,
+    })
 }
 
 #[cfg(test)]

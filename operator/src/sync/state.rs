@@ -1,5 +1,13 @@
 //! The state file of `vmlisub sync`: each object's status (the same status
 //! types the CRDs carry) and the last good signed list of each subscription.
+//! The operator keeps the same file on its cache volume.
+//!
+//! Next to the last good list, each subscription keeps its high-water marks
+//! (the highest list ever accepted per `dc:identifier`, see
+//! [`crate::decision::HighWaterMark`]): the rollback guard's reference,
+//! which outlives a stored list that expires, stops verifying or is
+//! dropped. Files written before the marks existed are migrated on load
+//! from the recorded `status.list` (the last accepted list).
 //!
 //! Written atomically (temporary file, fsync, rename, fsync of the
 //! directory), so that a crash or a full disk leaves the previous state, never
@@ -14,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::api::{EndorserStatus, ImageListSubscriptionStatus, ImageSubscriptionStatus};
+use crate::decision::HighWaterMark;
 use crate::reason::Reason;
 
 /// The format version written into the file.
@@ -50,6 +59,44 @@ pub struct ListState {
     /// When the list is next due, RFC 3339 (for `--watch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_fetch: Option<String>,
+    /// The highest list ever accepted, per `dc:identifier` (one entry per
+    /// identifier the subscription was ever pinned to). Only raised, never
+    /// cleared while the subscription exists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub high_water: Vec<HighWaterMark>,
+}
+
+impl ListState {
+    /// Seeds the high-water mark from `status.list` (the last accepted
+    /// list, recorded by every vmlisub version) when the entry has no mark
+    /// for its identifier: state files from before the marks existed keep
+    /// their rollback guard. Unparseable records seed nothing.
+    fn migrate(&mut self) {
+        let Some(list) = &self.status.list else {
+            return;
+        };
+        if self
+            .high_water
+            .iter()
+            .any(|m| m.identifier == list.identifier)
+        {
+            return;
+        }
+        let Ok(created) = crate::imagelist::parse_timestamp(&list.created) else {
+            return;
+        };
+        let digest = list
+            .digest
+            .strip_prefix("sha512:")
+            .unwrap_or(&list.digest)
+            .to_ascii_lowercase();
+        self.high_water.push(HighWaterMark {
+            identifier: list.identifier.clone(),
+            version: list.version.clone(),
+            created,
+            digest,
+        });
+    }
 }
 
 /// Why the state could not be read or written.
@@ -105,15 +152,19 @@ impl State {
             });
         }
         let bytes = std::fs::read(path).map_err(read_err)?;
-        let state: State = serde_json::from_slice(&bytes).map_err(|err| StateError::Corrupt {
-            path: path.to_path_buf(),
-            message: err.to_string(),
-        })?;
+        let mut state: State =
+            serde_json::from_slice(&bytes).map_err(|err| StateError::Corrupt {
+                path: path.to_path_buf(),
+                message: err.to_string(),
+            })?;
         if state.version != STATE_VERSION {
             return Err(StateError::Version {
                 path: path.to_path_buf(),
                 found: state.version,
             });
+        }
+        for entry in state.lists.values_mut() {
+            entry.migrate();
         }
         Ok(state)
     }
@@ -184,6 +235,51 @@ mod tests {
             .map(|entry| entry.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+    }
+
+    #[test]
+    fn old_state_files_gain_a_high_water_mark_from_the_accepted_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        // As written before the marks existed: status.list, no highWater.
+        std::fs::write(
+            &path,
+            serde_json::json!({
+                "version": 1,
+                "lists": {
+                    "default/old": {"status": {"list": {
+                        "identifier": "abc", "title": "t", "version": "2",
+                        "created": "2026-01-10T00:00:00Z",
+                        "expires": "2026-02-10T00:00:00Z", "uri": "u",
+                        "signer": {"subject": "/CN=a", "issuer": "/CN=ca",
+                                   "serial": "1", "notAfter": "2027-01-01T00:00:00Z"},
+                        "digest": "sha512:AB12", "importedAt": "2026-01-10T00:00:00Z"
+                    }}},
+                    "default/never-imported": {"status": {}}
+                }
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let state = State::load(&path).unwrap();
+        let marks = &state.lists["default/old"].high_water;
+        assert_eq!(
+            marks,
+            &[HighWaterMark {
+                identifier: "abc".into(),
+                version: "2".into(),
+                created: crate::imagelist::parse_timestamp("2026-01-10T00:00:00Z").unwrap(),
+                digest: "ab12".into(),
+            }]
+        );
+        assert!(state.lists["default/never-imported"].high_water.is_empty());
+        // Saved and loaded again: the mark is kept, not duplicated.
+        state.save(&path).unwrap();
+        let again = State::load(&path).unwrap();
+        assert_eq!(again, state);
+        let raw: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(raw["lists"]["default/old"]["highWater"][0]["version"], "2");
     }
 
     #[test]

@@ -8,6 +8,17 @@ use std::process::Command;
 
 use jiff::{SignedDuration, Timestamp};
 
+/// A further signing credential issued by a [`LivePki`]'s CA.
+pub struct LiveSigner {
+    /// One-line subject DN.
+    pub subject: String,
+    /// One-line issuer DN (the CA's).
+    pub issuer: String,
+    /// File names (in the PKI directory) of the certificate and its key.
+    cert: String,
+    key: String,
+}
+
 pub struct LivePki {
     pub dir: PathBuf,
     /// IGTF-layout directory with the CA and its CRL.
@@ -123,8 +134,86 @@ impl LivePki {
         }
     }
 
+    /// Issues another signer certificate, `CN=<name>` next to the default
+    /// signer's OU, valid from a day ago until `not_after` (seconds
+    /// precision: a credential that expires during a test).
+    pub fn issue_signer(&self, name: &str, not_after: Timestamp) -> LiveSigner {
+        let dir = &self.dir;
+        if !dir.join("issue.cnf").exists() {
+            std::fs::write(
+                dir.join("issue.cnf"),
+                "[ca]\ndefault_ca = issue\n[issue]\ndatabase = issued.txt\nserial = issued.srl\nnew_certs_dir = issued\ndefault_md = sha256\npolicy = any\nunique_subject = no\n[any]\ncommonName = supplied\n",
+            )
+            .unwrap();
+            std::fs::write(dir.join("issued.txt"), "").unwrap();
+            std::fs::write(dir.join("issued.srl"), "5000\n").unwrap();
+            std::fs::create_dir_all(dir.join("issued")).unwrap();
+        }
+        let (cert, key, csr) = (
+            format!("{name}.pem"),
+            format!("{name}.key"),
+            format!("{name}.csr"),
+        );
+        let subject = format!("/DC=org/DC=example/OU=People/CN={name}");
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &subject,
+            ],
+        );
+        let asn1 = |at: Timestamp| at.strftime("%Y%m%d%H%M%SZ").to_string();
+        let start = asn1(Timestamp::now() - SignedDuration::from_hours(24));
+        let end = asn1(not_after);
+        openssl(
+            dir,
+            &[
+                "ca",
+                "-batch",
+                "-config",
+                "issue.cnf",
+                "-cert",
+                "ca.pem",
+                "-keyfile",
+                "ca.key",
+                "-in",
+                &csr,
+                "-out",
+                &cert,
+                "-notext",
+                "-preserveDN",
+                "-startdate",
+                &start,
+                "-enddate",
+                &end,
+                "-extfile",
+                "signer.ext",
+            ],
+        );
+        LiveSigner {
+            subject: one_line(dir, &cert),
+            issuer: self.issuer.clone(),
+            cert,
+            key,
+        }
+    }
+
     /// Signs `content` as a clear-signed S/MIME message.
     pub fn sign(&self, content: &[u8]) -> Vec<u8> {
+        self.sign_with("signer.pem", "signer.key", content)
+    }
+
+    fn sign_with(&self, cert: &str, key: &str, content: &[u8]) -> Vec<u8> {
         let input = self.dir.join("to-sign.json");
         std::fs::write(&input, content).unwrap();
         openssl(
@@ -133,9 +222,9 @@ impl LivePki {
                 "smime",
                 "-sign",
                 "-signer",
-                "signer.pem",
+                cert,
                 "-inkey",
-                "signer.key",
+                key,
                 "-md",
                 "sha256",
                 "-in",
@@ -155,6 +244,47 @@ impl LivePki {
 
     pub fn list_with_times(
         &self,
+        identifier: &str,
+        version: &str,
+        images: &[(&str, &str, &[u8])],
+        created: Timestamp,
+        expires: Timestamp,
+    ) -> Vec<u8> {
+        let document = self.document(
+            (&self.subject, &self.issuer),
+            identifier,
+            version,
+            images,
+            created,
+            expires,
+        );
+        self.sign(&document)
+    }
+
+    /// A list document naming and signed by `signer`.
+    pub fn list_signed_by(
+        &self,
+        signer: &LiveSigner,
+        identifier: &str,
+        version: &str,
+        images: &[(&str, &str, &[u8])],
+        created: Timestamp,
+        expires: Timestamp,
+    ) -> Vec<u8> {
+        let document = self.document(
+            (&signer.subject, &signer.issuer),
+            identifier,
+            version,
+            images,
+            created,
+            expires,
+        );
+        self.sign_with(&signer.cert, &signer.key, &document)
+    }
+
+    fn document(
+        &self,
+        (subject, issuer): (&str, &str),
         identifier: &str,
         version: &str,
         images: &[(&str, &str, &[u8])],
@@ -183,10 +313,10 @@ impl LivePki {
             "dc:description": "generated", "dc:source": "https://example.org/",
             "dc:date:created": list_time(created), "dc:date:expires": list_time(expires),
             "hv:version": version, "hv:uri": "https://example.org/image.list",
-            "hv:endorser": {"hv:x509": {"hv:dn": self.subject, "hv:ca": self.issuer,
+            "hv:endorser": {"hv:x509": {"hv:dn": subject, "hv:ca": issuer,
                 "hv:email": "signer@example.org", "dc:creator": "test"}},
             "hv:images": images
         }});
-        self.sign(&serde_json::to_vec_pretty(&document).unwrap())
+        serde_json::to_vec_pretty(&document).unwrap()
     }
 }
