@@ -319,4 +319,101 @@ impl LivePki {
         }});
         serde_json::to_vec_pretty(&document).unwrap()
     }
+
+    /// The serial of the default signer (`signer.pem`), in hex.
+    pub const SIGNER_SERIAL_HEX: &'static str = "1092";
+
+    /// A CRL (PEM) of the CA for `this_update`..`next_update` with cRLNumber
+    /// `number`, revoking the certificates with the `revoked` hex serials.
+    /// Signed by the CA's key, or with `forged` by another key under the
+    /// CA's name (what a forger without the CA key can make).
+    pub fn crl(
+        &self,
+        this_update: Timestamp,
+        next_update: Timestamp,
+        number: u32,
+        revoked: &[&str],
+        forged: bool,
+    ) -> Vec<u8> {
+        let dir = &self.dir;
+        let utc = |at: Timestamp| at.strftime("%y%m%d%H%M%SZ").to_string();
+        let tag = format!("crl-{number}-{}", if forged { "forged" } else { "ca" });
+        let index: String = revoked
+            .iter()
+            .map(|serial| {
+                format!(
+                    "R\t{}\t{}\t{serial}\tunknown\t/CN=revoked\n",
+                    utc(next_update + SignedDuration::from_hours(24 * 365)),
+                    utc(this_update - SignedDuration::from_secs(60)),
+                )
+            })
+            .collect();
+        std::fs::write(dir.join(format!("{tag}.idx")), index).unwrap();
+        std::fs::write(dir.join(format!("{tag}.num")), format!("{number:04X}\n")).unwrap();
+        std::fs::write(
+            dir.join(format!("{tag}.cnf")),
+            format!(
+                "[ca]\ndefault_ca = c\n[c]\ndatabase = {tag}.idx\ncrlnumber = {tag}.num\ndefault_md = sha256\n"
+            ),
+        )
+        .unwrap();
+        let (cert, key) = if forged {
+            if !dir.join("forger.pem").exists() {
+                let subject = openssl(
+                    dir,
+                    &[
+                        "x509", "-noout", "-subject", "-nameopt", "compat", "-in", "ca.pem",
+                    ],
+                );
+                let subject = String::from_utf8_lossy(&subject)
+                    .trim()
+                    .trim_start_matches("subject=")
+                    .to_string();
+                openssl(
+                    dir,
+                    &[
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:P-256",
+                        "-nodes",
+                        "-keyout",
+                        "forger.key",
+                        "-out",
+                        "forger.pem",
+                        "-days",
+                        "30",
+                        "-subj",
+                        &subject,
+                    ],
+                );
+            }
+            ("forger.pem", "forger.key")
+        } else {
+            ("ca.pem", "ca.key")
+        };
+        let out = format!("{tag}.crl");
+        openssl(
+            dir,
+            &[
+                "ca",
+                "-config",
+                &format!("{tag}.cnf"),
+                "-gencrl",
+                "-cert",
+                cert,
+                "-keyfile",
+                key,
+                "-crl_lastupdate",
+                &utc(this_update),
+                "-crl_nextupdate",
+                &utc(next_update),
+                "-out",
+                &out,
+            ],
+        );
+        std::fs::read(dir.join(out)).unwrap()
+    }
 }

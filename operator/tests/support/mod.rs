@@ -14,6 +14,7 @@ pub mod live;
 pub mod openssl;
 pub mod pki;
 pub mod process;
+pub mod publisher;
 pub mod quickstart;
 pub mod rfc5280;
 pub mod scenario;
