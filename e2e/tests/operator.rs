@@ -825,3 +825,131 @@ async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Resul
     cluster.delete_namespace(&ns).await?;
     Ok(())
 }
+
+/// Issue #16 on the real control plane: the leader refreshes the CA's CRL
+/// from the URL of its `HASH.info`, and when the CA publishes a CRL that
+/// revokes the signer, the list stops verifying and its image expires as
+/// `signer-revoked`, without a restart.
+#[tokio::test]
+async fn operator_refreshes_crls_and_a_revocation_expires_the_images() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let ns = cluster.create_namespace("operator-crl").await?;
+    cluster
+        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let mut site = site(&cluster, &ns, "crl").await?;
+    let now = jiff::Timestamp::now();
+    // The CA directory's CRL, two hours old; the CA has published a newer one.
+    let older = site.pki.crl(
+        now - jiff::SignedDuration::from_hours(2),
+        now + jiff::SignedDuration::from_hours(24 * 7),
+        1,
+        &[],
+        false,
+    );
+    std::fs::write(site.pki.ca_dir.join("livetest.r0"), older)?;
+    let fresh = site.pki.crl(
+        now - jiff::SignedDuration::from_mins(10),
+        now + jiff::SignedDuration::from_hours(24 * 7),
+        2,
+        &[],
+        false,
+    );
+    let crl_url = site.publisher.put("live-ca.crl", &fresh)?;
+    std::fs::write(
+        site.pki.ca_dir.join("livetest.info"),
+        format!("alias = live-test\ncrl_url = {crl_url}\n"),
+    )?;
+    site.run
+        .extra_args
+        .extend(["--crl-refresh-interval".to_string(), "10s".to_string()]);
+    let image = vec![3u8; 20_000];
+    let url = site.publish_list("1", &[("img-one", &image)])?;
+    apply(&cluster, &ns, site.endorser()).await?;
+    apply(
+        &cluster,
+        &ns,
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+            "metadata": {"name": "site"},
+            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
+        }),
+    )
+    .await?;
+    apply(
+        &cluster,
+        &ns,
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+            "metadata": {"name": "one"},
+            "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one"},
+        }),
+    )
+    .await?;
+    let mut operator = site.run.start("operator-crl").await?;
+    wait_status(
+        &cluster,
+        &ns,
+        "ImageSubscription",
+        "one",
+        "image Available",
+        &mut operator,
+        |s| s["phase"] == "Available",
+    )
+    .await?;
+    // The leader fetched the published CRL into the cache volume's CRL dir.
+    let crl_dir = site.run.cache_dir.join("state").join("crls");
+    eventually(Duration::from_secs(30), "refreshed CRL written", || {
+        let crl_dir = crl_dir.clone();
+        let fresh = fresh.clone();
+        async move {
+            let written = std::fs::read_dir(&crl_dir)
+                .map(|dir| {
+                    dir.flatten()
+                        .filter(|e| e.file_name().to_string_lossy().ends_with(".r0"))
+                        .any(|e| std::fs::read(e.path()).is_ok_and(|b| b == fresh))
+                })
+                .unwrap_or(false);
+            Ok(written.then_some(()))
+        }
+    })
+    .await?;
+
+    // The CA revokes the signer (serial 4242).
+    let revoking = site.pki.crl(
+        jiff::Timestamp::now() - jiff::SignedDuration::from_secs(30),
+        jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 7),
+        3,
+        &[live::LivePki::SIGNER_SERIAL_HEX],
+        false,
+    );
+    site.publisher.put("live-ca.crl", &revoking)?;
+    let one = wait_status(
+        &cluster,
+        &ns,
+        "ImageSubscription",
+        "one",
+        "image expired by the revocation",
+        &mut operator,
+        |s| s["phase"] == "Expired",
+    )
+    .await?;
+    assert_eq!(one["history"][0]["reason"], "signer-revoked", "{one:#}");
+    assert!(!site.cache_file(&ns, "site", "img-one").exists());
+    let list = status(&cluster, &ns, "ImageListSubscription", "site").await?;
+    assert_eq!(
+        condition(&list, "Ready")
+            .map(|(status, _)| status)
+            .as_deref(),
+        Some("False"),
+        "{list:#}"
+    );
+    assert!(
+        operator.logs().contains("CRL refreshed"),
+        "{}",
+        operator.logs()
+    );
+    drop(operator);
+    uninstall_chart_rbac(&cluster, &site.release).await?;
+    Ok(())
+}
