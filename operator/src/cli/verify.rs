@@ -37,6 +37,11 @@ pub struct VerifyArgs {
     #[arg(long, env = "VMLISUB_CA_DIR", default_value = DEFAULT_CA_DIR)]
     pub ca_dir: PathBuf,
 
+    /// A directory of refreshed CRLs to read with the CA directory (the
+    /// `--crl-dir` of `vmlisub sync` or the operator).
+    #[arg(long, env = "VMLISUB_CRL_DIR")]
+    pub crl_dir: Option<PathBuf>,
+
     /// What a missing or stale CRL means: reject (`require`), check only
     /// when present (`if-present`), or skip revocation (`ignore`).
     #[arg(long, default_value = "require")]
@@ -167,7 +172,8 @@ fn endorser_credentials(args: &VerifyArgs) -> Result<Vec<Credential>, CliError> 
 fn verify_file(args: &VerifyArgs) -> Result<Vec<u8>, Failure> {
     let credentials = endorser_credentials(args)?;
     let message = read_input(&args.file)?;
-    let store = trust::load_dir(&args.ca_dir).map_err(CliError::from)?;
+    let store = trust::store::load_dirs(&args.ca_dir, args.crl_dir.as_deref())
+        .map_err(CliError::from)?;
     for problem in &store.problems {
         tracing::warn!(file = %problem.file, problem = %problem.message, "skipped CA directory entry");
     }
