@@ -454,6 +454,26 @@ async fn chart_lints_in_every_mode_and_refuses_bad_values() -> Result<()> {
         ],
         &[
             "--set",
+            "trust.source=secret",
+            "--set",
+            "trust.secret.name=grid-ca",
+        ],
+        &[
+            "--set",
+            "trust.source=projected",
+            "--set",
+            "trust.projected.sources[0].configMap.name=grid-ca-0",
+            "--set",
+            "trust.projected.sources[1].configMap.name=grid-ca-1",
+        ],
+        &[
+            "--set",
+            "trust.source=hostPath",
+            "--set",
+            "crlRefresh.enabled=false",
+        ],
+        &[
+            "--set",
             "metrics.serviceMonitor.enabled=true",
             "--set",
             "metrics.prometheusRule.enabled=true",
@@ -488,8 +508,15 @@ async fn chart_lints_in_every_mode_and_refuses_bad_values() -> Result<()> {
             ],
             "leaderElection",
         ),
-        (&["--set", "trust.source=configMap"], "trust.configMap.name"),
+        (&["--set", "trust.source=secret"], "trust.secret.name"),
+        (
+            &["--set", "trust.source=projected"],
+            "trust.projected.sources",
+        ),
         (&["--set", "trust.source=nfs"], "trust"),
+        (&["--set", "crlRefresh.interval=6"], "interval"),
+        // The operator's parser knows h, m, s (Go style), not days.
+        (&["--set", "crlRefresh.interval=1d"], "interval"),
         (&["--set", "logFormat=xml"], "logFormat"),
         (&["--set", "image.repository="], "repository"),
     ];
@@ -641,6 +668,7 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
         "--leader-election-namespace=$(POD_NAMESPACE)",
         "--leader-election-name=vmlisub-leader",
         "--max-concurrent-downloads=4",
+        "--crl-refresh-interval=6h",
     ] {
         assert!(
             args.contains(&want.to_owned()),
@@ -648,6 +676,9 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
         );
     }
     assert!(!args.iter().any(|a| a.starts_with("--watch-namespace")));
+    // The CRL directory is the operator's default, on the cache volume.
+    assert!(!args.iter().any(|a| a.starts_with("--crl-dir")));
+    assert!(!args.contains(&"--no-crl-refresh".to_owned()));
     let env = c["env"].as_array().unwrap();
     let log_format = env.iter().find(|e| e["name"] == "VMLISUB_LOG_FORMAT");
     assert_eq!(log_format.unwrap()["value"], "json");
@@ -661,15 +692,20 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
             .unwrap_or_else(|| panic!("no {name}"));
         assert_eq!(var["valueFrom"]["fieldRef"]["fieldPath"], path);
     }
-    // Volumes: cache PVC (kept on uninstall), read-only hostPath trust, /tmp.
+    // Volumes: cache PVC (kept on uninstall), read-only ConfigMap trust
+    // (no hostPath anywhere by default), /tmp.
     let mounts = c["volumeMounts"].as_array().unwrap();
     let trust_mount = mounts.iter().find(|m| m["name"] == "trust").unwrap();
     assert_eq!(trust_mount["readOnly"], true);
     let volumes = pod["volumes"].as_array().unwrap();
+    assert!(
+        volumes.iter().all(|v| v.get("hostPath").is_none()),
+        "hostPath volume by default: {volumes:?}"
+    );
     let trust = volumes.iter().find(|v| v["name"] == "trust").unwrap();
     assert_eq!(
-        trust["hostPath"],
-        json!({"path": "/etc/grid-security/certificates", "type": "Directory"})
+        trust,
+        &json!({"name": "trust", "configMap": {"name": "rel-vmlisub-grid-ca", "optional": false}})
     );
     let cache = volumes.iter().find(|v| v["name"] == "cache").unwrap();
     let pvc = one_of_kind(&docs, "PersistentVolumeClaim");
@@ -723,6 +759,98 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
         .unwrap();
     assert_eq!(trust["configMap"]["name"], "grid-ca");
 
+    // The other trust sources, each the only trust volume.
+    let trust_volume = |set: &[&str]| -> Value {
+        let mut args = vec!["rel", "--namespace", "ops"];
+        for s in set {
+            args.extend(["--set", s]);
+        }
+        let docs = render(&args);
+        let pod = &one_of_kind(&docs, "Deployment")["spec"]["template"]["spec"];
+        let trust: Vec<&Value> = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["name"] == "trust")
+            .collect();
+        assert_eq!(trust.len(), 1, "{set:?}");
+        trust[0].clone()
+    };
+    assert_eq!(
+        trust_volume(&["trust.source=secret", "trust.secret.name=grid-ca"]),
+        json!({"name": "trust", "secret": {"secretName": "grid-ca", "optional": false}})
+    );
+    assert_eq!(
+        trust_volume(&[
+            "trust.source=projected",
+            "trust.projected.sources[0].configMap.name=grid-ca-0",
+            "trust.projected.sources[1].secret.name=grid-ca-1",
+        ]),
+        json!({"name": "trust", "projected": {"sources": [
+            {"configMap": {"name": "grid-ca-0"}}, {"secret": {"name": "grid-ca-1"}}]}})
+    );
+    assert_eq!(
+        trust_volume(&["trust.configMap.optional=true"]),
+        json!({"name": "trust", "configMap": {"name": "rel-vmlisub-grid-ca", "optional": true}})
+    );
+    assert_eq!(
+        trust_volume(&[
+            "trust.source=volume",
+            "trust.volume.persistentVolumeClaim.claimName=grid-ca"
+        ]),
+        json!({"name": "trust", "persistentVolumeClaim": {"claimName": "grid-ca"}})
+    );
+    assert_eq!(
+        trust_volume(&["trust.source=hostPath"]),
+        json!({"name": "trust", "hostPath":
+            {"path": "/etc/grid-security/certificates", "type": "Directory"}})
+    );
+
+    // CRL refresh: the interval, or off.
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "crlRefresh.interval=30m",
+    ]);
+    let args = args_of(deployment_container(&docs));
+    assert!(args.contains(&"--crl-refresh-interval=30m".to_owned()));
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "crlRefresh.enabled=false",
+    ]);
+    let args = args_of(deployment_container(&docs));
+    assert!(args.contains(&"--no-crl-refresh".to_owned()), "{args:?}");
+    assert!(!args.iter().any(|a| a.starts_with("--crl-refresh-interval")));
+
+    // Restricted egress still reaches lists, images and CRLs on 80/443.
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "networkPolicy.egress.restrict=true",
+    ]);
+    let np = one_of_kind(&docs, "NetworkPolicy");
+    assert_eq!(np["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+    let egress = np["spec"]["egress"].as_array().unwrap();
+    let web = egress
+        .iter()
+        .find(|r| r["ports"][0]["port"] == 80)
+        .expect("no egress rule for http/https");
+    assert_eq!(
+        web["ports"],
+        json!([{"port": 80, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}])
+    );
+    assert_eq!(
+        web["to"],
+        json!([{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}])
+    );
+
     // Two replicas: PDB, shared volume, rolling update.
     let docs = render(&[
         "rel",
@@ -761,6 +889,8 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
     for want in [
         "VmlisubImageListExpiringSoon",
         "VmlisubCRLStale",
+        "VmlisubCRLExpiringSoon",
+        "VmlisubCRLRefreshFailing",
         "VmlisubSignerCertificateExpiringSoon",
         "VmlisubDownloadsFailing",
         "VmlisubVerificationFailures",
@@ -785,11 +915,63 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
     assert!(
         by_name("VmlisubCRLStale").contains("vmlisub_crl_next_update_timestamp_seconds) < time()")
     );
+    // 1.25 x the 6h refresh interval: every attempt falls in one window.
+    assert_eq!(
+        by_name("VmlisubCRLRefreshFailing"),
+        "sum by (issuer, reason) (increase(vmlisub_crl_refresh_failures_total[27000s])) > 0"
+    );
+    let failing = rules
+        .iter()
+        .find(|r| r["alert"] == "VmlisubCRLRefreshFailing")
+        .unwrap();
+    assert_eq!(failing["for"], "27000s");
+    let soon = by_name("VmlisubCRLExpiringSoon");
+    assert!(
+        soon.contains("vmlisub_crl_next_update_timestamp_seconds) - time()) < 86400")
+            && soon.contains("increase(vmlisub_crl_refresh_failures_total[27000s])"),
+        "{soon}"
+    );
+    for rule in rules {
+        let text = rule["annotations"]["description"].as_str().unwrap();
+        if rule["alert"].as_str().unwrap().starts_with("VmlisubCRL") {
+            assert!(!text.contains("fetch-crl"), "{text}");
+        }
+    }
     assert!(by_name("VmlisubDownloadsFailing").contains("vmlisub_download_failures_total"));
     assert!(by_name("VmlisubVerificationFailures").contains("vmlisub_verification_failures_total"));
     let sm = one_of_kind(&docs, "ServiceMonitor");
     assert_eq!(sm["spec"]["endpoints"][0]["port"], "http");
     assert_eq!(sm["spec"]["endpoints"][0]["honorLabels"], true);
+
+    // Without the built-in refresh: no refresh-failure alert; the CRL
+    // alerts point at whatever keeps the directory current.
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "metrics.prometheusRule.enabled=true",
+        "--set",
+        "crlRefresh.enabled=false",
+    ]);
+    let rule = one_of_kind(&docs, "PrometheusRule");
+    let rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
+    assert!(
+        !rules
+            .iter()
+            .any(|r| r["alert"] == "VmlisubCRLRefreshFailing")
+    );
+    let soon = rules
+        .iter()
+        .find(|r| r["alert"] == "VmlisubCRLExpiringSoon")
+        .unwrap();
+    assert!(!soon["expr"].as_str().unwrap().contains("refresh_failures"));
+    assert!(
+        soon["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("fetch-crl")
+    );
     Ok(())
 }
 
@@ -830,14 +1012,45 @@ async fn chart_and_kustomize_manifests_pass_server_side_dry_run() -> Result<()> 
         ],
         &[
             "--set",
-            "trust.source=configMap",
-            "--set",
             "trust.configMap.name=grid-ca",
+            "--set",
+            "trust.configMap.optional=true",
             "--set",
             "persistence.enabled=false",
             "--set",
             "leaderElection.enabled=false",
         ],
+        &[
+            "--set",
+            "trust.source=secret",
+            "--set",
+            "trust.secret.name=grid-ca",
+        ],
+        &[
+            "--set",
+            "trust.source=projected",
+            "--set",
+            "trust.projected.sources[0].configMap.name=grid-ca-0",
+            "--set",
+            "trust.projected.sources[1].secret.name=grid-ca-1",
+            "--set",
+            "crlRefresh.enabled=false",
+        ],
+        &[
+            "--set",
+            "trust.source=volume",
+            "--set",
+            "trust.volume.persistentVolumeClaim.claimName=grid-ca",
+        ],
+        // An image volume holding the IGTF distribution.
+        &[
+            "--set",
+            "trust.source=volume",
+            "--set",
+            "trust.volume.image.reference=registry.example.org/igtf-ca:1.140",
+        ],
+        // The one explicit choice that leaves restricted.
+        &["--set", "trust.source=hostPath"],
     ];
     for mode in modes {
         let mut args = vec!["dry", "--namespace", ns.as_str()];
@@ -845,7 +1058,7 @@ async fn chart_and_kustomize_manifests_pass_server_side_dry_run() -> Result<()> 
         let docs = render(&args);
         let warnings =
             dry_run_apply(&docs, &ns).with_context(|| format!("dry run of chart {mode:?}"))?;
-        let hostpath = !mode.contains(&"trust.source=configMap");
+        let hostpath = mode.contains(&"trust.source=hostPath");
         let psa: Vec<&str> = warnings
             .lines()
             .filter(|l| l.contains("PodSecurity"))
@@ -861,45 +1074,63 @@ async fn chart_and_kustomize_manifests_pass_server_side_dry_run() -> Result<()> 
         }
     }
 
-    // config/default, moved into the test namespace (its Namespace object
-    // itself is not applied: dry-run objects cannot live in it).
-    let mut objects = Vec::new();
-    for mut doc in kustomize("config/default") {
-        if doc["kind"] == "Namespace" {
-            assert_eq!(doc["metadata"]["name"], "vmlisub-system");
-            continue;
-        }
-        if doc["metadata"]["namespace"] == "vmlisub-system" {
-            doc["metadata"]["namespace"] = json!(ns);
-        }
-        if let Some(subjects) = doc["subjects"].as_array_mut() {
-            for s in subjects {
-                s["namespace"] = json!(ns);
+    // config/default (restricted) and config/hostpath (exactly the hostPath
+    // violation), moved into the test namespace (the Namespace object itself
+    // is not applied: dry-run objects cannot live in it).
+    for (base, want_hostpath) in [("config/default", false), ("config/hostpath", true)] {
+        let mut objects = Vec::new();
+        for mut doc in kustomize(base) {
+            if doc["kind"] == "Namespace" {
+                assert_eq!(doc["metadata"]["name"], "vmlisub-system");
+                let labels = &doc["metadata"]["labels"];
+                assert_eq!(labels["pod-security.kubernetes.io/warn"], "restricted");
+                assert_eq!(
+                    labels["pod-security.kubernetes.io/enforce"],
+                    if want_hostpath {
+                        "privileged"
+                    } else {
+                        "restricted"
+                    }
+                );
+                continue;
             }
+            if doc["metadata"]["namespace"] == "vmlisub-system" {
+                doc["metadata"]["namespace"] = json!(ns);
+            }
+            if let Some(subjects) = doc["subjects"].as_array_mut() {
+                for s in subjects {
+                    s["namespace"] = json!(ns);
+                }
+            }
+            // Dry-run names must not clash with a real install on an external cluster.
+            if doc["kind"] == "ClusterRole"
+                || doc["kind"] == "ClusterRoleBinding"
+                || doc["kind"] == "CustomResourceDefinition"
+            {
+                continue;
+            }
+            objects.push(doc);
         }
-        // Dry-run names must not clash with a real install on an external cluster.
-        if doc["kind"] == "ClusterRole"
-            || doc["kind"] == "ClusterRoleBinding"
-            || doc["kind"] == "CustomResourceDefinition"
-        {
-            continue;
+        ensure!(
+            objects.len() == 6,
+            "{base}: expected 6 namespaced objects, got {}",
+            objects.len()
+        );
+        let warnings =
+            dry_run_apply(&objects, &ns).with_context(|| format!("dry run of {base}"))?;
+        let psa: Vec<&str> = warnings
+            .lines()
+            .filter(|l| l.contains("PodSecurity"))
+            .collect();
+        if want_hostpath {
+            ensure!(
+                psa.len() == 1 && psa[0].ends_with(HOSTPATH_ONLY),
+                "{base}: {warnings}"
+            );
+        } else {
+            ensure!(psa.is_empty(), "{base} is not restricted: {warnings}");
         }
-        objects.push(doc);
     }
-    ensure!(
-        objects.len() == 6,
-        "config/default: expected 6 namespaced objects, got {}",
-        objects.len()
-    );
-    let warnings = dry_run_apply(&objects, &ns).context("dry run of config/default")?;
-    let psa: Vec<&str> = warnings
-        .lines()
-        .filter(|l| l.contains("PodSecurity"))
-        .collect();
-    ensure!(
-        psa.len() == 1 && psa[0].ends_with(HOSTPATH_ONLY),
-        "config/default: {warnings}"
-    );
     // The cluster-scoped part of config/default, dry-run on the server as it is.
     let cluster_scoped: Vec<Value> = kustomize("config/default")
         .into_iter()
@@ -1437,11 +1668,21 @@ async fn deployment_arguments_are_accepted_by_the_operator_binary() -> Result<()
             "leaderElection.enabled=false",
             "--set",
             "artifactBaseUrl=https://img.example.org",
+            "--set",
+            "crlRefresh.enabled=false",
+        ],
+        vec![
+            "rel",
+            "--namespace",
+            "ops",
+            "--set",
+            "crlRefresh.interval=1h30m",
         ],
     ] {
         cases.push((format!("chart {mode:?}"), render(&mode)));
     }
     cases.push(("config/default".to_owned(), kustomize("config/default")));
+    cases.push(("config/hostpath".to_owned(), kustomize("config/hostpath")));
     for (what, docs) in cases {
         let c = deployment_container(&docs);
         let args: Vec<String> = args_of(c)
