@@ -11,6 +11,7 @@
 pub mod api;
 pub mod cli;
 pub mod controller;
+pub mod crl_refresh;
 pub mod decision;
 pub mod hooks;
 pub mod imagelist;

@@ -6,7 +6,10 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
 
 use crate::reason::Reason;
 
@@ -66,6 +69,52 @@ pub fn init_logging(level: Option<&str>, json: bool) {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init()
     };
+}
+
+/// Built-in CRL refresh (the job `fetch-crl` did for the original), shared
+/// by `sync` and `operator`.
+#[derive(Debug, Clone, Args)]
+pub struct CrlRefreshArgs {
+    /// Where refreshed CRLs are written (`HASH.r0`) and read from, next to
+    /// the read-only CA directory. Default: `crls` beside the state file
+    /// (sync), `<cache-dir>/state/crls` (operator).
+    #[arg(long, env = "VMLISUB_CRL_DIR")]
+    pub crl_dir: Option<PathBuf>,
+
+    /// Time between two CRL refreshes (Go-style: 6h, 30m, 90s), stretched
+    /// by up to 10% of jitter.
+    #[arg(long, env = "VMLISUB_CRL_REFRESH_INTERVAL", default_value = "6h",
+          value_parser = parse_interval)]
+    pub crl_refresh_interval: Duration,
+
+    /// Do not fetch CRLs (an external fetch-crl keeps the CA directory's
+    /// CRLs current).
+    #[arg(long, env = "VMLISUB_NO_CRL_REFRESH")]
+    pub no_crl_refresh: bool,
+}
+
+fn parse_interval(value: &str) -> Result<Duration, String> {
+    let interval = crate::api::duration::parse_duration(value).map_err(|err| err.to_string())?;
+    if interval < Duration::from_secs(10) {
+        return Err(format!(
+            "{value}: the CRL refresh interval must be at least 10s"
+        ));
+    }
+    Ok(interval)
+}
+
+impl CrlRefreshArgs {
+    /// The CRL directory, `default` unless given.
+    pub fn dir_or(&self, default: &Path) -> PathBuf {
+        self.crl_dir
+            .clone()
+            .unwrap_or_else(|| default.to_path_buf())
+    }
+
+    /// The refresh interval, or `None` when refreshing is off.
+    pub fn interval(&self) -> Option<Duration> {
+        (!self.no_crl_refresh).then_some(self.crl_refresh_interval)
+    }
 }
 
 pub fn run(cli: Cli) -> ExitCode {

@@ -83,6 +83,9 @@ pub struct OperatorArgs {
     /// Keep at most this many bytes of expired images.
     #[arg(long)]
     pub expired_max_bytes: Option<u64>,
+
+    #[command(flatten)]
+    pub crl: super::CrlRefreshArgs,
 }
 
 fn host_name() -> String {
@@ -126,6 +129,8 @@ pub fn run(args: &OperatorArgs) -> ExitCode {
             max_bytes: args.expired_max_bytes,
         },
         max_clock_skew: Duration::from_secs(args.max_clock_skew),
+        crl_dir: args.crl.dir_or(&args.cache_dir.join("state").join("crls")),
+        crl_refresh_interval: args.crl.interval(),
     };
     let runtime = match super::runtime(tokio::runtime::Builder::new_multi_thread()) {
         Ok(runtime) => runtime,

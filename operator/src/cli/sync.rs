@@ -87,6 +87,9 @@ pub struct SyncArgs {
     /// Keep at most this many bytes of expired images.
     #[arg(long)]
     pub expired_max_bytes: Option<u64>,
+
+    #[command(flatten)]
+    pub crl: super::CrlRefreshArgs,
 }
 
 pub fn run(args: &SyncArgs) -> ExitCode {
@@ -119,6 +122,16 @@ pub fn run(args: &SyncArgs) -> ExitCode {
         transfer: TransferConfig::default(),
         progress: std::io::IsTerminal::is_terminal(&std::io::stdout()).then(terminal_progress),
         artifact_base_url: args.artifact_base_url.clone(),
+        crl_dir: Some(
+            args.crl.dir_or(
+                &args
+                    .state_file
+                    .parent()
+                    .unwrap_or_else(|| std::path::Path::new("."))
+                    .join("crls"),
+            ),
+        ),
+        crl_refresh_interval: args.crl.interval(),
     };
     let runtime = match super::runtime(tokio::runtime::Builder::new_current_thread()) {
         Ok(runtime) => runtime,

@@ -232,6 +232,32 @@ pub async fn housekeeping(context: Arc<Context>) {
     }
 }
 
+/// The leader's CRL refresh: at start, then every jittered interval. The
+/// housekeeping loop notices the new files within 10 s and re-checks every
+/// list, so a revocation takes effect at most one interval (plus 10%
+/// jitter, plus 10 s) after the CA publishes it.
+pub async fn crl_refresh(context: Arc<Context>) {
+    let Some(interval) = context.config.crl_refresh_interval else {
+        tracing::info!("CRL refresh is off (--no-crl-refresh)");
+        return;
+    };
+    let crl_dir = context.config.crl_dir.display().to_string();
+    let wait = crate::crl_refresh::jittered(interval, &crl_dir);
+    tracing::info!(crl_dir = %crl_dir, every_seconds = wait.as_secs(), "CRL refresh on");
+    loop {
+        for outcome in context.engine.refresh_crls().await {
+            if let crate::crl_refresh::Outcome::Failed { reason, .. } = &outcome.outcome {
+                context
+                    .metrics
+                    .crl_refresh_failures
+                    .with_label_values(&[outcome.issuer.as_str(), reason])
+                    .inc();
+            }
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
 fn update_gauges(context: &Context) {
     let metrics = &context.metrics;
     let mut phases: HashMap<&str, i64> = HashMap::new();

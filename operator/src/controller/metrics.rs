@@ -24,6 +24,7 @@ pub struct Metrics {
     pub list_expiry: GaugeVec,
     pub signer_not_after: GaugeVec,
     pub crl_next_update: GaugeVec,
+    pub crl_refresh_failures: IntCounterVec,
     pub leader: IntGauge,
 }
 
@@ -102,9 +103,16 @@ impl Metrics {
         let crl_next_update = GaugeVec::new(
             Opts::new(
                 "vmlisub_crl_next_update_timestamp_seconds",
-                "nextUpdate of each CRL in the CA directory (Unix time)",
+                "nextUpdate of the CRL in use for each CA (CA directory or refreshed; Unix time)",
             ),
             &["issuer"],
+        )?;
+        let crl_refresh_failures = IntCounterVec::new(
+            Opts::new(
+                "vmlisub_crl_refresh_failures_total",
+                "CRL refreshes that left the CRL in use unchanged, by CA and reason code",
+            ),
+            &["issuer", "reason"],
         )?;
         let leader = IntGauge::new(
             "vmlisub_leader",
@@ -121,6 +129,7 @@ impl Metrics {
         registry.register(Box::new(list_expiry.clone()))?;
         registry.register(Box::new(signer_not_after.clone()))?;
         registry.register(Box::new(crl_next_update.clone()))?;
+        registry.register(Box::new(crl_refresh_failures.clone()))?;
         registry.register(Box::new(leader.clone()))?;
         Ok(Self {
             registry,
@@ -135,6 +144,7 @@ impl Metrics {
             list_expiry,
             signer_not_after,
             crl_next_update,
+            crl_refresh_failures,
             leader,
         })
     }

@@ -62,6 +62,10 @@ pub struct OperatorConfig {
     pub allow_file_urls: bool,
     pub retention: RetentionPolicy,
     pub max_clock_skew: Duration,
+    /// Where refreshed CRLs go (read with the CA directory).
+    pub crl_dir: PathBuf,
+    /// Time between CRL refreshes; `None` turns them off.
+    pub crl_refresh_interval: Option<Duration>,
 }
 
 /// Why the operator stopped.
@@ -179,6 +183,8 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         },
         progress: None,
         artifact_base_url: config.artifact_base_url.clone(),
+        crl_dir: Some(config.crl_dir.clone()),
+        crl_refresh_interval: config.crl_refresh_interval,
     };
     let (engine, notes) = Engine::open(sync_config)?;
     for note in notes {
@@ -297,6 +303,8 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         .for_each(|result| async move { log_result("Endorser", result) });
 
     let housekeeping = context::housekeeping(Arc::clone(&context));
+    // Only the leader refreshes CRLs (it alone reconciles).
+    let crl_refresh = context::crl_refresh(Arc::clone(&context));
     let controllers =
         futures_util::future::join3(list_controller, image_controller, endorser_controller);
     let lost = async {
@@ -311,6 +319,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     let outcome = tokio::select! {
         _ = controllers => Ok(()),
         () = housekeeping => Ok(()),
+        () = async { crl_refresh.await; std::future::pending::<()>().await } => Ok(()),
         () = &mut shutdown => {
             tracing::info!("shutting down: downloads stop at a resumable point");
             Ok(())

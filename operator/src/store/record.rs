@@ -41,8 +41,10 @@ pub enum ExpireReason {
     ListExpired,
     /// The image's own `dc:date:expires` has passed.
     ImageExpired,
-    /// The list's signer no longer verifies (revoked, expired, CRL stale).
+    /// The list's signer no longer verifies (expired, CRL stale, ...).
     SignerInvalid,
+    /// A CRL revokes the list's signer or a CA on its path.
+    SignerRevoked,
     /// The endorser that authorised the list was removed.
     EndorserRemoved,
     /// The subscription was deleted.
@@ -64,7 +66,7 @@ pub enum ExpireReason {
 
 impl ExpireReason {
     /// Every reason, for exhaustive tests and documentation.
-    pub const ALL: [ExpireReason; 15] = [
+    pub const ALL: [ExpireReason; 16] = [
         Self::RemovedFromList,
         Self::Unsubscribed,
         Self::ChecksumChanged,
@@ -72,6 +74,7 @@ impl ExpireReason {
         Self::ListExpired,
         Self::ImageExpired,
         Self::SignerInvalid,
+        Self::SignerRevoked,
         Self::EndorserRemoved,
         Self::SubscriptionGone,
         Self::Ambiguous,
@@ -92,6 +95,7 @@ impl ExpireReason {
             Self::ListExpired => "list-expired",
             Self::ImageExpired => "image-expired",
             Self::SignerInvalid => "signer-invalid",
+            Self::SignerRevoked => "signer-revoked",
             Self::EndorserRemoved => "endorser-removed",
             Self::SubscriptionGone => "subscription-gone",
             Self::Ambiguous => "ambiguous",

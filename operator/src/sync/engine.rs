@@ -71,6 +71,10 @@ pub struct SyncConfig {
     pub progress: Option<ProgressSink>,
     /// Base URL of the artifact server over this cache.
     pub artifact_base_url: Option<String>,
+    /// A writable directory of refreshed CRLs, read with the CA directory.
+    pub crl_dir: Option<PathBuf>,
+    /// Time between CRL refreshes into `crl_dir`; `None`: never.
+    pub crl_refresh_interval: Option<Duration>,
 }
 
 /// What one pass did, for the summary and the exit code.
@@ -230,7 +234,7 @@ impl Engine {
             ));
         }
         let state = State::load(&config.state_file)?;
-        let trust = match CaDirCache::open(&config.ca_dir) {
+        let trust = match CaDirCache::open_with_crl_dir(&config.ca_dir, config.crl_dir.clone()) {
             Ok(cache) => Some(cache),
             Err(err) => {
                 notes.push(format!("trust store unavailable: {err}"));
@@ -453,8 +457,13 @@ impl Engine {
         options: &VerifyOptions,
         credentials: &[Credential],
     ) -> Result<GoodList, (ExpireReason, ListFailure)> {
-        let verified = trust::verify(bytes, trust, options)
-            .map_err(|err| (ExpireReason::SignerInvalid, ListFailure::new(&err)))?;
+        let verified = trust::verify(bytes, trust, options).map_err(|err| {
+            let reason = match err {
+                trust::VerifyError::CertificateRevoked { .. } => ExpireReason::SignerRevoked,
+                _ => ExpireReason::SignerInvalid,
+            };
+            (reason, ListFailure::new(&err))
+        })?;
         let parsed = imagelist::parse(&verified.content)
             .map_err(|err| (ExpireReason::SignerInvalid, ListFailure::new(&err)))?;
         if decision::is_list_expired(&parsed.list, options.at) {
@@ -844,6 +853,11 @@ impl Engine {
         if let Some(hook) = &self.config.hook {
             hook.notify(&Event::process(EventType::ProcessPrefix));
         }
+        if self.crl_refresh_due(now) {
+            for outcome in self.refresh_crls().await {
+                report.lines.push(crl_outcome_line(&outcome));
+            }
+        }
         if let Err(err) = self.refresh_trust() {
             report.lines.push(format!(
                 "CA directory reload failed, keeping the previous one: {err}"
@@ -1066,6 +1080,57 @@ impl Engine {
             &credentials,
         )
         .map_err(Some)
+    }
+
+    /// Whether a CRL refresh is due at `now`: refreshing is on and the
+    /// last one (the mtime of `.refreshed` in the CRL directory, so that
+    /// `sync --once` from cron keeps the pace too) is older than the
+    /// jittered interval.
+    pub fn crl_refresh_due(&self, now: Timestamp) -> bool {
+        let (Some(dir), Some(interval)) = (&self.config.crl_dir, self.config.crl_refresh_interval)
+        else {
+            return false;
+        };
+        let last = std::fs::metadata(dir.join(CRL_REFRESH_STAMP))
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|time| Timestamp::try_from(time).ok());
+        match last {
+            None => true,
+            Some(last) => {
+                let wait = jittered(interval, &dir.display().to_string());
+                now.as_second().saturating_sub(last.as_second())
+                    >= i64::try_from(wait.as_secs()).unwrap_or(i64::MAX)
+            }
+        }
+    }
+
+    /// Fetches every CA's CRL into the CRL directory (see
+    /// [`crate::crl_refresh`]) and records when. The trust store picks the
+    /// new files up at its next [`Self::refresh_trust`].
+    pub async fn refresh_crls(&self) -> Vec<crate::crl_refresh::CaOutcome> {
+        let Some(dir) = &self.config.crl_dir else {
+            return Vec::new();
+        };
+        let Some(store) = lock(&self.trust).as_ref().map(CaDirCache::store) else {
+            return Vec::new();
+        };
+        let mut config = self.config.transfer.clone();
+        config.allow_file_scheme = false;
+        let transfer = match Transfer::new(&config) {
+            Ok(transfer) => transfer,
+            Err(err) => {
+                tracing::warn!(error = %err, "no CRL refresh: transfer settings");
+                return Vec::new();
+            }
+        };
+        let outcomes = crate::crl_refresh::refresh(&store, dir, &transfer).await;
+        if let Err(err) = std::fs::create_dir_all(dir)
+            .and_then(|()| write_atomically(&dir.join(CRL_REFRESH_STAMP), b""))
+        {
+            tracing::warn!(error = %err, dir = %dir.display(), "cannot record the CRL refresh");
+        }
+        outcomes
     }
 
     /// Reloads the CA directory if its files changed.
@@ -1479,12 +1544,15 @@ impl Engine {
         lock(&self.trust)
             .as_ref()
             .map(|cache| {
-                cache
-                    .store()
-                    .crls
-                    .iter()
-                    .filter_map(|crl| Some((crl.issuer.clone(), crl.next_update?)))
-                    .collect()
+                // Per issuer, the CRL in use: the one that lasts longest.
+                let mut newest: BTreeMap<String, i64> = BTreeMap::new();
+                for crl in cache.store().crls() {
+                    if let Some(next) = crl.next_update {
+                        let entry = newest.entry(crl.issuer.clone()).or_insert(next);
+                        *entry = (*entry).max(next);
+                    }
+                }
+                newest.into_iter().collect()
             })
             .unwrap_or_default()
     }
@@ -1518,6 +1586,31 @@ impl Engine {
 /// The interval plus up to 10% more, fixed per subscription (a hash of its
 /// key): sites started by the same cron minute do not all hit a publisher
 /// at once, and one subscription keeps a steady rhythm.
+/// The file whose mtime records the last CRL refresh.
+const CRL_REFRESH_STAMP: &str = ".refreshed";
+
+/// One report line for a CA's CRL refresh.
+fn crl_outcome_line(outcome: &crate::crl_refresh::CaOutcome) -> String {
+    use crate::crl_refresh::Outcome;
+    match &outcome.outcome {
+        Outcome::Updated {
+            file, next_update, ..
+        } => format!(
+            "CRL of {}: refreshed into {file} (next update {})",
+            outcome.issuer,
+            next_update.map_or_else(
+                || "not given".to_string(),
+                |next| rfc3339(crate::trust::verify::timestamp(next))
+            )
+        ),
+        Outcome::Unchanged { .. } => format!("CRL of {}: unchanged", outcome.issuer),
+        Outcome::Failed { reason, detail } => format!(
+            "CRL of {}: refresh failed ({reason}), keeping the CRL in use: {detail}",
+            outcome.issuer
+        ),
+    }
+}
+
 pub fn jittered(interval: Duration, key: &str) -> Duration {
     let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)

@@ -1,6 +1,7 @@
 //! The signature and digest algorithms vmlisub accepts.
 //!
-//! Modern algorithms come from *ring* through rustls-webpki (the same
+//! Modern algorithms come from *ring* through rustls-webpki's algorithm
+//! objects (only those: path building is vmlisub's own, see `path.rs`; the same
 //! provider the HTTP stack uses). SHA-1 is only ever offered when the caller
 //! opted in, because lists from 2011 were signed with it and sites still need
 //! to audit them; it is implemented with the `rsa` crate since *ring* refuses

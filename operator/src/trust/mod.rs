@@ -14,6 +14,7 @@ pub mod error;
 pub mod name;
 pub mod path;
 pub mod policy;
+pub mod refresh;
 pub mod smime;
 pub mod store;
 pub mod verify;

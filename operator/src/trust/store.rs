@@ -46,6 +46,31 @@ pub struct StoredCa {
     pub self_signed: bool,
     pub origin: CaOrigin,
     pub source: String,
+    /// Where the CA publishes its CRL, in the order to try (from
+    /// `HASH.info` / `HASH.crl_url`).
+    pub crl_urls: Vec<String>,
+}
+
+/// The CRL URLs of a `.info` file (`crl_url = URL[;URL...]`) or a
+/// `.crl_url` file (one URL a line). Only http and https URLs are kept.
+fn crl_urls(name: &str, text: &str) -> Vec<String> {
+    let values: Vec<&str> = if name.ends_with(".info") {
+        text.lines()
+            .filter_map(|line| {
+                let (key, value) = line.split_once('=')?;
+                (key.trim() == "crl_url").then_some(value)
+            })
+            .flat_map(|value| value.split([';', ' ', '\t']))
+            .collect()
+    } else {
+        text.lines().collect()
+    };
+    values
+        .into_iter()
+        .map(str::trim)
+        .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// A file that was skipped, and why.
@@ -101,6 +126,8 @@ enum FileKind {
     Crl,
     SigningPolicy,
     Namespaces,
+    /// `HASH.info` (`crl_url = ...`) or `HASH.crl_url` (one URL a line).
+    CrlLocation,
     Other,
 }
 
@@ -118,6 +145,7 @@ fn classify(name: &str) -> FileKind {
         "crl" => FileKind::Crl,
         "signing_policy" => FileKind::SigningPolicy,
         "namespaces" => FileKind::Namespaces,
+        "info" | "crl_url" => FileKind::CrlLocation,
         _ if ext.len() == 1 && ext.as_bytes()[0].is_ascii_digit() => FileKind::Certificates,
         _ if ext.len() == 2 && ext.as_bytes()[0] == b'r' && ext.as_bytes()[1].is_ascii_digit() => {
             FileKind::Crl
@@ -128,7 +156,7 @@ fn classify(name: &str) -> FileKind {
 
 /// PEM blocks in `bytes` (label, DER). DER input is returned as one block
 /// with an empty label.
-fn pem_blocks(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+pub(crate) fn pem_blocks(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
     if bytes.first() == Some(&0x30) {
         return Ok(vec![(String::new(), bytes.to_vec())]);
     }
@@ -157,6 +185,7 @@ impl TrustStore {
         let mut seen_certs: HashSet<Vec<u8>> = HashSet::new();
         let mut seen_crls: HashSet<Vec<u8>> = HashSet::new();
         let mut policy_files = Vec::new();
+        let mut location_files = Vec::new();
         // Certificates first: namespace files may say `SELF`, which means the
         // CA whose hash names the file, so the CAs must be known.
         for (name, bytes) in files {
@@ -167,6 +196,10 @@ impl TrustStore {
                     policy_files.push((kind, name, bytes));
                     Ok(())
                 }
+                FileKind::CrlLocation => {
+                    location_files.push((name, bytes));
+                    Ok(())
+                }
                 FileKind::Other => Ok(()),
             };
             if let Err(message) = result {
@@ -174,6 +207,18 @@ impl TrustStore {
                     file: name.to_string(),
                     message,
                 });
+            }
+        }
+        for (name, bytes) in location_files {
+            let urls = crl_urls(name, &String::from_utf8_lossy(bytes));
+            if let Some((_, owner)) = store.ca_for_policy_file(name) {
+                for ca in store.cas.iter_mut().filter(|ca| ca.info.subject == owner) {
+                    for url in &urls {
+                        if !ca.crl_urls.contains(url) {
+                            ca.crl_urls.push(url.clone());
+                        }
+                    }
+                }
             }
         }
         for (kind, name, bytes) in policy_files {
@@ -297,6 +342,7 @@ impl TrustStore {
             self_signed: info.is_self_signed(),
             origin,
             source: name.to_string(),
+            crl_urls: Vec::new(),
             info,
         });
         Ok(())
@@ -465,26 +511,87 @@ fn fingerprint(path: &Path) -> std::io::Result<Vec<(String, u64, Option<SystemTi
     Ok(entries)
 }
 
+/// Reads a CA directory plus the CRLs of a CRL directory (where vmlisub's
+/// own CRL refresh writes; it may not exist yet). For each CA, revocation
+/// then uses the newest current CRL of either place.
+pub fn load_dirs(ca_dir: &Path, crl_dir: Option<&Path>) -> Result<TrustStore, StoreError> {
+    let mut store = load_dir(ca_dir)?;
+    if let Some(crl_dir) = crl_dir {
+        store.add_crl_dir(crl_dir);
+    }
+    Ok(store)
+}
+
+impl TrustStore {
+    /// Adds the CRL files of `dir` (a missing directory adds nothing).
+    pub fn add_crl_dir(&mut self, dir: &Path) {
+        let Ok(files) = read_dir_files(dir) else {
+            return;
+        };
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        for (name, bytes) in files {
+            if classify(&name) != FileKind::Crl {
+                continue;
+            }
+            let shown = format!("{}/{name}", dir.display());
+            if let Err(message) = self.add_crls(&shown, &bytes, &mut seen) {
+                self.problems.push(Problem {
+                    file: shown,
+                    message,
+                });
+            }
+        }
+    }
+}
+
+/// A cheap summary of both directories' state.
+type Fingerprint = Vec<(String, u64, Option<SystemTime>)>;
+
+fn fingerprints(ca_dir: &Path, crl_dir: Option<&Path>) -> std::io::Result<Fingerprint> {
+    let mut all = fingerprint(ca_dir)?;
+    if let Some(crl_dir) = crl_dir
+        && let Ok(crls) = fingerprint(crl_dir)
+    {
+        all.extend(
+            crls.into_iter()
+                .map(|(name, len, modified)| (format!("crl-dir/{name}"), len, modified)),
+        );
+    }
+    Ok(all)
+}
+
 /// Keeps a CA directory's parsed store warm and reloads it only when the
-/// directory changed (fetch-crl rewrites CRLs several times a day).
+/// directory (or the CRL directory next to it) changed: fetch-crl, or
+/// vmlisub's own refresh, rewrites CRLs several times a day.
 #[derive(Debug)]
 pub struct CaDirCache {
     path: PathBuf,
-    fingerprint: Vec<(String, u64, Option<SystemTime>)>,
+    crl_dir: Option<PathBuf>,
+    fingerprint: Fingerprint,
     store: Arc<TrustStore>,
 }
 
 impl CaDirCache {
     /// Loads the directory for the first time.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        Self::open_with_crl_dir(path, None)
+    }
+
+    /// Loads a CA directory and a CRL directory for the first time.
+    pub fn open_with_crl_dir(
+        path: impl Into<PathBuf>,
+        crl_dir: Option<PathBuf>,
+    ) -> Result<Self, StoreError> {
         let path = path.into();
-        let fingerprint = fingerprint(&path).map_err(|source| StoreError::ReadDir {
-            path: path.clone(),
-            source,
-        })?;
-        let store = Arc::new(load_dir(&path)?);
+        let fingerprint =
+            fingerprints(&path, crl_dir.as_deref()).map_err(|source| StoreError::ReadDir {
+                path: path.clone(),
+                source,
+            })?;
+        let store = Arc::new(load_dirs(&path, crl_dir.as_deref())?);
         Ok(Self {
             path,
+            crl_dir,
             fingerprint,
             store,
         })
@@ -495,17 +602,19 @@ impl CaDirCache {
         Arc::clone(&self.store)
     }
 
-    /// Reloads when the directory changed. Returns whether it did. On a
-    /// failed reload the previous store stays in place.
+    /// Reloads when either directory changed. Returns whether it did. On
+    /// a failed reload the previous store stays in place.
     pub fn refresh(&mut self) -> Result<bool, StoreError> {
-        let current = fingerprint(&self.path).map_err(|source| StoreError::ReadDir {
-            path: self.path.clone(),
-            source,
+        let current = fingerprints(&self.path, self.crl_dir.as_deref()).map_err(|source| {
+            StoreError::ReadDir {
+                path: self.path.clone(),
+                source,
+            }
         })?;
         if current == self.fingerprint {
             return Ok(false);
         }
-        let store = load_dir(&self.path)?;
+        let store = load_dirs(&self.path, self.crl_dir.as_deref())?;
         self.store = Arc::new(store);
         self.fingerprint = current;
         Ok(true)
@@ -513,6 +622,11 @@ impl CaDirCache {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The CRL directory read next to the CA directory, if any.
+    pub fn crl_dir(&self) -> Option<&Path> {
+        self.crl_dir.as_deref()
     }
 }
 
@@ -530,8 +644,8 @@ mod tests {
         assert_eq!(classify("dd4b34ea.crl.pem"), FileKind::Crl);
         assert_eq!(classify("dd4b34ea.signing_policy"), FileKind::SigningPolicy);
         assert_eq!(classify("dd4b34ea.namespaces"), FileKind::Namespaces);
-        assert_eq!(classify("dd4b34ea.info"), FileKind::Other);
-        assert_eq!(classify("dd4b34ea.crl_url"), FileKind::Other);
+        assert_eq!(classify("dd4b34ea.info"), FileKind::CrlLocation);
+        assert_eq!(classify("dd4b34ea.crl_url"), FileKind::CrlLocation);
         assert_eq!(classify(".hidden.0"), FileKind::Other);
         assert_eq!(classify("README"), FileKind::Other);
     }
