@@ -413,6 +413,7 @@ fn recipe_scripts_parse() {
     for script in [
         "docs/recipes/kubevirt-datavolume.sh",
         "docs/recipes/openstack-import.sh",
+        "docs/recipes/grid-ca-configmap.sh",
     ] {
         let status = std::process::Command::new("bash")
             .arg("-n")
@@ -1710,5 +1711,162 @@ async fn deployment_arguments_are_accepted_by_the_operator_binary() -> Result<()
             "the binary accepts unknown flags: this test proves nothing"
         );
     }
+    Ok(())
+}
+
+/// docs/recipes/grid-ca-configmap.sh on an IGTF-layout directory (alias
+/// files, hash symlinks, an old-style hash alias, a CRL, a stray file):
+/// the ConfigMap holds exactly the hash-named CA files, no CRL; mounted the
+/// way the kubelet mounts a ConfigMap (`..data` symlinks), the verifier
+/// accepts a real list through it; the API server accepts the object;
+/// --split packs the CAs into several ConfigMaps.
+#[tokio::test]
+async fn grid_ca_recipe_builds_the_trust_configmap_the_verifier_reads() -> Result<()> {
+    use std::os::unix::fs::symlink;
+    let cluster = cluster_or_skip!();
+    let real = repo_path("../shared/testdata/real-lists");
+    let tmp = tempfile::tempdir()?;
+    let igtf = tmp.path().join("certificates");
+    std::fs::create_dir(&igtf)?;
+    for (hash, alias) in [("dd4b34ea", "GermanGrid"), ("772dbd1c", "SEE-GRID-CA-2013")] {
+        std::fs::copy(
+            real.join(format!("ca/{hash}.0")),
+            igtf.join(format!("{alias}.pem")),
+        )?;
+        symlink(format!("{alias}.pem"), igtf.join(format!("{hash}.0")))?;
+        for ext in ["info", "namespaces", "signing_policy"] {
+            std::fs::copy(
+                real.join(format!("ca/{hash}.{ext}")),
+                igtf.join(format!("{alias}.{ext}")),
+            )?;
+            symlink(format!("{alias}.{ext}"), igtf.join(format!("{hash}.{ext}")))?;
+        }
+        // .crl_url only under the alias: found through the .0 link.
+        std::fs::write(
+            igtf.join(format!("{alias}.crl_url")),
+            "http://crl.example.org/x.crl\n",
+        )?;
+    }
+    symlink("GermanGrid.pem", igtf.join("0f0e0d0c.0"))?; // another hash, same CA
+    std::fs::write(igtf.join("dd4b34ea.r0"), "a CRL fetch-crl wrote\n")?;
+    std::fs::write(igtf.join("README"), "not CA material\n")?;
+
+    let run = |args: &[&str]| -> std::process::Output {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(repo_path("docs/recipes/grid-ca-configmap.sh"))
+            .args(args);
+        if let Some(k) = vmlisub_e2e::kubeconfig_path() {
+            cmd.env("KUBECONFIG", k);
+        }
+        cmd.output().unwrap()
+    };
+    let dir = igtf.to_str().unwrap();
+    let out = run(&["-n", "ops", "vmlisub-grid-ca", dir]);
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = parse_yaml_documents(&String::from_utf8_lossy(&out.stdout))?;
+    let cm = one_of_kind(&docs, "ConfigMap");
+    ensure!(cm["metadata"]["name"] == "vmlisub-grid-ca" && cm["metadata"]["namespace"] == "ops");
+    let data = cm["data"].as_object().unwrap();
+    let keys: BTreeSet<&str> = data.keys().map(String::as_str).collect();
+    let mut want = BTreeSet::new();
+    for hash in ["dd4b34ea", "772dbd1c"] {
+        for ext in ["0", "info", "namespaces", "signing_policy", "crl_url"] {
+            want.insert(format!("{hash}.{ext}"));
+        }
+    }
+    ensure!(
+        keys == want.iter().map(String::as_str).collect(),
+        "keys {keys:?}"
+    );
+    ensure!(
+        data["dd4b34ea.0"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    ensure!(data["772dbd1c.crl_url"] == "http://crl.example.org/x.crl\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(stderr.contains("2 CAs"), "{stderr}");
+
+    // The kubelet's ConfigMap volume: files in a timestamped directory,
+    // `..data` pointing at it, one symlink per key.
+    let mount = tmp.path().join("mount");
+    let stamp = mount.join("..2026_01_01_00_00_00.000000001");
+    std::fs::create_dir_all(&stamp)?;
+    for (key, value) in data {
+        std::fs::write(stamp.join(key), value.as_str().unwrap())?;
+        symlink(format!("..data/{key}"), mount.join(key))?;
+    }
+    symlink("..2026_01_01_00_00_00.000000001", mount.join("..data"))?;
+    let binary = vmlisub_e2e::workspace_binary("vmlisub")?;
+    let verify = |ca_dir: &std::path::Path| {
+        std::process::Command::new(&binary)
+            .arg("verify")
+            .arg("--ca-dir")
+            .arg(ca_dir)
+            .args([
+                "--at",
+                "2011-03-11T00:00:00Z",
+                "--allow-sha1",
+                "--crl-policy",
+                "ignore",
+            ])
+            .arg(real.join("hepixvmitrust-README-gridka-2011-03-legacyformat.smime"))
+            .output()
+            .unwrap()
+    };
+    let out = verify(&mount);
+    ensure!(
+        out.status.success(),
+        "the verifier refuses the ConfigMap layout: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An empty mount (trust.configMap.optional and no ConfigMap yet).
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty)?;
+    let out = verify(&empty);
+    ensure!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("trust-store-unavailable"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The API server takes it.
+    let ns = cluster.create_namespace("gridca").await?;
+    let mut cm = cm.clone();
+    cm["metadata"]["namespace"] = json!(ns);
+    dry_run_apply(&[cm], &ns).context("dry run of the grid CA ConfigMap")?;
+    cluster.delete_namespace(&ns).await?;
+
+    // Split: one CA per ConfigMap at this size, the projected sources named.
+    let out = run(&["--split", "3000", "grid-ca", dir]);
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = parse_yaml_documents(&String::from_utf8_lossy(&out.stdout))?;
+    let names: Vec<&str> = docs
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    ensure!(names == ["grid-ca-0", "grid-ca-1"], "{names:?}");
+    ensure!(
+        docs.iter()
+            .all(|d| d["data"].as_object().unwrap().len() == 5)
+    );
+    ensure!(String::from_utf8_lossy(&out.stderr).contains("configMap: {name: grid-ca-1}"));
+    // A split smaller than one CA, and a directory without CAs: refused.
+    ensure!(!run(&["--split", "100", "grid-ca", dir]).status.success());
+    ensure!(
+        !run(&["grid-ca", tmp.path().join("empty").to_str().unwrap()])
+            .status
+            .success()
+    );
     Ok(())
 }
