@@ -413,6 +413,7 @@ fn recipe_scripts_parse() {
     for script in [
         "docs/recipes/kubevirt-datavolume.sh",
         "docs/recipes/openstack-import.sh",
+        "docs/recipes/grid-ca-configmap.sh",
     ] {
         let status = std::process::Command::new("bash")
             .arg("-n")
@@ -454,6 +455,26 @@ async fn chart_lints_in_every_mode_and_refuses_bad_values() -> Result<()> {
         ],
         &[
             "--set",
+            "trust.source=secret",
+            "--set",
+            "trust.secret.name=grid-ca",
+        ],
+        &[
+            "--set",
+            "trust.source=projected",
+            "--set",
+            "trust.projected.sources[0].configMap.name=grid-ca-0",
+            "--set",
+            "trust.projected.sources[1].configMap.name=grid-ca-1",
+        ],
+        &[
+            "--set",
+            "trust.source=hostPath",
+            "--set",
+            "crlRefresh.enabled=false",
+        ],
+        &[
+            "--set",
             "metrics.serviceMonitor.enabled=true",
             "--set",
             "metrics.prometheusRule.enabled=true",
@@ -488,8 +509,15 @@ async fn chart_lints_in_every_mode_and_refuses_bad_values() -> Result<()> {
             ],
             "leaderElection",
         ),
-        (&["--set", "trust.source=configMap"], "trust.configMap.name"),
+        (&["--set", "trust.source=secret"], "trust.secret.name"),
+        (
+            &["--set", "trust.source=projected"],
+            "trust.projected.sources",
+        ),
         (&["--set", "trust.source=nfs"], "trust"),
+        (&["--set", "crlRefresh.interval=6"], "interval"),
+        // The operator's parser knows h, m, s (Go style), not days.
+        (&["--set", "crlRefresh.interval=1d"], "interval"),
         (&["--set", "logFormat=xml"], "logFormat"),
         (&["--set", "image.repository="], "repository"),
     ];
@@ -641,6 +669,7 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
         "--leader-election-namespace=$(POD_NAMESPACE)",
         "--leader-election-name=vmlisub-leader",
         "--max-concurrent-downloads=4",
+        "--crl-refresh-interval=6h",
     ] {
         assert!(
             args.contains(&want.to_owned()),
@@ -648,6 +677,9 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
         );
     }
     assert!(!args.iter().any(|a| a.starts_with("--watch-namespace")));
+    // The CRL directory is the operator's default, on the cache volume.
+    assert!(!args.iter().any(|a| a.starts_with("--crl-dir")));
+    assert!(!args.contains(&"--no-crl-refresh".to_owned()));
     let env = c["env"].as_array().unwrap();
     let log_format = env.iter().find(|e| e["name"] == "VMLISUB_LOG_FORMAT");
     assert_eq!(log_format.unwrap()["value"], "json");
@@ -661,15 +693,20 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
             .unwrap_or_else(|| panic!("no {name}"));
         assert_eq!(var["valueFrom"]["fieldRef"]["fieldPath"], path);
     }
-    // Volumes: cache PVC (kept on uninstall), read-only hostPath trust, /tmp.
+    // Volumes: cache PVC (kept on uninstall), read-only ConfigMap trust
+    // (no hostPath anywhere by default), /tmp.
     let mounts = c["volumeMounts"].as_array().unwrap();
     let trust_mount = mounts.iter().find(|m| m["name"] == "trust").unwrap();
     assert_eq!(trust_mount["readOnly"], true);
     let volumes = pod["volumes"].as_array().unwrap();
+    assert!(
+        volumes.iter().all(|v| v.get("hostPath").is_none()),
+        "hostPath volume by default: {volumes:?}"
+    );
     let trust = volumes.iter().find(|v| v["name"] == "trust").unwrap();
     assert_eq!(
-        trust["hostPath"],
-        json!({"path": "/etc/grid-security/certificates", "type": "Directory"})
+        trust,
+        &json!({"name": "trust", "configMap": {"name": "rel-vmlisub-grid-ca", "optional": false}})
     );
     let cache = volumes.iter().find(|v| v["name"] == "cache").unwrap();
     let pvc = one_of_kind(&docs, "PersistentVolumeClaim");
@@ -723,6 +760,98 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
         .unwrap();
     assert_eq!(trust["configMap"]["name"], "grid-ca");
 
+    // The other trust sources, each the only trust volume.
+    let trust_volume = |set: &[&str]| -> Value {
+        let mut args = vec!["rel", "--namespace", "ops"];
+        for s in set {
+            args.extend(["--set", s]);
+        }
+        let docs = render(&args);
+        let pod = &one_of_kind(&docs, "Deployment")["spec"]["template"]["spec"];
+        let trust: Vec<&Value> = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["name"] == "trust")
+            .collect();
+        assert_eq!(trust.len(), 1, "{set:?}");
+        trust[0].clone()
+    };
+    assert_eq!(
+        trust_volume(&["trust.source=secret", "trust.secret.name=grid-ca"]),
+        json!({"name": "trust", "secret": {"secretName": "grid-ca", "optional": false}})
+    );
+    assert_eq!(
+        trust_volume(&[
+            "trust.source=projected",
+            "trust.projected.sources[0].configMap.name=grid-ca-0",
+            "trust.projected.sources[1].secret.name=grid-ca-1",
+        ]),
+        json!({"name": "trust", "projected": {"sources": [
+            {"configMap": {"name": "grid-ca-0"}}, {"secret": {"name": "grid-ca-1"}}]}})
+    );
+    assert_eq!(
+        trust_volume(&["trust.configMap.optional=true"]),
+        json!({"name": "trust", "configMap": {"name": "rel-vmlisub-grid-ca", "optional": true}})
+    );
+    assert_eq!(
+        trust_volume(&[
+            "trust.source=volume",
+            "trust.volume.persistentVolumeClaim.claimName=grid-ca"
+        ]),
+        json!({"name": "trust", "persistentVolumeClaim": {"claimName": "grid-ca"}})
+    );
+    assert_eq!(
+        trust_volume(&["trust.source=hostPath"]),
+        json!({"name": "trust", "hostPath":
+            {"path": "/etc/grid-security/certificates", "type": "Directory"}})
+    );
+
+    // CRL refresh: the interval, or off.
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "crlRefresh.interval=30m",
+    ]);
+    let args = args_of(deployment_container(&docs));
+    assert!(args.contains(&"--crl-refresh-interval=30m".to_owned()));
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "crlRefresh.enabled=false",
+    ]);
+    let args = args_of(deployment_container(&docs));
+    assert!(args.contains(&"--no-crl-refresh".to_owned()), "{args:?}");
+    assert!(!args.iter().any(|a| a.starts_with("--crl-refresh-interval")));
+
+    // Restricted egress still reaches lists, images and CRLs on 80/443.
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "networkPolicy.egress.restrict=true",
+    ]);
+    let np = one_of_kind(&docs, "NetworkPolicy");
+    assert_eq!(np["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+    let egress = np["spec"]["egress"].as_array().unwrap();
+    let web = egress
+        .iter()
+        .find(|r| r["ports"][0]["port"] == 80)
+        .expect("no egress rule for http/https");
+    assert_eq!(
+        web["ports"],
+        json!([{"port": 80, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}])
+    );
+    assert_eq!(
+        web["to"],
+        json!([{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}])
+    );
+
     // Two replicas: PDB, shared volume, rolling update.
     let docs = render(&[
         "rel",
@@ -761,6 +890,8 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
     for want in [
         "VmlisubImageListExpiringSoon",
         "VmlisubCRLStale",
+        "VmlisubCRLExpiringSoon",
+        "VmlisubCRLRefreshFailing",
         "VmlisubSignerCertificateExpiringSoon",
         "VmlisubDownloadsFailing",
         "VmlisubVerificationFailures",
@@ -785,11 +916,63 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
     assert!(
         by_name("VmlisubCRLStale").contains("vmlisub_crl_next_update_timestamp_seconds) < time()")
     );
+    // 1.25 x the 6h refresh interval: every attempt falls in one window.
+    assert_eq!(
+        by_name("VmlisubCRLRefreshFailing"),
+        "sum by (issuer, reason) (increase(vmlisub_crl_refresh_failures_total[27000s])) > 0"
+    );
+    let failing = rules
+        .iter()
+        .find(|r| r["alert"] == "VmlisubCRLRefreshFailing")
+        .unwrap();
+    assert_eq!(failing["for"], "27000s");
+    let soon = by_name("VmlisubCRLExpiringSoon");
+    assert!(
+        soon.contains("vmlisub_crl_next_update_timestamp_seconds) - time()) < 86400")
+            && soon.contains("increase(vmlisub_crl_refresh_failures_total[27000s])"),
+        "{soon}"
+    );
+    for rule in rules {
+        let text = rule["annotations"]["description"].as_str().unwrap();
+        if rule["alert"].as_str().unwrap().starts_with("VmlisubCRL") {
+            assert!(!text.contains("fetch-crl"), "{text}");
+        }
+    }
     assert!(by_name("VmlisubDownloadsFailing").contains("vmlisub_download_failures_total"));
     assert!(by_name("VmlisubVerificationFailures").contains("vmlisub_verification_failures_total"));
     let sm = one_of_kind(&docs, "ServiceMonitor");
     assert_eq!(sm["spec"]["endpoints"][0]["port"], "http");
     assert_eq!(sm["spec"]["endpoints"][0]["honorLabels"], true);
+
+    // Without the built-in refresh: no refresh-failure alert; the CRL
+    // alerts point at whatever keeps the directory current.
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "metrics.prometheusRule.enabled=true",
+        "--set",
+        "crlRefresh.enabled=false",
+    ]);
+    let rule = one_of_kind(&docs, "PrometheusRule");
+    let rules = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
+    assert!(
+        !rules
+            .iter()
+            .any(|r| r["alert"] == "VmlisubCRLRefreshFailing")
+    );
+    let soon = rules
+        .iter()
+        .find(|r| r["alert"] == "VmlisubCRLExpiringSoon")
+        .unwrap();
+    assert!(!soon["expr"].as_str().unwrap().contains("refresh_failures"));
+    assert!(
+        soon["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("fetch-crl")
+    );
     Ok(())
 }
 
@@ -830,14 +1013,45 @@ async fn chart_and_kustomize_manifests_pass_server_side_dry_run() -> Result<()> 
         ],
         &[
             "--set",
-            "trust.source=configMap",
-            "--set",
             "trust.configMap.name=grid-ca",
+            "--set",
+            "trust.configMap.optional=true",
             "--set",
             "persistence.enabled=false",
             "--set",
             "leaderElection.enabled=false",
         ],
+        &[
+            "--set",
+            "trust.source=secret",
+            "--set",
+            "trust.secret.name=grid-ca",
+        ],
+        &[
+            "--set",
+            "trust.source=projected",
+            "--set",
+            "trust.projected.sources[0].configMap.name=grid-ca-0",
+            "--set",
+            "trust.projected.sources[1].secret.name=grid-ca-1",
+            "--set",
+            "crlRefresh.enabled=false",
+        ],
+        &[
+            "--set",
+            "trust.source=volume",
+            "--set",
+            "trust.volume.persistentVolumeClaim.claimName=grid-ca",
+        ],
+        // An image volume holding the IGTF distribution.
+        &[
+            "--set",
+            "trust.source=volume",
+            "--set",
+            "trust.volume.image.reference=registry.example.org/igtf-ca:1.140",
+        ],
+        // The one explicit choice that leaves restricted.
+        &["--set", "trust.source=hostPath"],
     ];
     for mode in modes {
         let mut args = vec!["dry", "--namespace", ns.as_str()];
@@ -845,7 +1059,7 @@ async fn chart_and_kustomize_manifests_pass_server_side_dry_run() -> Result<()> 
         let docs = render(&args);
         let warnings =
             dry_run_apply(&docs, &ns).with_context(|| format!("dry run of chart {mode:?}"))?;
-        let hostpath = !mode.contains(&"trust.source=configMap");
+        let hostpath = mode.contains(&"trust.source=hostPath");
         let psa: Vec<&str> = warnings
             .lines()
             .filter(|l| l.contains("PodSecurity"))
@@ -861,45 +1075,63 @@ async fn chart_and_kustomize_manifests_pass_server_side_dry_run() -> Result<()> 
         }
     }
 
-    // config/default, moved into the test namespace (its Namespace object
-    // itself is not applied: dry-run objects cannot live in it).
-    let mut objects = Vec::new();
-    for mut doc in kustomize("config/default") {
-        if doc["kind"] == "Namespace" {
-            assert_eq!(doc["metadata"]["name"], "vmlisub-system");
-            continue;
-        }
-        if doc["metadata"]["namespace"] == "vmlisub-system" {
-            doc["metadata"]["namespace"] = json!(ns);
-        }
-        if let Some(subjects) = doc["subjects"].as_array_mut() {
-            for s in subjects {
-                s["namespace"] = json!(ns);
+    // config/default (restricted) and config/hostpath (exactly the hostPath
+    // violation), moved into the test namespace (the Namespace object itself
+    // is not applied: dry-run objects cannot live in it).
+    for (base, want_hostpath) in [("config/default", false), ("config/hostpath", true)] {
+        let mut objects = Vec::new();
+        for mut doc in kustomize(base) {
+            if doc["kind"] == "Namespace" {
+                assert_eq!(doc["metadata"]["name"], "vmlisub-system");
+                let labels = &doc["metadata"]["labels"];
+                assert_eq!(labels["pod-security.kubernetes.io/warn"], "restricted");
+                assert_eq!(
+                    labels["pod-security.kubernetes.io/enforce"],
+                    if want_hostpath {
+                        "privileged"
+                    } else {
+                        "restricted"
+                    }
+                );
+                continue;
             }
+            if doc["metadata"]["namespace"] == "vmlisub-system" {
+                doc["metadata"]["namespace"] = json!(ns);
+            }
+            if let Some(subjects) = doc["subjects"].as_array_mut() {
+                for s in subjects {
+                    s["namespace"] = json!(ns);
+                }
+            }
+            // Dry-run names must not clash with a real install on an external cluster.
+            if doc["kind"] == "ClusterRole"
+                || doc["kind"] == "ClusterRoleBinding"
+                || doc["kind"] == "CustomResourceDefinition"
+            {
+                continue;
+            }
+            objects.push(doc);
         }
-        // Dry-run names must not clash with a real install on an external cluster.
-        if doc["kind"] == "ClusterRole"
-            || doc["kind"] == "ClusterRoleBinding"
-            || doc["kind"] == "CustomResourceDefinition"
-        {
-            continue;
+        ensure!(
+            objects.len() == 6,
+            "{base}: expected 6 namespaced objects, got {}",
+            objects.len()
+        );
+        let warnings =
+            dry_run_apply(&objects, &ns).with_context(|| format!("dry run of {base}"))?;
+        let psa: Vec<&str> = warnings
+            .lines()
+            .filter(|l| l.contains("PodSecurity"))
+            .collect();
+        if want_hostpath {
+            ensure!(
+                psa.len() == 1 && psa[0].ends_with(HOSTPATH_ONLY),
+                "{base}: {warnings}"
+            );
+        } else {
+            ensure!(psa.is_empty(), "{base} is not restricted: {warnings}");
         }
-        objects.push(doc);
     }
-    ensure!(
-        objects.len() == 6,
-        "config/default: expected 6 namespaced objects, got {}",
-        objects.len()
-    );
-    let warnings = dry_run_apply(&objects, &ns).context("dry run of config/default")?;
-    let psa: Vec<&str> = warnings
-        .lines()
-        .filter(|l| l.contains("PodSecurity"))
-        .collect();
-    ensure!(
-        psa.len() == 1 && psa[0].ends_with(HOSTPATH_ONLY),
-        "config/default: {warnings}"
-    );
     // The cluster-scoped part of config/default, dry-run on the server as it is.
     let cluster_scoped: Vec<Value> = kustomize("config/default")
         .into_iter()
@@ -1437,11 +1669,21 @@ async fn deployment_arguments_are_accepted_by_the_operator_binary() -> Result<()
             "leaderElection.enabled=false",
             "--set",
             "artifactBaseUrl=https://img.example.org",
+            "--set",
+            "crlRefresh.enabled=false",
+        ],
+        vec![
+            "rel",
+            "--namespace",
+            "ops",
+            "--set",
+            "crlRefresh.interval=1h30m",
         ],
     ] {
         cases.push((format!("chart {mode:?}"), render(&mode)));
     }
     cases.push(("config/default".to_owned(), kustomize("config/default")));
+    cases.push(("config/hostpath".to_owned(), kustomize("config/hostpath")));
     for (what, docs) in cases {
         let c = deployment_container(&docs);
         let args: Vec<String> = args_of(c)
@@ -1469,5 +1711,162 @@ async fn deployment_arguments_are_accepted_by_the_operator_binary() -> Result<()
             "the binary accepts unknown flags: this test proves nothing"
         );
     }
+    Ok(())
+}
+
+/// docs/recipes/grid-ca-configmap.sh on an IGTF-layout directory (alias
+/// files, hash symlinks, an old-style hash alias, a CRL, a stray file):
+/// the ConfigMap holds exactly the hash-named CA files, no CRL; mounted the
+/// way the kubelet mounts a ConfigMap (`..data` symlinks), the verifier
+/// accepts a real list through it; the API server accepts the object;
+/// --split packs the CAs into several ConfigMaps.
+#[tokio::test]
+async fn grid_ca_recipe_builds_the_trust_configmap_the_verifier_reads() -> Result<()> {
+    use std::os::unix::fs::symlink;
+    let cluster = cluster_or_skip!();
+    let real = repo_path("../shared/testdata/real-lists");
+    let tmp = tempfile::tempdir()?;
+    let igtf = tmp.path().join("certificates");
+    std::fs::create_dir(&igtf)?;
+    for (hash, alias) in [("dd4b34ea", "GermanGrid"), ("772dbd1c", "SEE-GRID-CA-2013")] {
+        std::fs::copy(
+            real.join(format!("ca/{hash}.0")),
+            igtf.join(format!("{alias}.pem")),
+        )?;
+        symlink(format!("{alias}.pem"), igtf.join(format!("{hash}.0")))?;
+        for ext in ["info", "namespaces", "signing_policy"] {
+            std::fs::copy(
+                real.join(format!("ca/{hash}.{ext}")),
+                igtf.join(format!("{alias}.{ext}")),
+            )?;
+            symlink(format!("{alias}.{ext}"), igtf.join(format!("{hash}.{ext}")))?;
+        }
+        // .crl_url only under the alias: found through the .0 link.
+        std::fs::write(
+            igtf.join(format!("{alias}.crl_url")),
+            "http://crl.example.org/x.crl\n",
+        )?;
+    }
+    symlink("GermanGrid.pem", igtf.join("0f0e0d0c.0"))?; // another hash, same CA
+    std::fs::write(igtf.join("dd4b34ea.r0"), "a CRL fetch-crl wrote\n")?;
+    std::fs::write(igtf.join("README"), "not CA material\n")?;
+
+    let run = |args: &[&str]| -> std::process::Output {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(repo_path("docs/recipes/grid-ca-configmap.sh"))
+            .args(args);
+        if let Some(k) = vmlisub_e2e::kubeconfig_path() {
+            cmd.env("KUBECONFIG", k);
+        }
+        cmd.output().unwrap()
+    };
+    let dir = igtf.to_str().unwrap();
+    let out = run(&["-n", "ops", "vmlisub-grid-ca", dir]);
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = parse_yaml_documents(&String::from_utf8_lossy(&out.stdout))?;
+    let cm = one_of_kind(&docs, "ConfigMap");
+    ensure!(cm["metadata"]["name"] == "vmlisub-grid-ca" && cm["metadata"]["namespace"] == "ops");
+    let data = cm["data"].as_object().unwrap();
+    let keys: BTreeSet<&str> = data.keys().map(String::as_str).collect();
+    let mut want = BTreeSet::new();
+    for hash in ["dd4b34ea", "772dbd1c"] {
+        for ext in ["0", "info", "namespaces", "signing_policy", "crl_url"] {
+            want.insert(format!("{hash}.{ext}"));
+        }
+    }
+    ensure!(
+        keys == want.iter().map(String::as_str).collect(),
+        "keys {keys:?}"
+    );
+    ensure!(
+        data["dd4b34ea.0"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    ensure!(data["772dbd1c.crl_url"] == "http://crl.example.org/x.crl\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(stderr.contains("2 CAs"), "{stderr}");
+
+    // The kubelet's ConfigMap volume: files in a timestamped directory,
+    // `..data` pointing at it, one symlink per key.
+    let mount = tmp.path().join("mount");
+    let stamp = mount.join("..2026_01_01_00_00_00.000000001");
+    std::fs::create_dir_all(&stamp)?;
+    for (key, value) in data {
+        std::fs::write(stamp.join(key), value.as_str().unwrap())?;
+        symlink(format!("..data/{key}"), mount.join(key))?;
+    }
+    symlink("..2026_01_01_00_00_00.000000001", mount.join("..data"))?;
+    let binary = vmlisub_e2e::workspace_binary("vmlisub")?;
+    let verify = |ca_dir: &std::path::Path| {
+        std::process::Command::new(&binary)
+            .arg("verify")
+            .arg("--ca-dir")
+            .arg(ca_dir)
+            .args([
+                "--at",
+                "2011-03-11T00:00:00Z",
+                "--allow-sha1",
+                "--crl-policy",
+                "ignore",
+            ])
+            .arg(real.join("hepixvmitrust-README-gridka-2011-03-legacyformat.smime"))
+            .output()
+            .unwrap()
+    };
+    let out = verify(&mount);
+    ensure!(
+        out.status.success(),
+        "the verifier refuses the ConfigMap layout: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An empty mount (trust.configMap.optional and no ConfigMap yet).
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty)?;
+    let out = verify(&empty);
+    ensure!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("trust-store-unavailable"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The API server takes it.
+    let ns = cluster.create_namespace("gridca").await?;
+    let mut cm = cm.clone();
+    cm["metadata"]["namespace"] = json!(ns);
+    dry_run_apply(&[cm], &ns).context("dry run of the grid CA ConfigMap")?;
+    cluster.delete_namespace(&ns).await?;
+
+    // Split: one CA per ConfigMap at this size, the projected sources named.
+    let out = run(&["--split", "3000", "grid-ca", dir]);
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = parse_yaml_documents(&String::from_utf8_lossy(&out.stdout))?;
+    let names: Vec<&str> = docs
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    ensure!(names == ["grid-ca-0", "grid-ca-1"], "{names:?}");
+    ensure!(
+        docs.iter()
+            .all(|d| d["data"].as_object().unwrap().len() == 5)
+    );
+    ensure!(String::from_utf8_lossy(&out.stderr).contains("configMap: {name: grid-ca-1}"));
+    // A split smaller than one CA, and a directory without CAs: refused.
+    ensure!(!run(&["--split", "100", "grid-ca", dir]).status.success());
+    ensure!(
+        !run(&["grid-ca", tmp.path().join("empty").to_str().unwrap()])
+            .status
+            .success()
+    );
     Ok(())
 }

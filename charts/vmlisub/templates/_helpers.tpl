@@ -64,10 +64,40 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (printf "%s-cache" (include "vmlisub.fullname" .)) .Values.persistence.existingClaim -}}
 {{- end -}}
 
+{{/* The ConfigMap of the CA directory (trust.source=configMap). */}}
+{{- define "vmlisub.trustConfigMapName" -}}
+{{- default (printf "%s-grid-ca" (include "vmlisub.fullname" .)) .Values.trust.configMap.name -}}
+{{- end -}}
+
+{{/* A duration such as 6h, 1h30m or 1d (units s, m, h, d, w) in seconds. */}}
+{{- define "vmlisub.durationSeconds" -}}
+{{- $units := dict "s" 1 "m" 60 "h" 3600 "d" 86400 "w" 604800 -}}
+{{- $total := 0 -}}
+{{- range regexFindAll "[0-9]+[smhdw]" . -1 -}}
+{{- $n := regexFind "^[0-9]+" . | int -}}
+{{- $total = add $total (mul $n (get $units (regexFind "[smhdw]$" .))) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/*
+Window of the CRL refresh failure alerts: metrics.prometheusRule
+.crlRefreshFailureWindow, or 1.25 x crlRefresh.interval (at least 15m), so
+that every refresh attempt (jittered by up to 10%) falls in one window.
+*/}}
+{{- define "vmlisub.crlRefreshFailureWindow" -}}
+{{- if .Values.metrics.prometheusRule.crlRefreshFailureWindow -}}
+{{- .Values.metrics.prometheusRule.crlRefreshFailureWindow -}}
+{{- else -}}
+{{- $seconds := include "vmlisub.durationSeconds" .Values.crlRefresh.interval | int -}}
+{{- printf "%ds" (max 900 (div (mul $seconds 5) 4)) -}}
+{{- end -}}
+{{- end -}}
+
 {{/*
 The operator's API permissions (least privilege), shared by the ClusterRole
 (all namespaces) and the Role (watchNamespace mode). config/rbac/role.yaml
-carries the same rules; e2e/tests/chart.rs checks that they stay equal.
+carries the same rules; e2e/tests/packaging.rs checks that they stay equal.
 */}}
 {{- define "vmlisub.managerRules" -}}
 - apiGroups: ["vmli.hepix.org"]
@@ -110,8 +140,11 @@ carries the same rules; e2e/tests/chart.rs checks that they stay equal.
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.persistence.enabled) -}}
 {{- fail "replicaCount > 1 needs persistence.enabled=true with a ReadWriteMany volume (every replica serves the same cache)" -}}
 {{- end -}}
-{{- if and (eq .Values.trust.source "configMap") (not .Values.trust.configMap.name) -}}
-{{- fail "trust.source=configMap needs trust.configMap.name" -}}
+{{- if and (eq .Values.trust.source "secret") (not .Values.trust.secret.name) -}}
+{{- fail "trust.source=secret needs trust.secret.name" -}}
+{{- end -}}
+{{- if and (eq .Values.trust.source "projected") (not .Values.trust.projected.sources) -}}
+{{- fail "trust.source=projected needs trust.projected.sources (a VolumeProjection list)" -}}
 {{- end -}}
 {{- if and (eq .Values.trust.source "volume") (not .Values.trust.volume) -}}
 {{- fail "trust.source=volume needs trust.volume (a volume source)" -}}
