@@ -3,7 +3,7 @@
 //! Side by side, in one run, on the same signed message and CA directory:
 //!   (a) `vmlisub::trust::verify` in-process with a warm trust store,
 //!   (b) parsing the verified list (the next step of every update),
-//!   (c) `openssl smime -verify -crl_check` run as a process (what a
+//!   (c) `openssl smime -verify -crl_check_all` run as a process (what a
 //!       cron-driven tool pays per list).
 //!
 //! Run with `cargo bench -p vmlisub --bench verify` (or `make bench`).
@@ -110,7 +110,7 @@ fn main() {
                 .args([
                     "smime",
                     "-verify",
-                    "-crl_check",
+                    "-crl_check_all",
                     "-CAfile",
                     "bundle.pem",
                     "-attime",

@@ -212,9 +212,14 @@ fn truncate(mut text: String, max: usize) -> String {
 /// cache), every minute.
 pub async fn housekeeping(context: Arc<Context>) {
     let mut tick = tokio::time::interval(Duration::from_secs(10));
+    let mut last_error = String::new();
     for round in 0u64.. {
         tick.tick().await;
-        match context.engine.refresh_trust() {
+        let refreshed = context.engine.refresh_trust();
+        if refreshed.is_ok() {
+            last_error.clear();
+        }
+        match refreshed {
             Ok(true) => {
                 tracing::info!(ca_dir = %context.config.ca_dir.display(), "CA directory changed: re-checking every list");
                 context
@@ -223,7 +228,12 @@ pub async fn housekeeping(context: Arc<Context>) {
             }
             Ok(false) => {}
             Err(err) => {
-                tracing::warn!(error = %err, "CA directory reload failed, keeping the previous one");
+                // Once per distinct error, not every 10 s.
+                let message = err.to_string();
+                if message != last_error {
+                    tracing::warn!(error = %message, "CA directory reload failed, keeping the previous one");
+                    last_error = message;
+                }
             }
         }
         if round % 6 == 0 {

@@ -1134,10 +1134,20 @@ impl Engine {
     }
 
     /// Reloads the CA directory if its files changed.
+    /// A CA directory that could not be read at start (a ConfigMap not yet
+    /// created, say) is opened as soon as it can be.
     pub fn refresh_trust(&self) -> Result<bool, crate::trust::store::StoreError> {
-        match lock(&self.trust).as_mut() {
+        let mut trust = lock(&self.trust);
+        match trust.as_mut() {
             Some(cache) => cache.refresh(),
-            None => Ok(false),
+            None => {
+                let cache = CaDirCache::open_with_crl_dir(
+                    &self.config.ca_dir,
+                    self.config.crl_dir.clone(),
+                )?;
+                *trust = Some(cache);
+                Ok(true)
+            }
         }
     }
 
@@ -1858,6 +1868,45 @@ mod tests {
         assert_eq!(a, jittered(interval, "default/a"));
         assert_ne!(a, jittered(interval, "default/b"));
         assert_eq!(jittered(Duration::ZERO, "x"), Duration::ZERO);
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_ca_directory_missing_at_start_is_opened_when_it_appears() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SyncConfig {
+            cache_dir: dir.path().join("cache"),
+            ca_dir: dir.path().join("ca"),
+            state_file: dir.path().join("state.json"),
+            hook: None,
+            allow_file_urls: false,
+            max_list_bytes: DEFAULT_MAX_LIST_BYTES,
+            max_clock_skew: Duration::from_secs(300),
+            retention: RetentionPolicy::default(),
+            force: false,
+            transfer: TransferConfig::default(),
+            progress: None,
+            artifact_base_url: None,
+            crl_dir: Some(dir.path().join("crls")),
+            crl_refresh_interval: None,
+        };
+        let (engine, notes) = Engine::open(config).unwrap();
+        assert!(
+            notes
+                .iter()
+                .any(|note| note.contains("trust store unavailable"))
+        );
+        assert!(engine.refresh_trust().is_err());
+        // The ConfigMap arrives.
+        std::fs::create_dir(dir.path().join("ca")).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/testdata/real-lists/ca/dd4b34ea.0"),
+            dir.path().join("ca/dd4b34ea.0"),
+        )
+        .unwrap();
+        assert!(engine.refresh_trust().unwrap());
+        assert!(!engine.refresh_trust().unwrap());
     }
 
     #[test]

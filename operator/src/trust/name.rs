@@ -120,23 +120,11 @@ pub fn openssl_hash_old(name_der: &[u8]) -> u32 {
 /// out versus the UTF-8 bytes of `ü`). Endorsers and namespace policies
 /// compare those strings, so such names are refused.
 pub fn has_ambiguous_rendering(name_der: &[u8]) -> Result<bool, DnError> {
-    let mut top = Der::new(name_der, 0);
-    let name = top.read()?;
-    let mut rdns = name.inner();
-    while !rdns.is_empty() {
-        let rdn = rdns.read()?;
-        let mut atavs = rdn.inner();
-        while !atavs.is_empty() {
-            let atav = atavs.read()?;
-            let mut fields = atav.inner();
-            let _oid = fields.read()?;
-            let value = fields.read()?;
-            if value.content.contains(&b'\\') {
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
+    let mut ambiguous = false;
+    for_each_attribute(name_der, |_, value| {
+        ambiguous |= value.content.contains(&b'\\');
+    })?;
+    Ok(ambiguous)
 }
 
 /// The emailAddress attribute values of a DER name (IA5String values
@@ -144,6 +132,27 @@ pub fn has_ambiguous_rendering(name_der: &[u8]) -> Result<bool, DnError> {
 /// returned as `Err` with their raw bytes so the caller can fail closed).
 pub(crate) fn email_addresses(name_der: &[u8]) -> Result<Vec<Result<String, Vec<u8>>>, DnError> {
     let mut found = Vec::new();
+    for_each_attribute(name_der, |oid, value| {
+        if oid.content != EMAIL_ADDRESS_OID {
+            return;
+        }
+        let text = (value.class == 0 && value.number == u32::from(TAG_IA5_STRING))
+            .then(|| std::str::from_utf8(value.content).ok())
+            .flatten()
+            .filter(|text| text.is_ascii());
+        found.push(match text {
+            Some(text) => Ok(text.to_string()),
+            None => Err(value.content.to_vec()),
+        });
+    })?;
+    Ok(found)
+}
+
+/// Calls `visit(type, value)` for every attribute of a DER name, in order.
+fn for_each_attribute(
+    name_der: &[u8],
+    mut visit: impl FnMut(&Tlv<'_>, &Tlv<'_>),
+) -> Result<(), DnError> {
     let mut top = Der::new(name_der, 0);
     let name = top.read()?;
     let mut rdns = name.inner();
@@ -155,19 +164,10 @@ pub(crate) fn email_addresses(name_der: &[u8]) -> Result<Vec<Result<String, Vec<
             let mut fields = atav.inner();
             let oid = fields.read()?;
             let value = fields.read()?;
-            if oid.content == EMAIL_ADDRESS_OID {
-                let text = (value.class == 0 && value.number == u32::from(TAG_IA5_STRING))
-                    .then(|| std::str::from_utf8(value.content).ok())
-                    .flatten()
-                    .filter(|text| text.is_ascii());
-                found.push(match text {
-                    Some(text) => Ok(text.to_string()),
-                    None => Err(value.content.to_vec()),
-                });
-            }
+            visit(&oid, &value);
         }
     }
-    Ok(found)
+    Ok(())
 }
 
 fn canonical_atav(atav: &Tlv<'_>) -> Result<Vec<u8>, DnError> {

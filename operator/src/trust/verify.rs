@@ -516,8 +516,10 @@ fn verify_chain(
         .map(|ca| &ca.info)
         .chain(path.certs.iter().copied())
         .collect();
+    let anchor = path.anchor();
+    let anchor_link = (path.certs.len() > 1).then_some((anchor, anchor));
     let mut signer_crl = None;
-    for (depth, (cert, issuer)) in links.iter().enumerate() {
+    for (depth, (cert, issuer)) in links.iter().copied().chain(anchor_link).enumerate() {
         let used = crl::check_certificate(
             cert,
             issuer,
@@ -530,19 +532,6 @@ fn verify_chain(
         if depth == 0 {
             signer_crl = used;
         }
-    }
-    if let [.., last] = path.certs.as_slice()
-        && path.certs.len() > 1
-    {
-        crl::check_certificate(
-            last,
-            last,
-            &store.crls,
-            &same_ca,
-            options.crl_policy,
-            at,
-            options.allow_sha1,
-        )?;
     }
     let revocation = match signer_crl {
         Some(used) => Revocation::Checked {
