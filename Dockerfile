@@ -20,6 +20,7 @@ WORKDIR /src
 # manifest + lock file, the operator crate, and the e2e member's manifest and
 # library (cargo loads every workspace member; nothing of e2e is compiled).
 COPY Cargo.toml Cargo.lock ./
+COPY crates ./crates
 COPY operator ./operator
 COPY e2e/Cargo.toml ./e2e/Cargo.toml
 COPY e2e/src ./e2e/src

@@ -10,6 +10,8 @@ test: lint unit e2e
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	@# The pure core stays free of the async runtime, Kubernetes and HTTP.
+	! $(CARGO) tree -p vmlisub-core -e normal --prefix none --locked | grep -E '^(tokio|kube|kube-[a-z]+|hyper|reqwest) '
 	bash e2e/tests/lint-dockerfile.sh
 
 unit:
@@ -49,7 +51,7 @@ crds:
 	cp crds/vmlisub.yaml config/crd/bases/vmlisub.yaml
 
 bench:
-	$(CARGO) bench -p vmlisub --bench verify
+	$(CARGO) bench -p vmlisub-core --bench verify
 
 ## 100 lists x 20 images against a throw-away control plane: time to all
 ## Ready, the operator's peak RSS, API traffic while idle (release build).

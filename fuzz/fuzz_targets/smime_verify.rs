@@ -6,13 +6,22 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use vmlisub::trust::{CrlPolicy, TrustStore, VerifyOptions};
+use vmlisub_core::trust::{CrlPolicy, TrustStore, VerifyOptions};
 
 fn store() -> &'static TrustStore {
     static STORE: OnceLock<TrustStore> = OnceLock::new();
     STORE.get_or_init(|| {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/real-lists/ca");
-        vmlisub::trust::load_dir(std::path::Path::new(dir)).unwrap_or_default()
+        let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                Some((name, std::fs::read(entry.path()).ok()?))
+            })
+            .collect();
+        TrustStore::from_files(files.iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())))
     })
 }
 
@@ -22,5 +31,5 @@ fuzz_target!(|data: &[u8]| {
         crl_policy: CrlPolicy::IfPresent,
         allow_sha1: true,
     };
-    let _ = vmlisub::trust::verify(data, store(), &options);
+    let _ = vmlisub_core::trust::verify(data, store(), &options);
 });

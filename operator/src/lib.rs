@@ -1,21 +1,26 @@
 //! vmlisub: subscribe to signed HEPiX virtual-machine image lists.
 //!
-//! The crate is split into a pure core that takes bytes, a trust store and the
-//! current time and returns decisions, and thin shells (CLI, controllers) that
-//! touch the network, the disk and the Kubernetes API.
+//! The pure core (list parsing, trust decisions, update rules, cache plans)
+//! is the `vmlisub-core` crate, re-exported here as [`imagelist`],
+//! [`trust`], [`decision`] and [`reason`]. This crate holds the two drivers
+//! and the I/O shells around it:
 //!
-//! * [`imagelist`]: the list model and its parser (bytes in, typed list out).
-//! * [`trust`]: the grid trust store and S/MIME + CMS verification.
-//! * [`decision`]: whether a verified list may replace the stored one.
+//! * [`sync`]: the standalone driver (`vmlisub sync`: manifests, state file,
+//!   hooks, the pass loop);
+//! * [`controller`]: the Kubernetes driver (`vmlisub operator`);
+//! * [`transfer`] (HTTP), [`store`] (the cache on disk), [`server`] (the
+//!   artifact server), [`hooks`], [`crl_refresh`] and [`trust::dir`] (CA
+//!   directories): the I/O shells;
+//! * [`api`] (the CRDs) and [`cli`].
+
+// The pure core, re-exported under the paths the shells have always used.
+pub use vmlisub_core::{decision, imagelist, reason};
 
 pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod crl_refresh;
-pub mod decision;
 pub mod hooks;
-pub mod imagelist;
-pub mod reason;
 pub mod server;
 pub mod store;
 pub mod sync;

@@ -86,7 +86,7 @@ enum CliError {
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
-    TrustStore(#[from] trust::store::StoreError),
+    TrustStore(#[from] trust::dir::StoreError),
 }
 
 impl Reason for CliError {
@@ -172,8 +172,7 @@ fn endorser_credentials(args: &VerifyArgs) -> Result<Vec<Credential>, CliError> 
 fn verify_file(args: &VerifyArgs) -> Result<Vec<u8>, Failure> {
     let credentials = endorser_credentials(args)?;
     let message = read_input(&args.file)?;
-    let store =
-        trust::store::load_dirs(&args.ca_dir, args.crl_dir.as_deref()).map_err(CliError::from)?;
+    let store = trust::load_dirs(&args.ca_dir, args.crl_dir.as_deref()).map_err(CliError::from)?;
     for problem in &store.problems {
         tracing::warn!(file = %problem.file, problem = %problem.message, "skipped CA directory entry");
     }

@@ -20,6 +20,15 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+/// [`StoreError::io`] for a raw `errno` from rustix.
+fn errno_error(
+    op: &'static str,
+    path: impl Into<std::path::PathBuf>,
+    errno: rustix::io::Errno,
+) -> StoreError {
+    StoreError::io(op, path, std::io::Error::from(errno))
+}
+
 /// Flags for opening a directory without following a final symlink.
 const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
@@ -79,7 +88,7 @@ fn entry_stat(st: &rustix::fs::Stat) -> EntryStat {
 pub(crate) fn fstat(file: &File, path: &Path) -> Result<EntryStat, StoreError> {
     rustix::fs::fstat(file)
         .map(|st| entry_stat(&st))
-        .map_err(|e| StoreError::errno("stat", path, e))
+        .map_err(|e| errno_error("stat", path, e))
 }
 
 /// One name found while listing a directory.
@@ -116,7 +125,7 @@ impl DirHandle {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| StoreError::errno("open directory", path, e))?;
+        .map_err(|e| errno_error("open directory", path, e))?;
         Ok(Self {
             fd,
             path: path.to_path_buf(),
@@ -138,7 +147,7 @@ impl DirHandle {
         match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => Ok(Some(entry_stat(&st))),
             Err(Errno::NOENT) => Ok(None),
-            Err(e) => Err(StoreError::errno("stat", self.join(name), e)),
+            Err(e) => Err(errno_error("stat", self.join(name), e)),
         }
     }
 
@@ -169,7 +178,7 @@ impl DirHandle {
                 };
             }
         }
-        StoreError::errno(op, self.join(name), errno)
+        errno_error(op, self.join(name), errno)
     }
 
     /// Opens the subdirectory `name`; `None` when it does not exist.
@@ -201,7 +210,7 @@ impl DirHandle {
         match rustix::fs::mkdirat(&self.fd, name, Mode::from_bits_truncate(mode)) {
             Ok(()) => self.sync()?,
             Err(Errno::EXIST) => {}
-            Err(e) => return Err(StoreError::errno("create directory", self.join(name), e)),
+            Err(e) => return Err(errno_error("create directory", self.join(name), e)),
         }
         self.require_dir(name, "directory")
     }
@@ -245,7 +254,7 @@ impl DirHandle {
         // Regular files ignore O_NONBLOCK for I/O, but clear it anyway so
         // that callers get ordinary blocking semantics.
         rustix::fs::fcntl_setfl(&file, OFlags::empty())
-            .map_err(|e| StoreError::errno("fcntl", self.join(name), e))?;
+            .map_err(|e| errno_error("fcntl", self.join(name), e))?;
         Ok(Some(file))
     }
 
@@ -302,7 +311,7 @@ impl DirHandle {
         }
         if let Err(e) = rustix::fs::renameat(&self.fd, tmp.as_str(), &self.fd, name) {
             let _ = self.unlink(&tmp);
-            return Err(StoreError::errno("rename", self.join(name), e));
+            return Err(errno_error("rename", self.join(name), e));
         }
         self.sync()
     }
@@ -328,9 +337,9 @@ impl DirHandle {
                     });
                 }
                 rustix::fs::renameat(&self.fd, name, &to.fd, to_name)
-                    .map_err(|e| StoreError::errno("rename", self.join(name), e))
+                    .map_err(|e| errno_error("rename", self.join(name), e))
             }
-            Err(e) => Err(StoreError::errno("rename", self.join(name), e)),
+            Err(e) => Err(errno_error("rename", self.join(name), e)),
         }
     }
 
@@ -340,7 +349,7 @@ impl DirHandle {
         match rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()) {
             Ok(()) => Ok(true),
             Err(Errno::NOENT) => Ok(false),
-            Err(e) => Err(StoreError::errno("remove", self.join(name), e)),
+            Err(e) => Err(errno_error("remove", self.join(name), e)),
         }
     }
 
@@ -349,22 +358,22 @@ impl DirHandle {
         match rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR) {
             Ok(()) => Ok(true),
             Err(Errno::NOENT) => Ok(false),
-            Err(e) => Err(StoreError::errno("remove directory", self.join(name), e)),
+            Err(e) => Err(errno_error("remove directory", self.join(name), e)),
         }
     }
 
     /// fsyncs the directory, making renames and creations in it durable.
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
-        rustix::fs::fsync(&self.fd).map_err(|e| StoreError::errno("fsync", &self.path, e))
+        rustix::fs::fsync(&self.fd).map_err(|e| errno_error("fsync", &self.path, e))
     }
 
     /// Lists the directory (without `.` and `..`), never following links.
     pub(crate) fn list(&self) -> Result<Vec<Listed>, StoreError> {
         let mut dir = rustix::fs::Dir::read_from(self.fd.as_fd())
-            .map_err(|e| StoreError::errno("list", &self.path, e))?;
+            .map_err(|e| errno_error("list", &self.path, e))?;
         let mut out = Vec::new();
         while let Some(entry) = dir.read() {
-            let entry = entry.map_err(|e| StoreError::errno("list", &self.path, e))?;
+            let entry = entry.map_err(|e| errno_error("list", &self.path, e))?;
             let raw = entry.file_name().to_bytes();
             if raw == b"." || raw == b".." {
                 continue;
@@ -392,8 +401,8 @@ impl DirHandle {
 
     /// Bytes available to unprivileged writers on this file system.
     pub(crate) fn available_bytes(&self) -> Result<u64, StoreError> {
-        let st = rustix::fs::fstatvfs(&self.fd)
-            .map_err(|e| StoreError::errno("statvfs", &self.path, e))?;
+        let st =
+            rustix::fs::fstatvfs(&self.fd).map_err(|e| errno_error("statvfs", &self.path, e))?;
         Ok(st.f_bavail.saturating_mul(st.f_frsize))
     }
 }

@@ -33,29 +33,17 @@
 //! the exact on-disk layout and the step order.
 
 mod cache;
-mod error;
 mod fsops;
-mod names;
-mod plan;
-mod record;
-mod retention;
+
+// The pure half lives in vmlisub-core; the modules are re-exported so that
+// the shell and callers see one `store`.
+pub use vmlisub_core::store::*;
 
 pub use cache::{
     CacheStore, ENDORSED_DIR, EXPIRED_DIR, IMAGE_FILE, Integrity, MARKER_FILE, PARTIAL_DIR,
     PartialFile, Quarantined, RECORD_FILE, Recovery, RetentionReport, SpaceCheck, Unexpected,
     bytes_still_needed, compare_space, expired_name_stamp,
 };
-pub use error::StoreError;
 pub use fsops::sha512_reader;
-pub use names::{
-    ImageKey, MAX_NAMESPACE_BYTES, MAX_SUBSCRIPTION_BYTES, NameError, Namespace, SubscriptionKey,
-    SubscriptionName, validate_dns_label, validate_dns_subdomain,
-};
-pub use plan::{
-    CachedImage, Desired, Download, Inventory, Plan, SubscriptionState, WantedImage, plan,
-};
-pub use record::{ExpireReason, Expiry, ExpiryMarker, ImageRecord, ListInfo, RECORD_SCHEMA};
-pub use retention::{ExpiredEntry, RetentionPolicy, plan_retention};
-
 #[cfg(test)]
 mod tests;

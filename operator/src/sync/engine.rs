@@ -1136,7 +1136,7 @@ impl Engine {
     /// Reloads the CA directory if its files changed.
     /// A CA directory that could not be read at start (a ConfigMap not yet
     /// created, say) is opened as soon as it can be.
-    pub fn refresh_trust(&self) -> Result<bool, crate::trust::store::StoreError> {
+    pub fn refresh_trust(&self) -> Result<bool, crate::trust::dir::StoreError> {
         let mut trust = lock(&self.trust);
         match trust.as_mut() {
             Some(cache) => cache.refresh(),

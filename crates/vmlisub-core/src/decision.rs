@@ -1531,7 +1531,7 @@ mod tests {
     fn real_cloudkeeper_list_with_its_named_signer() {
         let list = parse(include_bytes!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/testdata/real-lists/cloudkeeper-imagelist01.unsigned"
+            "/../../../shared/testdata/real-lists/cloudkeeper-imagelist01.unsigned"
         )))
         .unwrap()
         .list;

@@ -32,7 +32,7 @@ use serde::de::{MapAccess, SeqAccess};
 use serde_json::{Map, Value};
 
 /// A document's top-level object.
-pub(crate) struct Top {
+pub struct Top {
     /// `hv:imagelist`, if present: the list body, or the JSON type found.
     pub wrapped: Option<Shaped<Body>>,
     /// Every other member, read as a list body: that is what it is in the
@@ -41,7 +41,7 @@ pub(crate) struct Top {
 }
 
 /// The members of a list body.
-pub(crate) struct Body {
+pub struct Body {
     /// Every member but `hv:images`, in document order.
     pub map: Map<String, Value>,
     /// `hv:images`, if present: its entries, or the JSON type found.
@@ -52,17 +52,17 @@ pub(crate) struct Body {
 
 impl Body {
     /// Whether the object had no members at all.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.map.is_empty() && self.images.is_none()
     }
 
     /// The number of members.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.map.len() + usize::from(self.images.is_some())
     }
 
     /// The member names, in document order.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
         let images = self.images.as_ref().map(|_| "hv:images");
         let before = self.map.keys().take(self.images_at);
         let after = self.map.keys().skip(self.images_at);
@@ -75,7 +75,7 @@ impl Body {
 
 /// Reads the top-level value: a [`Top`] if it is an object.
 #[derive(Clone, Copy)]
-pub(crate) struct TopShape;
+pub struct TopShape;
 
 impl<'de> Shape<'de> for TopShape {
     type Out = Top;
@@ -234,7 +234,7 @@ macro_rules! image_keys {
     ($($variant:ident = $name:literal,)*) => {
         /// The keys of an image that [`Image`](super::Image) models.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub(crate) enum ImageKey {
+        pub enum ImageKey {
             $(
                 #[doc = concat!("`", $name, "`")]
                 $variant,
@@ -243,10 +243,10 @@ macro_rules! image_keys {
 
         impl ImageKey {
             /// Every key, in declaration order.
-            pub(crate) const ALL: &[ImageKey] = &[$(ImageKey::$variant,)*];
+            pub const ALL: &[ImageKey] = &[$(ImageKey::$variant,)*];
 
             /// The key as written in lists.
-            pub(crate) const fn name(self) -> &'static str {
+            pub const fn name(self) -> &'static str {
                 match self {
                     $(ImageKey::$variant => $name,)*
                 }
@@ -301,7 +301,7 @@ const IMAGE_KEYS: usize = ImageKey::ALL.len();
 /// `null`, an informational value of an unexpected type) is kept verbatim
 /// among the unknown keys, at its place in the document, by
 /// [`take_extra`](Self::take_extra).
-pub(crate) struct ImageFields {
+pub struct ImageFields {
     /// Each modelled key's value, until taken.
     values: [Option<Value>; IMAGE_KEYS],
     /// Each modelled key's position among all members, if it was present
@@ -330,18 +330,18 @@ impl ImageFields {
     }
 
     /// The value of `key`, if present and not yet taken.
-    pub(crate) fn get(&self, key: ImageKey) -> Option<&Value> {
+    pub fn get(&self, key: ImageKey) -> Option<&Value> {
         self.values[key as usize].as_ref()
     }
 
     /// Takes the value of `key`, if present and not yet taken.
-    pub(crate) fn take(&mut self, key: ImageKey) -> Option<Value> {
+    pub fn take(&mut self, key: ImageKey) -> Option<Value> {
         self.values[key as usize].take()
     }
 
     /// Takes the members not taken yet, in document order: the unknown keys
     /// and any modelled key whose value was left in place.
-    pub(crate) fn take_extra(&mut self) -> Map<String, Value> {
+    pub fn take_extra(&mut self) -> Map<String, Value> {
         let mut left: Vec<(usize, ImageKey)> = ImageKey::ALL
             .iter()
             .filter(|&&k| self.values[k as usize].is_some())

@@ -105,11 +105,7 @@ fn form_name(name: &GeneralName) -> &'static str {
 }
 
 /// Checks `cert`'s names against one CA's name constraints.
-pub(crate) fn check(
-    constraints: &NameConstraints,
-    critical: bool,
-    cert: &CertInfo,
-) -> Result<(), String> {
+pub fn check(constraints: &NameConstraints, critical: bool, cert: &CertInfo) -> Result<(), String> {
     let mut permitted = Vec::new();
     for subtree in constraints.permitted_subtrees.iter().flatten() {
         if let Some(base) = base_of(subtree, critical)? {

@@ -108,13 +108,13 @@ pub fn format_timestamp(ts: Timestamp) -> String {
 }
 
 /// Serializes a timestamp field in list format (for `serialize_with`).
-pub(crate) fn serialize<S: serde::Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+pub fn serialize<S: serde::Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_timestamp(*ts))
 }
 
 /// Serializes an optional timestamp field (for `serialize_with` together with
 /// `skip_serializing_if = "Option::is_none"`).
-pub(crate) fn serialize_opt<S: serde::Serializer>(
+pub fn serialize_opt<S: serde::Serializer>(
     ts: &Option<Timestamp>,
     s: S,
 ) -> Result<S::Ok, S::Error> {

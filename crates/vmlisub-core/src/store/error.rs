@@ -122,8 +122,10 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
-    /// A test-only crash injected between two steps of an operation.
-    #[cfg(test)]
+    /// A test-only crash injected between two steps of an operation (the
+    /// `simulated-crash` feature, enabled by the `vmlisub` crate's tests
+    /// only).
+    #[cfg(feature = "simulated-crash")]
     #[error("simulated crash")]
     SimulatedCrash,
 }
@@ -141,7 +143,7 @@ impl Reason for StoreError {
             Self::UnexpectedFileType { .. } => "unexpected-file-type",
             Self::AlreadyExists { .. } => "already-exists",
             Self::RecordInvalid { .. } => "record-invalid",
-            #[cfg(test)]
+            #[cfg(feature = "simulated-crash")]
             Self::SimulatedCrash => "simulated-crash",
         }
     }
@@ -150,12 +152,11 @@ impl Reason for StoreError {
 impl StoreError {
     /// Wraps an I/O error, classifying a full disk (`ENOSPC`, `EDQUOT`) as
     /// [`StoreError::DiskFull`] so that it gets the `no-space` reason.
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         let path = path.into();
+        // std maps ENOSPC and EDQUOT to these kinds.
         let full = source.kind() == io::ErrorKind::StorageFull
-            || source.kind() == io::ErrorKind::QuotaExceeded
-            || source.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error())
-            || source.raw_os_error() == Some(rustix::io::Errno::DQUOT.raw_os_error());
+            || source.kind() == io::ErrorKind::QuotaExceeded;
         if full {
             Self::DiskFull { op, path, source }
         } else {
@@ -163,22 +164,15 @@ impl StoreError {
         }
     }
 
-    /// Same as [`StoreError::io`] for a raw `errno`.
-    pub(crate) fn errno(
-        op: &'static str,
-        path: impl Into<PathBuf>,
-        errno: rustix::io::Errno,
-    ) -> Self {
-        Self::io(op, path, io::Error::from(errno))
-    }
-
-    #[cfg(test)]
-    pub(crate) fn is_simulated_crash(&self) -> bool {
+    /// Whether this is the test-only injected crash.
+    #[cfg(feature = "simulated-crash")]
+    pub fn is_simulated_crash(&self) -> bool {
         matches!(self, Self::SimulatedCrash)
     }
 
-    #[cfg(not(test))]
-    pub(crate) fn is_simulated_crash(&self) -> bool {
+    /// Whether this is the test-only injected crash.
+    #[cfg(not(feature = "simulated-crash"))]
+    pub fn is_simulated_crash(&self) -> bool {
         false
     }
 }
@@ -190,10 +184,12 @@ mod tests {
 
     #[test]
     fn disk_full_is_classified() {
-        let e = StoreError::errno("write", "/x", rustix::io::Errno::NOSPC);
+        let e = StoreError::io("write", "/x", io::Error::from_raw_os_error(28)); // ENOSPC
         assert!(matches!(e, StoreError::DiskFull { .. }));
         assert_eq!(e.reason(), "no-space");
-        let e = StoreError::errno("write", "/x", rustix::io::Errno::IO);
+        let e = StoreError::io("write", "/x", io::Error::from_raw_os_error(122)); // EDQUOT
+        assert!(matches!(e, StoreError::DiskFull { .. }));
+        let e = StoreError::io("write", "/x", io::Error::from_raw_os_error(5)); // EIO
         assert_eq!(e.reason(), "io");
         assert!(e.to_string().starts_with("write /x: "));
     }

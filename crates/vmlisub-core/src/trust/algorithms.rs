@@ -64,7 +64,7 @@ const SHA1_WITH_RSA: AlgorithmIdentifier = AlgorithmIdentifier::from_slice(&[
 ]);
 
 /// The OID bytes of sha1WithRSAEncryption, to recognise it in errors.
-pub(crate) const SHA1_WITH_RSA_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05];
+pub const SHA1_WITH_RSA_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05];
 
 /// RSA PKCS#1 v1.5 with SHA-1, for legacy lists only.
 #[derive(Debug)]

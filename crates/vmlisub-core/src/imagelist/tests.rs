@@ -10,7 +10,7 @@ macro_rules! real_list {
     ($name:literal) => {
         include_bytes!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/testdata/real-lists/",
+            "/../../../shared/testdata/real-lists/",
             $name
         ))
         .as_slice()

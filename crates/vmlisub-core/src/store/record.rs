@@ -267,7 +267,7 @@ impl ImageRecord {
     }
 
     /// Serializes the record (pretty, for humans reading the cache).
-    pub(crate) fn to_json(&self, path: &Path) -> Result<Vec<u8>, StoreError> {
+    pub fn to_json(&self, path: &Path) -> Result<Vec<u8>, StoreError> {
         let mut bytes = serde_json::to_vec_pretty(self).map_err(|e| StoreError::RecordInvalid {
             path: path.to_path_buf(),
             detail: format!("cannot serialize: {e}"),
@@ -277,7 +277,7 @@ impl ImageRecord {
     }
 
     /// Parses a record read from disk.
-    pub(crate) fn from_json(bytes: &[u8], path: &Path) -> Result<Self, StoreError> {
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<Self, StoreError> {
         serde_json::from_slice(bytes).map_err(|e| StoreError::RecordInvalid {
             path: path.to_path_buf(),
             detail: format!("cannot parse: {e}"),
@@ -299,14 +299,14 @@ pub struct ExpiryMarker {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-pub(crate) mod tests {
+pub mod tests {
     use super::*;
 
-    pub(crate) fn sha(byte: u8) -> Sha512Hex {
+    pub fn sha(byte: u8) -> Sha512Hex {
         Sha512Hex::from_digest(&[byte; 64])
     }
 
-    pub(crate) fn record_for(key: &ImageKey, sha512: Sha512Hex, size: u64) -> ImageRecord {
+    pub fn record_for(key: &ImageKey, sha512: Sha512Hex, size: u64) -> ImageRecord {
         ImageRecord {
             schema: RECORD_SCHEMA,
             key: key.clone(),

@@ -120,7 +120,7 @@ pub struct Verified {
     pub revocation: Revocation,
 }
 
-pub(crate) fn timestamp(seconds: i64) -> Timestamp {
+pub fn timestamp(seconds: i64) -> Timestamp {
     Timestamp::from_second(seconds).unwrap_or(Timestamp::MAX)
 }
 
@@ -128,7 +128,7 @@ fn unix_seconds(time: &x509_cert::time::Time) -> i64 {
     i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
 }
 
-pub(crate) fn hex_upper(bytes: &[u8]) -> String {
+pub fn hex_upper(bytes: &[u8]) -> String {
     let trimmed = match bytes {
         [0, rest @ ..] if !rest.is_empty() => rest,
         other => other,

@@ -923,7 +923,7 @@ mod tests {
 
     const CA_DIR: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/testdata/real-lists/ca"
+        "/../../../shared/testdata/real-lists/ca"
     );
 
     const GRIDKA: &str = "/C=DE/O=GermanGrid/CN=GridKa-CA";

@@ -139,7 +139,7 @@ pub fn cert_names(cert_der: &[u8]) -> Result<CertNames, DnError> {
 }
 
 /// The issuer and subject Names of a DER certificate, as encoded.
-pub(crate) fn raw_name_ders(cert_der: &[u8]) -> Result<(&[u8], &[u8]), DnError> {
+pub fn raw_name_ders(cert_der: &[u8]) -> Result<(&[u8], &[u8]), DnError> {
     let (issuer, subject) = raw_names(cert_der)?;
     Ok((issuer.whole, subject.whole))
 }
@@ -181,19 +181,19 @@ const MAX_STRING_NEST: usize = 5;
 
 /// One DER element: identifier, content and the whole encoding.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Tlv<'a> {
-    pub(crate) class: u8,
-    pub(crate) constructed: bool,
-    pub(crate) number: u32,
+pub struct Tlv<'a> {
+    pub class: u8,
+    pub constructed: bool,
+    pub number: u32,
     /// Offset of the content in the outermost input, for error messages.
     content_offset: usize,
-    pub(crate) content: &'a [u8],
-    pub(crate) whole: &'a [u8],
+    pub content: &'a [u8],
+    pub whole: &'a [u8],
 }
 
 impl<'a> Tlv<'a> {
     /// A reader over this element's content.
-    pub(crate) fn inner(&self) -> Der<'a> {
+    pub fn inner(&self) -> Der<'a> {
         Der::new(self.content, self.content_offset)
     }
 
@@ -220,18 +220,18 @@ impl<'a> Tlv<'a> {
 /// A minimal DER reader: definite lengths only, which is all a certificate
 /// name may use. Hand-written (rather than `der::Reader`) because we need
 /// the SETs in encoded order and the raw octets of every value.
-pub(crate) struct Der<'a> {
+pub struct Der<'a> {
     buf: &'a [u8],
     pos: usize,
     base: usize,
 }
 
 impl<'a> Der<'a> {
-    pub(crate) fn new(buf: &'a [u8], base: usize) -> Self {
+    pub fn new(buf: &'a [u8], base: usize) -> Self {
         Self { buf, pos: 0, base }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
@@ -251,7 +251,7 @@ impl<'a> Der<'a> {
         Ok(byte)
     }
 
-    pub(crate) fn read(&mut self) -> Result<Tlv<'a>, DnError> {
+    pub fn read(&mut self) -> Result<Tlv<'a>, DnError> {
         let start = self.pos;
         let first = self.byte()?;
         let class = first >> 6;
@@ -711,7 +711,7 @@ mod tests {
 
     const CA_DIR: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/testdata/real-lists/ca"
+        "/../../../shared/testdata/real-lists/ca"
     );
 
     /// The differential tests need the `openssl` CLI; without it they skip.

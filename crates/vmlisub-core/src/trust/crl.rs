@@ -55,27 +55,27 @@ const UNDERSTOOD_ENTRY_EXTENSIONS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct StoredCrl {
     pub issuer: String,
-    pub(crate) issuer_name: CanonicalName,
+    pub issuer_name: CanonicalName,
     pub this_update: i64,
     pub next_update: Option<i64>,
     /// cRLNumber, as the contents of the DER INTEGER.
     pub crl_number: Option<Vec<u8>>,
     /// DER of the signed part (tbsCertList), as encoded.
-    pub(crate) tbs_der: Vec<u8>,
+    pub tbs_der: Vec<u8>,
     /// The signature AlgorithmIdentifier, as DER contents.
-    pub(crate) signature_algorithm: Vec<u8>,
-    pub(crate) signature: Vec<u8>,
+    pub signature_algorithm: Vec<u8>,
+    pub signature: Vec<u8>,
     /// Revoked serial numbers (whole DER INTEGERs), each with the first
     /// critical entry extension vmlisub does not understand, if any.
-    pub(crate) revoked: HashMap<Vec<u8>, Option<String>>,
+    pub revoked: HashMap<Vec<u8>, Option<String>>,
     /// Why this is not a complete CRL for anyone, if it is not.
-    pub(crate) incomplete: Option<&'static str>,
-    pub(crate) only_user_certs: bool,
-    pub(crate) only_ca_certs: bool,
+    pub incomplete: Option<&'static str>,
+    pub only_user_certs: bool,
+    pub only_ca_certs: bool,
     /// The IssuingDistributionPoint's full names (DER of each GeneralName).
-    pub(crate) distribution_point: Option<Vec<Vec<u8>>>,
+    pub distribution_point: Option<Vec<Vec<u8>>>,
     /// A critical CRL extension vmlisub does not understand.
-    pub(crate) unsupported_critical: Option<String>,
+    pub unsupported_critical: Option<String>,
     pub source: String,
 }
 
@@ -255,7 +255,7 @@ pub struct CrlUsed {
 /// revoked. `same_ca` are the trust store's CA certificates and those of
 /// the path (any subject: filtered here), which may have signed the CA's
 /// CRLs.
-pub(crate) fn check_certificate(
+pub fn check_certificate(
     cert: &CertInfo,
     issuer: &CertInfo,
     crls: &[StoredCrl],

@@ -43,7 +43,7 @@ pub struct CertInfo {
     pub der: Vec<u8>,
     pub cert: Certificate,
     /// The exact signed bytes (tbsCertificate as encoded).
-    pub(crate) tbs_raw: Vec<u8>,
+    pub tbs_raw: Vec<u8>,
     pub subject: CanonicalName,
     pub issuer: CanonicalName,
     pub subject_der: Vec<u8>,
@@ -53,29 +53,29 @@ pub struct CertInfo {
     pub issuer_line: String,
     pub not_before: i64,
     pub not_after: i64,
-    pub(crate) serial_der: Vec<u8>,
-    pub(crate) ski: Option<Vec<u8>>,
-    pub(crate) aki: Option<Vec<u8>>,
+    pub serial_der: Vec<u8>,
+    pub ski: Option<Vec<u8>>,
+    pub aki: Option<Vec<u8>>,
     /// The SubjectPublicKeyInfo algorithm, as DER contents.
-    pub(crate) key_algorithm: Vec<u8>,
-    pub(crate) public_key: Vec<u8>,
+    pub key_algorithm: Vec<u8>,
+    pub public_key: Vec<u8>,
     /// The certificate's signature algorithm, as DER contents.
-    pub(crate) signature_algorithm: Vec<u8>,
-    pub(crate) signature: Vec<u8>,
-    pub(crate) is_v1: bool,
+    pub signature_algorithm: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub is_v1: bool,
     /// Subject equals issuer (section 7.1 comparison).
     pub self_issued: bool,
-    pub(crate) basic_constraints: Option<BasicConstraints>,
-    pub(crate) key_usage: Option<KeyUsage>,
-    pub(crate) extended_key_usage: Option<Vec<ObjectIdentifier>>,
+    pub basic_constraints: Option<BasicConstraints>,
+    pub key_usage: Option<KeyUsage>,
+    pub extended_key_usage: Option<Vec<ObjectIdentifier>>,
     /// The name constraints and whether the extension is critical.
-    pub(crate) name_constraints: Option<(NameConstraints, bool)>,
-    pub(crate) subject_alt_names: Vec<GeneralName>,
-    pub(crate) crl_distribution_points: Option<CrlDistributionPoints>,
+    pub name_constraints: Option<(NameConstraints, bool)>,
+    pub subject_alt_names: Vec<GeneralName>,
+    pub crl_distribution_points: Option<CrlDistributionPoints>,
     /// The first critical extension vmlisub does not implement.
-    pub(crate) unsupported_critical: Option<String>,
+    pub unsupported_critical: Option<String>,
     /// A present extension that could not be decoded.
-    pub(crate) broken_extension: Option<String>,
+    pub broken_extension: Option<String>,
 }
 
 /// Why a certificate could not be digested.
@@ -89,14 +89,14 @@ fn unix(time: &x509_cert::time::Time) -> i64 {
 
 /// The exact bytes of the first element inside a DER SEQUENCE (the signed
 /// part of a certificate or CRL), without re-encoding anything.
-pub(crate) fn first_element(der: &[u8]) -> Result<Vec<u8>, der::Error> {
+pub fn first_element(der: &[u8]) -> Result<Vec<u8>, der::Error> {
     let outer = der::asn1::AnyRef::from_der(der)?;
     let (inner, _) = der::asn1::AnyRef::from_der_partial(outer.value())?;
     inner.to_der()
 }
 
 /// An AlgorithmIdentifier as DER contents (OID and parameters, no tag).
-pub(crate) fn algorithm_contents(
+pub fn algorithm_contents(
     algorithm: &spki::AlgorithmIdentifierOwned,
 ) -> Result<Vec<u8>, der::Error> {
     let mut contents = algorithm.oid.to_der()?;
@@ -112,7 +112,7 @@ pub(crate) fn algorithm_contents(
 /// match the original, and no verdict at a time after 1970 changes (a
 /// validity that starts before 1970 has started; one that ended before
 /// 1970 has ended). Signatures are always checked over the original bytes.
-pub(crate) fn for_parsing(der: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+pub fn for_parsing(der: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let mut spans = Vec::new();
     find_early_utc_times(der, 0, 0, &mut spans);
     if spans.is_empty() {
@@ -158,7 +158,7 @@ fn find_early_utc_times(der: &[u8], base: usize, depth: usize, out: &mut Vec<usi
 /// The certificates of a CMS SignedData (DER ContentInfo), exactly as
 /// encoded: re-encoding a parsed certificate can change its signed bytes
 /// (x509-cert writes validity dates before 2050 as UTCTime).
-pub(crate) fn raw_cms_certificates(content_info: &[u8]) -> Vec<Vec<u8>> {
+pub fn raw_cms_certificates(content_info: &[u8]) -> Vec<Vec<u8>> {
     let walk = || -> Result<Vec<Vec<u8>>, dn::DnError> {
         let mut top = dn::Der::new(content_info, 0);
         let info = top.read()?;
@@ -322,23 +322,23 @@ impl CertInfo {
     }
 
     /// basicConstraints says cA.
-    pub(crate) fn is_ca(&self) -> bool {
+    pub fn is_ca(&self) -> bool {
         self.basic_constraints.as_ref().is_some_and(|bc| bc.ca)
     }
 
     /// keyUsage is absent or allows keyCertSign.
-    pub(crate) fn may_sign_certificates(&self) -> bool {
+    pub fn may_sign_certificates(&self) -> bool {
         self.key_usage.as_ref().is_none_or(KeyUsage::key_cert_sign)
     }
 
     /// keyUsage is absent or allows cRLSign.
-    pub(crate) fn may_sign_crls(&self) -> bool {
+    pub fn may_sign_crls(&self) -> bool {
         self.key_usage.as_ref().is_none_or(KeyUsage::crl_sign)
     }
 
     /// Whether `issuer` could have issued `self` by name and key identifier
     /// (the signature is checked separately).
-    pub(crate) fn names_as_issuer(&self, issuer: &CertInfo) -> bool {
+    pub fn names_as_issuer(&self, issuer: &CertInfo) -> bool {
         self.issuer == issuer.subject
             && match (&self.aki, &issuer.ski) {
                 (Some(aki), Some(ski)) => aki == ski,
@@ -350,7 +350,7 @@ impl CertInfo {
     /// identifiers, and (where the algorithm is known) the signature
     /// verifies with its own key. A key-rollover link certificate is
     /// self-issued but not self-signed.
-    pub(crate) fn is_self_signed(&self) -> bool {
+    pub fn is_self_signed(&self) -> bool {
         if !self.names_as_issuer(self) {
             return false;
         }
@@ -366,7 +366,7 @@ impl CertInfo {
     }
 
     /// Verifies a signature made with this certificate's key.
-    pub(crate) fn verify_signature_of(
+    pub fn verify_signature_of(
         &self,
         message: &[u8],
         signature_algorithm: &[u8],
@@ -399,7 +399,7 @@ impl CertInfo {
     }
 
     /// Whether `issuer`'s key signed this certificate.
-    pub(crate) fn signed_by(&self, issuer: &CertInfo, allow_sha1: bool) -> SignatureCheck {
+    pub fn signed_by(&self, issuer: &CertInfo, allow_sha1: bool) -> SignatureCheck {
         issuer.verify_signature_of(
             &self.tbs_raw,
             &self.signature_algorithm,

@@ -446,7 +446,7 @@ fn sanitize_short(s: &str) -> String {
 
 /// The entries of `hv:images`, each validated as soon as it has been read.
 #[derive(Default)]
-pub(crate) struct Images {
+pub struct Images {
     /// Where the reader puts the members of each image in turn.
     fields: ImageFields,
     /// The valid images, in list order; duplicates among them are only
@@ -483,19 +483,19 @@ impl Rejected {
 
 impl Images {
     /// The number of entries.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.accepted.len() + self.rejected.len()
     }
 
     /// Where the reader is to put the members of the next image.
-    pub(crate) fn fields(&mut self) -> &mut ImageFields {
+    pub fn fields(&mut self) -> &mut ImageFields {
         &mut self.fields
     }
 
     /// Validates the next entry, an object: `hv_image` says what the value
     /// of its `hv:image` key was (if an object, its members are in
     /// [`fields`](Self::fields)), `others` are its other members.
-    pub(crate) fn push_entry(&mut self, hv_image: Option<Shaped<()>>, others: &Map<String, Value>) {
+    pub fn push_entry(&mut self, hv_image: Option<Shaped<()>>, others: &Map<String, Value>) {
         let index = self.len();
         let result = match hv_image {
             Some(Shaped::Expected(())) => {
@@ -516,7 +516,7 @@ impl Images {
     }
 
     /// Records the next entry, which is not an object at all.
-    pub(crate) fn push_not_an_object(&mut self, found: &'static str) {
+    pub fn push_not_an_object(&mut self, found: &'static str) {
         let rejected = Rejected::malformed(format!("found a JSON {found}"));
         self.rejected.push((self.len(), rejected));
     }
@@ -880,7 +880,7 @@ fn key_list<'a>(keys: impl Iterator<Item = &'a str>, count: usize) -> String {
 
 /// Warnings, capped at [`MAX_WARNINGS`].
 #[derive(Default)]
-pub(crate) struct Warnings {
+pub struct Warnings {
     list: Vec<String>,
     dropped: usize,
 }

@@ -344,7 +344,7 @@ impl fmt::Display for ImageKey {
 /// (expired entry names, names found while scanning) before it is used as
 /// a single path component again: the identifier alphabet without `..`, a
 /// leading dot or a leading dash. Names the store generates always pass.
-pub(crate) fn validate_component(s: &str) -> Result<(), NameError> {
+pub fn validate_component(s: &str) -> Result<(), NameError> {
     crate::imagelist::validate_identifier(s).map_err(NameError::from)
 }
 

@@ -23,14 +23,14 @@ use std::fmt;
 
 /// Limits applied while reading; see [`Limits`](super::Limits).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ReadLimits {
+pub struct ReadLimits {
     pub max_string_bytes: usize,
     pub max_depth: usize,
 }
 
 /// Reads one JSON document from `bytes` with `seed` (no trailing data
 /// allowed).
-pub(crate) fn read_with<'de, S: DeserializeSeed<'de>>(
+pub fn read_with<'de, S: DeserializeSeed<'de>>(
     bytes: &'de [u8],
     seed: S,
 ) -> Result<S::Value, serde_json::Error> {
@@ -44,13 +44,13 @@ pub(crate) fn read_with<'de, S: DeserializeSeed<'de>>(
 /// parser reads documents with typed seeds instead; this generic form pins
 /// down the rules they all share.
 #[cfg(test)]
-pub(crate) fn read(bytes: &[u8], limits: ReadLimits) -> Result<Value, serde_json::Error> {
+pub fn read(bytes: &[u8], limits: ReadLimits) -> Result<Value, serde_json::Error> {
     let deepest = Cell::new(0);
     read_with(bytes, ValueSeed(Ctx::new(limits, &deepest)))
 }
 
 /// The JSON type name of a value, for messages.
-pub(crate) fn type_name(v: &Value) -> &'static str {
+pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -67,7 +67,7 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 /// whole document as it goes ([`Ctx::deepest`]); this tree walk stays as the
 /// reference the tests hold it to.
 #[cfg(test)]
-pub(crate) fn nesting(m: &Map<String, Value>) -> usize {
+pub fn nesting(m: &Map<String, Value>) -> usize {
     fn of(v: &Value) -> usize {
         match v {
             Value::Array(a) => 1 + a.iter().map(of).max().unwrap_or(0),
@@ -84,7 +84,7 @@ pub(crate) fn nesting(m: &Map<String, Value>) -> usize {
 /// checked against the depth limit it will have once wrapped without walking
 /// the tree again.
 #[derive(Clone, Copy)]
-pub(crate) struct Ctx<'a> {
+pub struct Ctx<'a> {
     limits: ReadLimits,
     depth: usize,
     deepest: &'a Cell<usize>,
@@ -92,7 +92,7 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     /// The context of a document's top-level value.
-    pub(crate) fn new(limits: ReadLimits, deepest: &'a Cell<usize>) -> Self {
+    pub fn new(limits: ReadLimits, deepest: &'a Cell<usize>) -> Self {
         Ctx {
             limits,
             depth: 0,
@@ -113,7 +113,7 @@ impl<'a> Ctx<'a> {
 
     /// Enters an array or object: the context of its members, or an error if
     /// that is one level too many.
-    pub(crate) fn nested<E: de::Error>(&self) -> Result<Ctx<'a>, E> {
+    pub fn nested<E: de::Error>(&self) -> Result<Ctx<'a>, E> {
         if self.depth >= self.limits.max_depth {
             return Err(E::custom(format_args!(
                 "nesting deeper than {} levels",
@@ -135,7 +135,7 @@ impl<'a> Ctx<'a> {
 /// Reads the next key of an object, checked against the string limit.
 /// Keys without escapes are borrowed from the input: the typed readers match
 /// most keys against known names and only allocate for the others.
-pub(crate) fn next_key<'de, A: MapAccess<'de>>(
+pub fn next_key<'de, A: MapAccess<'de>>(
     map: &mut A,
     ctx: Ctx<'_>,
 ) -> Result<Option<Cow<'de, str>>, A::Error> {
@@ -147,7 +147,7 @@ pub(crate) fn next_key<'de, A: MapAccess<'de>>(
 }
 
 /// The error for a key that occurs twice in one object.
-pub(crate) fn duplicate_key<E: de::Error>(key: &str) -> E {
+pub fn duplicate_key<E: de::Error>(key: &str) -> E {
     E::custom(format_args!(
         "duplicate object key \"{}\"",
         sanitize_for_report(key)
@@ -156,7 +156,7 @@ pub(crate) fn duplicate_key<E: de::Error>(key: &str) -> E {
 
 /// Reads the value of `key` and adds the member to `out`, rejecting a
 /// duplicate key. Typed readers use it for the keys they do not model.
-pub(crate) fn insert_member<'de, A: MapAccess<'de>>(
+pub fn insert_member<'de, A: MapAccess<'de>>(
     map: &mut A,
     inner: Ctx<'_>,
     out: &mut Map<String, Value>,
@@ -202,7 +202,7 @@ impl<'de> Visitor<'de> for KeySeed {
 
 /// Reads any JSON value into a [`Value`], under the limits of its [`Ctx`].
 #[derive(Clone, Copy)]
-pub(crate) struct ValueSeed<'a>(pub(crate) Ctx<'a>);
+pub struct ValueSeed<'a>(pub Ctx<'a>);
 
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
     type Value = Value;
@@ -291,7 +291,7 @@ impl ValueSeed<'_> {
 ///
 /// `inner` is the context of the container's members: the container has
 /// already been counted against the depth limit.
-pub(crate) trait Shape<'de>: Sized {
+pub trait Shape<'de>: Sized {
     /// What the reader makes of the container.
     type Out;
 
@@ -315,7 +315,7 @@ pub(crate) trait Shape<'de>: Sized {
 }
 
 /// What a [`ShapeSeed`] read.
-pub(crate) enum Shaped<T> {
+pub enum Shaped<T> {
     /// The shape the reader wanted, read by it.
     Expected(T),
     /// Some other JSON value, of this type.
@@ -329,9 +329,9 @@ fn json_type<T, E>(value: Result<Value, E>) -> Result<Shaped<T>, E> {
 }
 
 /// Reads one value with the [`Shape`] `S`; see there.
-pub(crate) struct ShapeSeed<'a, S> {
-    pub(crate) ctx: Ctx<'a>,
-    pub(crate) shape: S,
+pub struct ShapeSeed<'a, S> {
+    pub ctx: Ctx<'a>,
+    pub shape: S,
 }
 
 impl<'de, S: Shape<'de>> DeserializeSeed<'de> for ShapeSeed<'_, S> {

@@ -35,7 +35,7 @@ const TAG_UNIVERSAL_STRING: u8 = 28;
 const TAG_BMP_STRING: u8 = 30;
 
 /// The OID of the PKCS#9 emailAddress attribute (DER contents).
-pub(crate) const EMAIL_ADDRESS_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01];
+pub const EMAIL_ADDRESS_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01];
 
 /// A name in canonical form: compare these, never the DER.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -130,7 +130,7 @@ pub fn has_ambiguous_rendering(name_der: &[u8]) -> Result<bool, DnError> {
 /// The emailAddress attribute values of a DER name (IA5String values
 /// only; others cannot be compared with rfc822Name constraints and are
 /// returned as `Err` with their raw bytes so the caller can fail closed).
-pub(crate) fn email_addresses(name_der: &[u8]) -> Result<Vec<Result<String, Vec<u8>>>, DnError> {
+pub fn email_addresses(name_der: &[u8]) -> Result<Vec<Result<String, Vec<u8>>>, DnError> {
     let mut found = Vec::new();
     for_each_attribute(name_der, |oid, value| {
         if oid.content != EMAIL_ADDRESS_OID {
@@ -370,7 +370,7 @@ mod tests {
         // GridKa-CA ships as dd4b34ea.0 (old-style hash); the new-style hash
         // is what `openssl x509 -subject_hash` prints for it.
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/testdata/real-lists/ca/dd4b34ea.0");
+            .join("../../../shared/testdata/real-lists/ca/dd4b34ea.0");
         let pem = std::fs::read(path).unwrap();
         let (_, der) = pem_rfc7468::decode_vec(&pem).unwrap();
         use der::{Decode, Encode};
@@ -381,7 +381,7 @@ mod tests {
             .args(["x509", "-noout", "-subject_hash", "-in"])
             .arg(
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../shared/testdata/real-lists/ca/dd4b34ea.0"),
+                    .join("../../../shared/testdata/real-lists/ca/dd4b34ea.0"),
             )
             .output()
             .unwrap();

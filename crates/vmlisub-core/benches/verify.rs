@@ -1,12 +1,12 @@
 //! Benchmark: verifying a signed 1,000-image list.
 //!
 //! Side by side, in one run, on the same signed message and CA directory:
-//!   (a) `vmlisub::trust::verify` in-process with a warm trust store,
+//!   (a) `vmlisub_core::trust::verify` in-process with a warm trust store,
 //!   (b) parsing the verified list (the next step of every update),
 //!   (c) `openssl smime -verify -crl_check_all` run as a process (what a
 //!       cron-driven tool pays per list).
 //!
-//! Run with `cargo bench -p vmlisub --bench verify` (or `make bench`).
+//! Run with `cargo bench -p vmlisub-core --bench verify` (or `make bench`).
 //! Needs the `openssl` CLI to build the test PKI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,9 +14,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use vmlisub::trust::{CrlPolicy, VerifyOptions};
+use vmlisub_core::trust::{CrlPolicy, VerifyOptions};
 
-#[path = "../tests/support/live.rs"]
+#[path = "../../../operator/tests/support/live.rs"]
 #[allow(dead_code)]
 mod live;
 
@@ -77,28 +77,40 @@ fn measure(mut run: impl FnMut(), budget: Duration, min_runs: usize) -> Stats {
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let (pki, message) = fixture(dir.path(), 1000);
-    let store = vmlisub::trust::load_dir(&pki.ca_dir).unwrap();
+    let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&pki.ca_dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(entry.path()).unwrap())
+        })
+        .collect();
+    let store = vmlisub_core::trust::TrustStore::from_files(
+        files
+            .iter()
+            .map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
+    );
     assert!(store.problems.is_empty(), "{:?}", store.problems);
     let options = VerifyOptions {
         at: jiff::Timestamp::now(),
         crl_policy: CrlPolicy::Require,
         allow_sha1: false,
     };
-    let verified = vmlisub::trust::verify(&message, &store, &options).unwrap();
-    let parsed = vmlisub::imagelist::parse(&verified.content).unwrap();
+    let verified = vmlisub_core::trust::verify(&message, &store, &options).unwrap();
+    let parsed = vmlisub_core::imagelist::parse(&verified.content).unwrap();
     assert_eq!(parsed.list.images.len(), 1000);
 
     let budget = Duration::from_secs(3);
     let verify_only = measure(
         || {
-            std::hint::black_box(vmlisub::trust::verify(&message, &store, &options).unwrap());
+            std::hint::black_box(vmlisub_core::trust::verify(&message, &store, &options).unwrap());
         },
         budget,
         50,
     );
     let parse_only = measure(
         || {
-            std::hint::black_box(vmlisub::imagelist::parse(&verified.content).unwrap());
+            std::hint::black_box(vmlisub_core::imagelist::parse(&verified.content).unwrap());
         },
         budget,
         50,

@@ -1,7 +1,7 @@
 //! The grid trust store: CA certificates, CRLs and namespace policies.
 //!
 //! The store is built from `(file name, bytes)` pairs so that parsing stays
-//! pure and testable; [`load_dir`] and [`CaDirCache`] are the thin I/O layer
+//! pure and testable; the `vmlisub` crate's `trust::dir` is the thin I/O layer
 //! that reads an IGTF-layout directory such as `/etc/grid-security/certificates`.
 //!
 //! Files are recognised by extension and content, never by their hash name:
@@ -10,9 +10,6 @@
 //! problem and skipped, so one bad CRL does not take the whole site down.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::SystemTime;
 
 use super::cert::CertInfo;
 pub use super::crl::StoredCrl;
@@ -83,12 +80,12 @@ pub struct Problem {
 /// A parsed, ready-to-use trust store.
 #[derive(Debug, Default, Clone)]
 pub struct TrustStore {
-    pub(crate) cas: Vec<StoredCa>,
-    pub(crate) crls: Vec<StoredCrl>,
-    pub(crate) policies: PolicySet,
+    pub cas: Vec<StoredCa>,
+    pub crls: Vec<StoredCrl>,
+    pub policies: PolicySet,
     /// Canonical subjects of CAs whose policy file exists but could not be
     /// parsed: they vouch for nobody.
-    pub(crate) broken_policies: Vec<CanonicalName>,
+    pub broken_policies: Vec<CanonicalName>,
     pub problems: Vec<Problem>,
 }
 
@@ -105,18 +102,16 @@ pub enum BundleError {
     },
 }
 
-/// Why a CA directory could not be read at all.
-#[derive(Debug, Error)]
-pub enum StoreError {
-    #[error("cannot read CA directory {path}: {source}")]
-    ReadDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("CA directory {path} has more than {MAX_FILES} files")]
-    TooManyFiles { path: PathBuf },
-    #[error("CA directory {path} holds no CA certificate")]
-    Empty { path: PathBuf },
+/// Whether a file name, by its IGTF-layout extension, may hold CA
+/// material (certificates, CRLs, policies, CRL locations): what a
+/// directory reader should read.
+pub fn is_trust_file(name: &str) -> bool {
+    classify(name) != FileKind::Other
+}
+
+/// Whether a file name is that of a CRL file (`*.r0`, `*.crl`, `*.crl.pem`).
+pub fn is_crl_file(name: &str) -> bool {
+    classify(name) == FileKind::Crl
 }
 
 /// What a file name says it holds.
@@ -156,7 +151,7 @@ fn classify(name: &str) -> FileKind {
 
 /// PEM blocks in `bytes` (label, DER). DER input is returned as one block
 /// with an empty label.
-pub(crate) fn pem_blocks(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+pub fn pem_blocks(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
     if bytes.first() == Some(&0x30) {
         return Ok(vec![(String::new(), bytes.to_vec())]);
     }
@@ -348,6 +343,17 @@ impl TrustStore {
         Ok(())
     }
 
+    /// Adds the CRLs of one file (PEM or DER) read from `name`; a file
+    /// that cannot be parsed becomes a [`Problem`].
+    pub fn add_crl_file(&mut self, name: &str, bytes: &[u8]) {
+        if let Err(message) = self.add_crls(name, bytes, &mut HashSet::new()) {
+            self.problems.push(Problem {
+                file: name.to_string(),
+                message,
+            });
+        }
+    }
+
     fn add_crls(
         &mut self,
         name: &str,
@@ -436,204 +442,31 @@ impl TrustStore {
     }
 }
 
-/// Reads a CA directory into a [`TrustStore`].
-pub fn load_dir(path: &Path) -> Result<TrustStore, StoreError> {
-    let files = read_dir_files(path)?;
-    let store = TrustStore::from_files(
-        files
-            .iter()
-            .map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
-    );
-    if store.cas.is_empty() {
-        return Err(StoreError::Empty {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(store)
-}
-
-fn read_dir_files(path: &Path) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-    let read_err = |source| StoreError::ReadDir {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(path).map_err(read_err)? {
-        let entry = entry.map_err(read_err)?;
-        if let Some(name) = entry.file_name().to_str()
-            && classify(name) != FileKind::Other
-        {
-            names.push(name.to_string());
-        }
-        if names.len() > MAX_FILES {
-            return Err(StoreError::TooManyFiles {
-                path: path.to_path_buf(),
-            });
-        }
-    }
-    // Sorted, so that the store (and any tie between equal CAs) is deterministic.
-    names.sort();
-    let mut files = Vec::with_capacity(names.len());
-    for name in names {
-        let full = path.join(&name);
-        // Follows symlinks: IGTF directories link hash names to CA files.
-        match std::fs::metadata(&full) {
-            Ok(meta) if meta.is_file() && meta.len() <= MAX_FILE_BYTES => {}
-            _ => continue,
-        }
-        if let Ok(bytes) = std::fs::read(&full) {
-            files.push((name, bytes));
-        }
-    }
-    Ok(files)
-}
-
-/// A cheap summary of a directory's state: names, sizes and mtimes.
-fn fingerprint(path: &Path) -> std::io::Result<Vec<(String, u64, Option<SystemTime>)>> {
-    let mut entries = Vec::new();
-    for entry in std::fs::read_dir(path)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if classify(&name) == FileKind::Other {
-            continue;
-        }
-        let meta = std::fs::metadata(entry.path());
-        let (len, modified) = match meta {
-            Ok(meta) => (meta.len(), meta.modified().ok()),
-            Err(_) => (0, None),
-        };
-        entries.push((name, len, modified));
-        if entries.len() > MAX_FILES {
-            break;
-        }
-    }
-    entries.sort();
-    Ok(entries)
-}
-
-/// Reads a CA directory plus the CRLs of a CRL directory (where vmlisub's
-/// own CRL refresh writes; it may not exist yet). For each CA, revocation
-/// then uses the newest current CRL of either place.
-pub fn load_dirs(ca_dir: &Path, crl_dir: Option<&Path>) -> Result<TrustStore, StoreError> {
-    let mut store = load_dir(ca_dir)?;
-    if let Some(crl_dir) = crl_dir {
-        store.add_crl_dir(crl_dir);
-    }
-    Ok(store)
-}
-
-impl TrustStore {
-    /// Adds the CRL files of `dir` (a missing directory adds nothing).
-    pub fn add_crl_dir(&mut self, dir: &Path) {
-        let Ok(files) = read_dir_files(dir) else {
-            return;
-        };
-        let mut seen: HashSet<Vec<u8>> = HashSet::new();
-        for (name, bytes) in files {
-            if classify(&name) != FileKind::Crl {
-                continue;
-            }
-            let shown = format!("{}/{name}", dir.display());
-            if let Err(message) = self.add_crls(&shown, &bytes, &mut seen) {
-                self.problems.push(Problem {
-                    file: shown,
-                    message,
-                });
-            }
-        }
-    }
-}
-
-/// A cheap summary of both directories' state.
-type Fingerprint = Vec<(String, u64, Option<SystemTime>)>;
-
-fn fingerprints(ca_dir: &Path, crl_dir: Option<&Path>) -> std::io::Result<Fingerprint> {
-    let mut all = fingerprint(ca_dir)?;
-    if let Some(crl_dir) = crl_dir
-        && let Ok(crls) = fingerprint(crl_dir)
-    {
-        all.extend(
-            crls.into_iter()
-                .map(|(name, len, modified)| (format!("crl-dir/{name}"), len, modified)),
-        );
-    }
-    Ok(all)
-}
-
-/// Keeps a CA directory's parsed store warm and reloads it only when the
-/// directory (or the CRL directory next to it) changed: fetch-crl, or
-/// vmlisub's own refresh, rewrites CRLs several times a day.
-#[derive(Debug)]
-pub struct CaDirCache {
-    path: PathBuf,
-    crl_dir: Option<PathBuf>,
-    fingerprint: Fingerprint,
-    store: Arc<TrustStore>,
-}
-
-impl CaDirCache {
-    /// Loads the directory for the first time.
-    pub fn open(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
-        Self::open_with_crl_dir(path, None)
-    }
-
-    /// Loads a CA directory and a CRL directory for the first time.
-    pub fn open_with_crl_dir(
-        path: impl Into<PathBuf>,
-        crl_dir: Option<PathBuf>,
-    ) -> Result<Self, StoreError> {
-        let path = path.into();
-        let fingerprint =
-            fingerprints(&path, crl_dir.as_deref()).map_err(|source| StoreError::ReadDir {
-                path: path.clone(),
-                source,
-            })?;
-        let store = Arc::new(load_dirs(&path, crl_dir.as_deref())?);
-        Ok(Self {
-            path,
-            crl_dir,
-            fingerprint,
-            store,
-        })
-    }
-
-    /// The current store.
-    pub fn store(&self) -> Arc<TrustStore> {
-        Arc::clone(&self.store)
-    }
-
-    /// Reloads when either directory changed. Returns whether it did. On
-    /// a failed reload the previous store stays in place.
-    pub fn refresh(&mut self) -> Result<bool, StoreError> {
-        let current = fingerprints(&self.path, self.crl_dir.as_deref()).map_err(|source| {
-            StoreError::ReadDir {
-                path: self.path.clone(),
-                source,
-            }
-        })?;
-        if current == self.fingerprint {
-            return Ok(false);
-        }
-        let store = load_dirs(&self.path, self.crl_dir.as_deref())?;
-        self.store = Arc::new(store);
-        self.fingerprint = current;
-        Ok(true)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The CRL directory read next to the CA directory, if any.
-    pub fn crl_dir(&self) -> Option<&Path> {
-        self.crl_dir.as_deref()
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    fn real_ca(name: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/testdata/real-lists/ca")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    const SELF_POLICY: &str = "TO Issuer SELF \\\n  PERMIT Subject \"/C=DE/O=GermanGrid/.*\"\n";
+
+    fn gridka(store: &TrustStore) -> &CertInfo {
+        &store
+            .cas()
+            .iter()
+            .find(|ca| ca.subject == "/C=DE/O=GermanGrid/CN=GridKa-CA")
+            .unwrap()
+            .info
+    }
 
     #[test]
     fn file_kinds_follow_igtf_names() {
@@ -651,17 +484,6 @@ mod tests {
     }
 
     #[test]
-    fn real_igtf_directory_loads_with_policies() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/real-lists/ca");
-        let store = load_dir(&dir).unwrap();
-        assert!(store.problems.is_empty(), "{:?}", store.problems);
-        let subjects: Vec<&str> = store.cas().iter().map(|ca| ca.subject.as_str()).collect();
-        assert!(subjects.contains(&"/C=DE/O=GermanGrid/CN=GridKa-CA"));
-        assert!(subjects.contains(&"/DC=ORG/DC=SEE-GRID/CN=SEE-GRID CA 2013"));
-        assert_eq!(store.cas().iter().filter(|ca| ca.self_signed).count(), 2);
-    }
-
-    #[test]
     fn garbage_files_become_problems_not_failures() {
         let store = TrustStore::from_files([
             ("bad.0", &b"not a certificate"[..]),
@@ -672,39 +494,6 @@ mod tests {
         ]);
         assert_eq!(store.problems.len(), 2);
         assert!(store.cas().is_empty());
-    }
-
-    #[test]
-    fn cache_reloads_only_on_change() {
-        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/testdata/real-lists/ca/dd4b34ea.0");
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(&source, dir.path().join("dd4b34ea.0")).unwrap();
-        let mut cache = CaDirCache::open(dir.path()).unwrap();
-        assert!(!cache.refresh().unwrap());
-        std::fs::write(dir.path().join("dd4b34ea.namespaces"), "# empty\n").unwrap();
-        assert!(cache.refresh().unwrap());
-        assert!(!cache.refresh().unwrap());
-    }
-
-    fn real_ca(name: &str) -> Vec<u8> {
-        std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/testdata/real-lists/ca")
-                .join(name),
-        )
-        .unwrap()
-    }
-
-    const SELF_POLICY: &str = "TO Issuer SELF \\\n  PERMIT Subject \"/C=DE/O=GermanGrid/.*\"\n";
-
-    fn gridka(store: &TrustStore) -> &CertInfo {
-        &store
-            .cas()
-            .iter()
-            .find(|ca| ca.subject == "/C=DE/O=GermanGrid/CN=GridKa-CA")
-            .unwrap()
-            .info
     }
 
     #[test]
