@@ -11,6 +11,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	bash e2e/tests/lint-dockerfile.sh
+	bash e2e/tests/cargo-deny.sh
 
 unit:
 	$(CARGO) test --workspace --locked --exclude vmlisub-e2e
