@@ -13,6 +13,7 @@ lint:
 	@# The pure core stays free of the async runtime, Kubernetes and HTTP.
 	! $(CARGO) tree -p vmlisub-core -e normal --prefix none --locked | grep -E '^(tokio|kube|kube-[a-z]+|hyper|reqwest) '
 	bash e2e/tests/lint-dockerfile.sh
+	bash e2e/tests/cargo-deny.sh
 
 unit:
 	$(CARGO) test --workspace --locked --exclude vmlisub-e2e
