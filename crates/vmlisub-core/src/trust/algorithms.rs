@@ -269,7 +269,7 @@ pub enum SignatureCheck {
 }
 
 /// Whether a signature AlgorithmIdentifier (DER contents) is SHA-1 based.
-/// ECDSA with SHA-1 is not offered at all (see the README): it is reported
+/// ECDSA with SHA-1 is not offered at all (see docs/trust.md): it is reported
 /// as unsupported, not as legacy.
 pub fn is_sha1_signature(algorithm: &[u8]) -> bool {
     algorithm.starts_with(&[0x06, 0x09]) && algorithm.get(2..11) == Some(SHA1_WITH_RSA_OID)

@@ -22,7 +22,7 @@ use super::name::CanonicalName;
 /// Extensions whose meaning vmlisub knows, so that they may be critical.
 /// The list follows OpenSSL's `X509_supported_extension()` where vmlisub
 /// implements the extension; certificate policies are recognised but not
-/// processed (policy validation is out of scope, see the README).
+/// processed (policy validation is out of scope, see docs/trust.md).
 const SUPPORTED_CRITICAL: &[&str] = &[
     "2.5.29.15",            // keyUsage
     "2.5.29.17",            // subjectAltName
