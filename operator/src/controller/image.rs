@@ -218,17 +218,12 @@ async fn apply(image: &ImageSubscription, context: &Context) -> Result<Action, C
         (Some(ListView::Unavailable(failure)), _) => {
             if status.artifact.is_none() {
                 status.phase = ImagePhase::Pending;
-                not_ready(
-                    &mut status,
-                    "ListUnavailable",
-                    &format!("{}: {}", failure.code, failure.message),
-                    now,
-                );
+                not_ready(&mut status, "ListUnavailable", &failure.to_string(), now);
             }
             Action::requeue(Duration::from_secs(300))
         }
         (Some(ListView::Withdrawn(reason, failure)), _) => {
-            let message = format!("{}: {}", failure.code, failure.message);
+            let message = failure.to_string();
             withdraw(
                 image,
                 &mut status,
@@ -631,9 +626,9 @@ async fn download(
             context
                 .metrics
                 .download_failures
-                .with_label_values(&[failure.code.as_str()])
+                .with_label_values(&[failure.reason.as_ref()])
                 .inc();
-            let reason = camel_case(&failure.code);
+            let reason = failure.condition_reason();
             context
                 .event(image, true, &reason, "Download", failure.message.clone())
                 .await;
@@ -651,7 +646,7 @@ async fn download(
                 .apply_status(image, image.status.as_ref(), status)
                 .await?;
             Err(ControllerError::Image {
-                code: failure.code,
+                code: failure.reason.into_owned(),
                 message: failure.message,
             })
         }

@@ -26,16 +26,6 @@ use crate::sync::engine::{GoodList, ListView, auto_selected, endorsed_state, sub
 use crate::sync::manifest::{Manifests, ObjectKey, SecretData, is_valid_name};
 
 pub const FINALIZER: &str = "vmli.hepix.org/cleanup";
-/// Failure codes that need a spec change (Stalled, not retried until the
-/// generation changes): a URL that cannot work, a refused scheme, transfer
-/// settings that cannot be built, a pinned identifier the list does not have.
-const SPEC_ERRORS: &[&str] = &[
-    "invalid-url",
-    "scheme-refused",
-    "transfer-config",
-    "secret-invalid",
-    "identifier-mismatch",
-];
 /// Marks the ImageSubscriptions AutoSubscribe created.
 pub const LIST_LABEL: &str = "vmli.hepix.org/list";
 
@@ -290,7 +280,7 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
     // Stalled: failures only a spec change can cure; not retried until then.
     let stalled = match &refresh.view {
         ListView::Unavailable(failure) | ListView::Withdrawn(_, failure)
-            if SPEC_ERRORS.contains(&failure.code.as_str()) =>
+            if failure.is_spec_error() =>
         {
             Some(failure.clone())
         }
@@ -301,7 +291,7 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
             &mut status.conditions,
             "Stalled",
             true,
-            &crate::reason::camel_case(&failure.code),
+            &failure.condition_reason(),
             &format!("{} (fix the spec)", failure.message),
             now,
         ),
@@ -339,7 +329,7 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
         context
             .metrics
             .verification_failures
-            .with_label_values(&[failure.code.as_str()])
+            .with_label_values(&[failure.reason.as_ref()])
             .inc();
     }
     if let Some(info) = &status.list {

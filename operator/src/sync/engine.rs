@@ -15,6 +15,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use sha2::{Digest as _, Sha512};
 
+use super::failure::{Concern, Failure, FailureClass};
 use super::manifest::{Manifests, ObjectKey};
 use super::state::{State, write_atomically};
 use crate::api::conditions::{self, Condition, ConditionStatus};
@@ -27,7 +28,7 @@ use crate::decision::{
 };
 use crate::hooks::{Event, EventType, Hook};
 use crate::imagelist::{self, Image, ImageId, Parsed, Sha512Hex};
-use crate::reason::{Reason, camel_case};
+use crate::reason::Reason;
 use crate::store::{
     CacheStore, Desired, ExpireReason, ImageKey, ImageRecord, Namespace, RetentionPolicy,
     SubscriptionKey, SubscriptionName, SubscriptionState, WantedImage,
@@ -104,22 +105,6 @@ impl Reason for SyncError {
             Self::Store(err) => err.reason(),
             Self::State(err) => err.reason(),
             Self::Transfer(err) => err.reason(),
-        }
-    }
-}
-
-/// A failure of one list or image, with its reason code.
-#[derive(Debug, Clone)]
-pub(crate) struct ListFailure {
-    pub(crate) code: String,
-    pub(crate) message: String,
-}
-
-impl ListFailure {
-    fn new(error: &(impl Reason + std::fmt::Display)) -> Self {
-        Self {
-            code: error.reason().to_string(),
-            message: error.to_string(),
         }
     }
 }
@@ -284,16 +269,18 @@ impl Engine {
         manifests: &Manifests,
         key: &ObjectKey,
         list: &ImageListSubscription,
-    ) -> Result<Transfer, ListFailure> {
+    ) -> Result<Transfer, Failure> {
         let mut config = self.config.transfer.clone();
         config.allow_file_scheme = self.config.allow_file_urls;
         let secret = |name: &str| manifests.secrets.get(&ObjectKey::new(&key.namespace, name));
-        let missing = |what: &str, name: &str| ListFailure {
-            code: "secret-missing".into(),
-            message: format!(
-                "{what} Secret {}/{name} is not among the manifests",
-                key.namespace
-            ),
+        let missing = |what: &str, name: &str| {
+            Failure::transient(
+                "secret-missing",
+                format!(
+                    "{what} Secret {}/{name} is not among the manifests",
+                    key.namespace
+                ),
+            )
         };
         if let Some(reference) = &list.spec.secret_ref {
             let data =
@@ -307,13 +294,13 @@ impl Engine {
                 (Some(user), Some(password), _) => Auth::Basic { user, password },
                 (_, _, Some(token)) => Auth::Bearer { token },
                 _ => {
-                    return Err(ListFailure {
-                        code: "secret-invalid".into(),
-                        message: format!(
+                    return Err(Failure::spec(
+                        "secret-invalid",
+                        format!(
                             "Secret {} needs username and password, or token",
                             reference.name
                         ),
-                    });
+                    ));
                 }
             };
         }
@@ -343,7 +330,7 @@ impl Engine {
         if let Some(transfer) = lock(&self.transfers).get(&fingerprint) {
             return Ok(transfer.clone());
         }
-        let transfer = Transfer::new(&config).map_err(|err| ListFailure::new(&err))?;
+        let transfer = Transfer::new(&config).map_err(|err| Failure::of(&err))?;
         lock(&self.transfers).insert(fingerprint, transfer.clone());
         Ok(transfer)
     }
@@ -355,15 +342,17 @@ impl Engine {
         manifests: &Manifests,
         key: &ObjectKey,
         list: &ImageListSubscription,
-    ) -> Result<Arc<TrustStore>, ListFailure> {
+    ) -> Result<Arc<TrustStore>, Failure> {
         let base = lock(&self.trust).as_ref().map(|cache| cache.store());
         let Some(source) = &list.spec.trust else {
-            return base.ok_or_else(|| ListFailure {
-                code: "trust-store-unavailable".into(),
-                message: format!(
-                    "CA directory {} cannot be read",
-                    self.config.ca_dir.display()
-                ),
+            return base.ok_or_else(|| {
+                Failure::transient(
+                    "trust-store-unavailable",
+                    format!(
+                        "CA directory {} cannot be read",
+                        self.config.ca_dir.display()
+                    ),
+                )
             });
         };
         let mut store = match (&base, source.exclusive) {
@@ -375,9 +364,11 @@ impl Engine {
             let data = manifests
                 .config_maps
                 .get(&ObjectKey::new(&key.namespace, &reference.name))
-                .ok_or_else(|| ListFailure {
-                    code: "trust-source-missing".into(),
-                    message: format!("ConfigMap {} is not among the manifests", reference.name),
+                .ok_or_else(|| {
+                    Failure::transient(
+                        "trust-source-missing",
+                        format!("ConfigMap {} is not among the manifests", reference.name),
+                    )
                 })?;
             bundles.extend(
                 data.values
@@ -389,9 +380,11 @@ impl Engine {
             let data = manifests
                 .secrets
                 .get(&ObjectKey::new(&key.namespace, &reference.name))
-                .ok_or_else(|| ListFailure {
-                    code: "trust-source-missing".into(),
-                    message: format!("Secret {} is not among the manifests", reference.name),
+                .ok_or_else(|| {
+                    Failure::transient(
+                        "trust-source-missing",
+                        format!("Secret {} is not among the manifests", reference.name),
+                    )
                 })?;
             bundles.extend(
                 data.values
@@ -402,10 +395,7 @@ impl Engine {
         for (name, bytes) in bundles {
             store
                 .add_pem_bundle(&name, &bytes)
-                .map_err(|err| ListFailure {
-                    code: "trust-source-invalid".into(),
-                    message: err.to_string(),
-                })?;
+                .map_err(|err| Failure::of(&err))?;
         }
         Ok(Arc::new(store))
     }
@@ -456,27 +446,25 @@ impl Engine {
         trust: &TrustStore,
         options: &VerifyOptions,
         credentials: &[Credential],
-    ) -> Result<GoodList, (ExpireReason, ListFailure)> {
+    ) -> Result<GoodList, Failure> {
         let verified = trust::verify(bytes, trust, options).map_err(|err| {
             let reason = match err {
                 trust::VerifyError::CertificateRevoked { .. } => ExpireReason::SignerRevoked,
                 _ => ExpireReason::SignerInvalid,
             };
-            (reason, ListFailure::new(&err))
+            Failure::of(&err).withdrawing(reason)
         })?;
         let parsed = imagelist::parse(&verified.content)
-            .map_err(|err| (ExpireReason::SignerInvalid, ListFailure::new(&err)))?;
+            .map_err(|err| Failure::of(&err).withdrawing(ExpireReason::SignerInvalid))?;
         if decision::is_list_expired(&parsed.list, options.at) {
-            return Err((
-                ExpireReason::ListExpired,
-                ListFailure {
-                    code: "list-expired".into(),
-                    message: format!(
-                        "the stored list expired at {}",
-                        rfc3339(parsed.list.expires)
-                    ),
-                },
-            ));
+            return Err(Failure::transient(
+                "list-expired",
+                format!(
+                    "the stored list expired at {}",
+                    rfc3339(parsed.list.expires)
+                ),
+            )
+            .withdrawing(ExpireReason::ListExpired));
         }
         let signer = SignerIdentity {
             subject: verified.signer.subject.clone(),
@@ -486,13 +474,11 @@ impl Engine {
             .iter()
             .any(|c| c.subject == signer.subject && c.issuer == signer.issuer)
         {
-            return Err((
-                ExpireReason::EndorserRemoved,
-                ListFailure {
-                    code: "endorser-not-authorised".into(),
-                    message: format!("{} is no longer an authorised endorser", signer.subject),
-                },
-            ));
+            return Err(Failure::endorsement(
+                "endorser-not-authorised",
+                format!("{} is no longer an authorised endorser", signer.subject),
+            )
+            .withdrawing(ExpireReason::EndorserRemoved));
         }
         Ok(GoodList {
             parsed,
@@ -509,7 +495,7 @@ impl Engine {
         list: &ImageListSubscription,
         now: Timestamp,
         report: &mut PassReport,
-    ) -> Result<GoodList, (Option<ExpireReason>, ListFailure)> {
+    ) -> Result<GoodList, Failure> {
         let state_key = key.to_string();
         let mut entry = lock(&self.state)
             .lists
@@ -529,23 +515,17 @@ impl Engine {
         // fetched one and refused it: the conditions describe it.
         let mut refused: Option<Refused> = None;
 
-        let outcome: Result<GoodList, (Option<ExpireReason>, ListFailure)> = async {
-            let trust = self
-                .trust_for(manifests, key, list)
-                .map_err(|f| (None, f))?;
+        let outcome: Result<GoodList, Failure> = async {
+            let trust = self.trust_for(manifests, key, list)?;
             if !missing_endorsers.is_empty() && credentials.is_empty() {
                 // Every endorser this list relied on is gone.
-                return Err((
-                    Some(ExpireReason::EndorserRemoved),
-                    ListFailure {
-                        code: "endorser-missing".into(),
-                        message: format!("Endorser(s) {} not found", missing_endorsers.join(", ")),
-                    },
-                ));
+                return Err(Failure::endorsement(
+                    "endorser-missing",
+                    format!("Endorser(s) {} not found", missing_endorsers.join(", ")),
+                )
+                .withdrawing(ExpireReason::EndorserRemoved));
             }
-            let transfer = self
-                .transfer_for(manifests, key, list)
-                .map_err(|f| (None, f))?;
+            let transfer = self.transfer_for(manifests, key, list)?;
             // The validators on record are those of the last *accepted*
             // response (a refused response never records its own), so a 304
             // always refers to the stored list, and is only asked for while
@@ -570,13 +550,10 @@ impl Engine {
                 Ok(ListFetch::NotModified) => {
                     return match previous {
                         Some(Ok(good)) => Ok(good),
-                        Some(Err((reason, failure))) => Err((Some(reason), failure)),
-                        None => Err((
-                            None,
-                            ListFailure {
-                                code: "fetch-failed".into(),
-                                message: "304 without a stored list".into(),
-                            },
+                        Some(Err(failure)) => Err(failure),
+                        None => Err(Failure::transient(
+                            "fetch-failed",
+                            "304 without a stored list",
                         )),
                     };
                 }
@@ -592,13 +569,9 @@ impl Engine {
                     (bytes, validators)
                 }
                 Err(err) => {
-                    let failure = ListFailure::new(&err);
-                    return match previous {
-                        // The old list stays good while the publisher is unreachable.
-                        Some(Ok(_good)) => Err((None, failure)),
-                        Some(Err((reason, _))) => Err((Some(reason), failure)),
-                        None => Err((None, failure)),
-                    };
+                    // The old list stays good while the publisher is
+                    // unreachable; one that no longer stands still goes.
+                    return Err(still_withdrawing(Failure::of(&err), previous.as_ref()));
                 }
             };
             let candidate = verify_and_decide(
@@ -628,12 +601,9 @@ impl Engine {
                             [(path.with_extension("json"), &content), (path, &bytes)]
                         {
                             write_atomically(&path, bytes).map_err(|err| {
-                                (
-                                    None,
-                                    ListFailure {
-                                        code: "state-unwritable".into(),
-                                        message: format!("{}: {err}", path.display()),
-                                    },
+                                Failure::transient(
+                                    "state-unwritable",
+                                    format!("{}: {err}", path.display()),
                                 )
                             })?;
                         }
@@ -674,12 +644,8 @@ impl Engine {
                 }
                 Err((stage, failure)) => {
                     refused = Some(stage);
-                    match previous {
-                        // A bad update never touches the last good list.
-                        Some(Ok(_good)) => Err((None, failure)),
-                        Some(Err((reason, _))) => Err((Some(reason), failure)),
-                        None => Err((None, failure)),
-                    }
+                    // A bad update never touches the last good list.
+                    Err(still_withdrawing(failure, previous.as_ref()))
                 }
             }
         }
@@ -738,8 +704,8 @@ impl Engine {
                 }
                 Ok(good)
             }
-            Err((withdraw, failure)) => {
-                let reason = camel_case(&failure.code);
+            Err(failure) => {
+                let reason = failure.condition_reason();
                 set(
                     &mut status.conditions,
                     "Ready",
@@ -748,10 +714,7 @@ impl Engine {
                     &failure.message,
                     now,
                 );
-                let endorsement_failed = matches!(
-                    failure.code.as_str(),
-                    "endorser-not-authorised" | "endorser-missing" | "signer-dn-mismatch"
-                );
+                let endorsement_failed = failure.concern == Concern::Endorsement;
                 match refused {
                     // The served list's signature verifies; its content was
                     // refused (rollback, replay, expired, unauthorised...).
@@ -787,14 +750,7 @@ impl Engine {
                     // stored list that no longer stands): the failure is the
                     // stored list's.
                     None => {
-                        if matches!(
-                            failure.code.as_str(),
-                            "signature-invalid"
-                                | "digest-mismatch"
-                                | "untrusted-signer"
-                                | "malformed-smime"
-                                | "malformed-cms"
-                        ) {
+                        if failure.concern == Concern::Signature {
                             set(
                                 &mut status.conditions,
                                 "SignatureVerified",
@@ -816,14 +772,12 @@ impl Engine {
                         now,
                     );
                 }
-                report
-                    .lines
-                    .push(format!("{key}: {}: {}", failure.code, failure.message));
-                if withdraw.is_some() {
+                report.lines.push(format!("{key}: {failure}"));
+                if failure.withdraws().is_some() {
                     status.images.clear();
                     status.image_count = 0;
                 }
-                Err((withdraw, failure))
+                Err(failure)
             }
         };
         let interval = jittered(
@@ -909,12 +863,16 @@ impl Engine {
                     });
                     good_lists.insert(key.clone(), good);
                 }
-                Err((Some(reason), _)) => desired.push(Desired {
-                    subscription,
-                    state: SubscriptionState::Withdrawn(reason),
-                }),
-                // Not usable now, but nothing withdrew the cached images.
-                Err((None, _)) => {}
+                Err(failure) => {
+                    // Not usable now; withdrawn only when the list no
+                    // longer stands.
+                    if let Some(reason) = failure.withdraws() {
+                        desired.push(Desired {
+                            subscription,
+                            state: SubscriptionState::Withdrawn(reason),
+                        });
+                    }
+                }
             }
         }
         // Subscriptions whose manifests are gone lose their images.
@@ -967,7 +925,7 @@ impl Engine {
                     .push(format!("{key}: expiry failed: {}: {err}", err.reason())),
             }
         }
-        let mut failures: BTreeMap<ImageKey, String> = BTreeMap::new();
+        let mut failures: BTreeMap<ImageKey, Failure> = BTreeMap::new();
         for download in &plan.download {
             let list_key = ObjectKey::new(
                 download.key.namespace.as_str(),
@@ -993,23 +951,22 @@ impl Engine {
                     None,
                 )
                 .await
-                .map_err(|failure| format!("{}: {}", failure.code, failure.message))
             {
                 Ok(path) => {
                     report
                         .lines
                         .push(format!("{}: available at {}", download.key, path.display()))
                 }
-                Err(message) => {
+                Err(failure) => {
                     report
                         .lines
-                        .push(format!("{}: download failed: {message}", download.key));
+                        .push(format!("{}: download failed: {failure}", download.key));
                     // A failed image makes the pass fail even when no
                     // ImageSubscription names it (AutoSubscribe).
                     report
                         .not_ready
-                        .push(format!("image {} ({message})", download.key));
-                    failures.insert(download.key.clone(), message);
+                        .push(format!("image {} ({failure})", download.key));
+                    failures.insert(download.key.clone(), failure);
                 }
             }
         }
@@ -1062,7 +1019,7 @@ impl Engine {
         key: &ObjectKey,
         list: &ImageListSubscription,
         now: Timestamp,
-    ) -> Result<GoodList, Option<(ExpireReason, ListFailure)>> {
+    ) -> Result<GoodList, Option<Failure>> {
         let stored = lock(&self.state)
             .lists
             .get(&key.to_string())
@@ -1165,15 +1122,15 @@ impl Engine {
         key: &ImageKey,
         now: Timestamp,
         progress: Option<&ProgressSink>,
-    ) -> Result<PathBuf, ListFailure> {
+    ) -> Result<PathBuf, Failure> {
         let transfer = self.transfer_for(manifests, list_key, list)?;
         self.store
             .check_space_for(key, image.size)
-            .map_err(|err| ListFailure::new(&err))?;
+            .map_err(|err| Failure::of(&err))?;
         let partial = self
             .store
             .prepare_partial(key)
-            .map_err(|err| ListFailure::new(&err))?;
+            .map_err(|err| Failure::of(&err))?;
         let url = resolve_image_url(&list.spec.url, &image.uri);
         let record = ImageRecord::new(
             key.clone(),
@@ -1182,7 +1139,7 @@ impl Engine {
             good.digest.clone(),
             now,
         )
-        .map_err(|err| ListFailure::new(&err))?;
+        .map_err(|err| Failure::of(&err))?;
         if let (Some(hook), Some(event)) = (
             &self.config.hook,
             image_event(
@@ -1205,18 +1162,15 @@ impl Engine {
             })
             .await;
         if let Err(err) = result {
-            if matches!(
-                err.reason(),
-                "checksum-mismatch" | "size-mismatch" | "too-large"
-            ) {
+            if err.proves_bytes_wrong() {
                 let _ = self.store.discard_partial(key);
             }
-            return Err(ListFailure::new(&err));
+            return Err(Failure::of(&err));
         }
         let path = self
             .store
             .promote(key, &record)
-            .map_err(|err| ListFailure::new(&err))?;
+            .map_err(|err| Failure::of(&err))?;
         if let (Some(hook), Some(event)) = (
             &self.config.hook,
             image_event(
@@ -1236,7 +1190,7 @@ impl Engine {
         manifests: &Manifests,
         good_lists: &BTreeMap<ObjectKey, GoodList>,
         expired: &BTreeMap<ImageKey, (ExpireReason, String)>,
-        failures: &BTreeMap<ImageKey, String>,
+        failures: &BTreeMap<ImageKey, Failure>,
         now: Timestamp,
         report: &mut PassReport,
     ) {
@@ -1298,15 +1252,14 @@ impl Engine {
                     now,
                 );
                 set(&mut status.conditions, "Ready", true, "Available", "", now);
-            } else if let Some(message) = cache_key.as_ref().and_then(|k| failures.get(k)) {
+            } else if let Some(failure) = cache_key.as_ref().and_then(|k| failures.get(k)) {
                 status.phase = ImagePhase::Failed;
-                let code = message.split(':').next().unwrap_or("download-failed");
                 set(
                     &mut status.conditions,
                     "Ready",
                     false,
-                    &camel_case(code),
-                    message,
+                    &failure.condition_reason(),
+                    &failure.to_string(),
                     now,
                 );
             } else {
@@ -1442,22 +1395,16 @@ pub(crate) enum ListView {
     /// Verified and endorsed now: its images may be cached.
     Good(Arc<GoodList>),
     /// Its images must leave the endorsed area, for this reason.
-    Withdrawn(ExpireReason, ListFailure),
+    Withdrawn(ExpireReason, Failure),
     /// Not usable now (never imported, publisher unreachable, a bad first
     /// update), but nothing withdrew what is cached.
-    Unavailable(ListFailure),
+    Unavailable(Failure),
 }
 
 impl ListView {
     /// Withdrawn for `reason`, with its code as the failure code.
     pub(crate) fn withdrawn(reason: ExpireReason, message: &str) -> Self {
-        Self::Withdrawn(
-            reason,
-            ListFailure {
-                code: reason.code().into(),
-                message: message.into(),
-            },
-        )
+        Self::Withdrawn(reason, Failure::withdrawn(reason, message))
     }
 }
 
@@ -1507,13 +1454,14 @@ impl Engine {
                 }
                 Err(None) => {
                     let failure = conditions::find(&status.conditions, "Ready")
-                        .map(|ready| ListFailure {
-                            code: ready.reason.clone(),
+                        .map(|ready| Failure {
+                            reason: ready.reason.clone().into(),
                             message: ready.message.clone(),
+                            class: FailureClass::Transient,
+                            concern: Concern::Other,
                         })
-                        .unwrap_or_else(|| ListFailure {
-                            code: "NoStoredList".into(),
-                            message: "no list has been imported yet".into(),
+                        .unwrap_or_else(|| {
+                            Failure::transient("no-stored-list", "no list has been imported yet")
                         });
                     return ListRefresh {
                         status,
@@ -1537,8 +1485,10 @@ impl Engine {
             .unwrap_or_default();
         let view = match result {
             Ok(good) => ListView::Good(Arc::new(good)),
-            Err((Some(reason), failure)) => ListView::Withdrawn(reason, failure),
-            Err((None, failure)) => ListView::Unavailable(failure),
+            Err(failure) => match failure.withdraws() {
+                Some(reason) => ListView::Withdrawn(reason, failure),
+                None => ListView::Unavailable(failure),
+            },
         };
         ListRefresh {
             next_fetch: next_of(Some(&entry)),
@@ -1596,6 +1546,18 @@ impl Engine {
 /// The interval plus up to 10% more, fixed per subscription (a hash of its
 /// key): sites started by the same cron minute do not all hit a publisher
 /// at once, and one subscription keeps a steady rhythm.
+/// `failure`, withdrawing the list's images too when the stored list no
+/// longer stands (`previous`, the stored list re-checked now).
+fn still_withdrawing(failure: Failure, previous: Option<&Result<GoodList, Failure>>) -> Failure {
+    match previous
+        .and_then(|stored| stored.as_ref().err())
+        .and_then(Failure::withdraws)
+    {
+        Some(reason) => failure.withdrawing(reason),
+        None => failure,
+    }
+}
+
 /// The file whose mtime records the last CRL refresh.
 const CRL_REFRESH_STAMP: &str = ".refreshed";
 
@@ -1816,11 +1778,11 @@ fn verify_and_decide(
     previous: Option<&GoodList>,
     high_water: &[HighWaterMark],
     skew: Duration,
-) -> Result<Accepted, (Refused, ListFailure)> {
+) -> Result<Accepted, (Refused, Failure)> {
     let verified = trust::verify(bytes, trust, options)
-        .map_err(|err| (Refused::Signature, ListFailure::new(&err)))?;
-    let parsed = imagelist::parse(&verified.content)
-        .map_err(|err| (Refused::Content, ListFailure::new(&err)))?;
+        .map_err(|err| (Refused::Signature, Failure::of(&err)))?;
+    let parsed =
+        imagelist::parse(&verified.content).map_err(|err| (Refused::Content, Failure::of(&err)))?;
     let digest = sha512_hex(bytes);
     let signer = SignerIdentity {
         subject: verified.signer.subject.clone(),
@@ -1846,8 +1808,7 @@ fn verify_and_decide(
         now: options.at,
         max_clock_skew: skew,
     };
-    let verdict =
-        decision::decide(&input).map_err(|err| (Refused::Content, ListFailure::new(&err)))?;
+    let verdict = decision::decide(&input).map_err(|err| (Refused::Content, Failure::of(&err)))?;
     Ok(Accepted {
         good: GoodList { parsed, digest },
         verdict,

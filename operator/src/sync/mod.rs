@@ -2,5 +2,6 @@
 //! user would `kubectl apply`, for sites without Kubernetes.
 
 pub mod engine;
+pub mod failure;
 pub mod manifest;
 pub mod state;

@@ -187,6 +187,17 @@ pub enum TransferError {
     },
 }
 
+impl TransferError {
+    /// The bytes received so far are known to be wrong (their size or
+    /// digest disagrees with the list): a partial file must not be resumed.
+    pub fn proves_bytes_wrong(&self) -> bool {
+        matches!(
+            self,
+            Self::TooLarge { .. } | Self::SizeMismatch { .. } | Self::ChecksumMismatch { .. }
+        )
+    }
+}
+
 impl Reason for TransferError {
     fn reason(&self) -> &'static str {
         match self {

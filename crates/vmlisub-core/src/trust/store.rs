@@ -114,6 +114,14 @@ pub fn is_crl_file(name: &str) -> bool {
     classify(name) == FileKind::Crl
 }
 
+impl crate::reason::Reason for BundleError {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::ShadowsDirectoryCa { .. } => "trust-source-invalid",
+        }
+    }
+}
+
 /// What a file name says it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FileKind {
