@@ -408,3 +408,47 @@ impl CertInfo {
         )
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn gridka_der() -> Vec<u8> {
+        let pem = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/testdata/real-lists/ca/dd4b34ea.0"),
+        )
+        .unwrap();
+        pem_rfc7468::decode_vec(&pem).unwrap().1
+    }
+
+    #[test]
+    fn utctime_from_1950_to_1969_is_read_as_1970_and_signed_bytes_stay() {
+        let original = gridka_der();
+        let info = CertInfo::from_der(&original).unwrap();
+        // notBefore 2003-06-11 as UTCTime: "030611..." -> "650611..." (1965).
+        let at = original
+            .windows(13)
+            .position(|w| w.starts_with(b"030611") && w[12] == b'Z')
+            .unwrap();
+        let mut early = original.clone();
+        early[at..at + 2].copy_from_slice(b"65");
+        assert!(
+            x509_cert::Certificate::from_der(&early).is_err(),
+            "der refuses 1965"
+        );
+        let parsed = CertInfo::from_der(&early).unwrap();
+        assert_eq!(parsed.not_before, 0, "clamped to 1970-01-01");
+        assert_eq!(parsed.not_after, info.not_after);
+        // The signed bytes are the certificate's own, not the clamped copy.
+        assert_eq!(parsed.tbs_raw, first_element(&early).unwrap());
+        assert_ne!(parsed.tbs_raw, info.tbs_raw);
+        // An OCTET STRING that happens to hold such bytes is never touched.
+        let octets = [
+            0x04, 0x0f, 0x17, 0x0d, b'6', b'5', b'0', b'1', b'0', b'1', b'0', b'0', b'0', b'0',
+            b'0', b'0', b'Z',
+        ];
+        assert_eq!(for_parsing(&octets).as_ref(), &octets[..]);
+    }
+}
