@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::conditions::Condition;
-use super::list_subscription::{ImageSummary, ObjectRef};
+use super::list_subscription::{ImageSummary, LocalObjectReference};
 
 /// An image to cache.
 #[derive(CustomResource, KubeSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ use super::list_subscription::{ImageSummary, ObjectRef};
 #[serde(rename_all = "camelCase")]
 pub struct ImageSubscriptionSpec {
     /// The ImageListSubscription whose list endorses the image.
-    pub subscription_ref: ObjectRef,
+    pub subscription_ref: LocalObjectReference,
     /// The image's `dc:identifier` (exactly one of identifier and sha512).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[A-Za-z0-9_:@+][A-Za-z0-9._:@+-]{0,127}$"))]

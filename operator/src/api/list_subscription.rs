@@ -9,7 +9,7 @@ use super::conditions::Condition;
 
 /// A reference to an object in the same namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct ObjectRef {
+pub struct LocalObjectReference {
     /// The object's name.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
@@ -50,10 +50,10 @@ pub struct TrustSource {
     /// A ConfigMap whose values are CA certificate and CRL PEMs, added to
     /// the operator-wide CA directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_map_ref: Option<ObjectRef>,
+    pub config_map_ref: Option<LocalObjectReference>,
     /// A Secret whose values are CA certificate and CRL PEMs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_ref: Option<ObjectRef>,
+    pub secret_ref: Option<LocalObjectReference>,
     /// Use only the ConfigMap/Secret, not the operator-wide CA directory.
     #[serde(default)]
     pub exclusive: bool,
@@ -104,7 +104,7 @@ pub struct ImageListSubscriptionSpec {
     pub suspend: bool,
     /// The Endorsers allowed to sign this list.
     #[serde(default)]
-    pub endorsers: Vec<ObjectRef>,
+    pub endorsers: Vec<LocalObjectReference>,
     /// Trust the first validly signed list's signer and record it as an
     /// Endorser (trust on first use). Off by default; flagged in status.
     #[serde(default)]
@@ -119,14 +119,14 @@ pub struct ImageListSubscriptionSpec {
     /// A Secret with `username`/`password` (HTTP Basic; AppDB tokens use the
     /// token as username and `x-oauth-basic` as password) or `token` (bearer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_ref: Option<ObjectRef>,
+    pub secret_ref: Option<LocalObjectReference>,
     /// A Secret with `ca.crt`: extra transport CAs for the list and image
     /// servers (TLS trust, separate from list trust).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert_secret_ref: Option<ObjectRef>,
+    pub cert_secret_ref: Option<LocalObjectReference>,
     /// A Secret with `address` (proxy URL) and optional `noProxy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_secret_ref: Option<ObjectRef>,
+    pub proxy_secret_ref: Option<LocalObjectReference>,
     /// `Manual` (explicit ImageSubscriptions only) or `AutoSubscribe`.
     #[serde(default)]
     pub image_policy: ImagePolicy,

@@ -20,7 +20,7 @@ pub use image_subscription::{
 };
 pub use list_subscription::{
     ImageListSubscription, ImageListSubscriptionSpec, ImageListSubscriptionStatus, ImagePolicy,
-    ImageSelector, ImageSummary, ListSigner, ListStatus, ObjectRef, RejectedImageReport,
+    ImageSelector, ImageSummary, ListSigner, ListStatus, LocalObjectReference, RejectedImageReport,
     TrustSource,
 };
 

@@ -27,7 +27,7 @@ use crate::reason::{Reason as _, camel_case};
 use crate::store::{
     Desired, ExpireReason, ImageKey, Integrity, Inventory, SubscriptionState, WantedImage,
 };
-use crate::sync::engine::{GoodList, ListView, ProgressSink, set, subscription_key, summary_of};
+use crate::sync::engine::{GoodList, ListView, ProgressSink, cache_list_key, set, summary_of};
 use crate::sync::manifest::ObjectKey;
 
 pub const FINALIZER: &str = "vmli.hepix.org/archive";
@@ -110,7 +110,7 @@ fn key_for(
     list_key: &ObjectKey,
     view: Option<&ListView>,
 ) -> Option<ImageKey> {
-    let sub = subscription_key(list_key)?;
+    let sub = cache_list_key(list_key)?;
     if let Some(ListView::Good(good)) = view
         && let Some(image) = resolve(subscription, good)
     {
@@ -152,7 +152,7 @@ pub fn claimed_keys(
             // which records why and publishes the Events.
             let resolved = match view {
                 ListView::Good(good) => resolve(image, good).and_then(|found| {
-                    Some(subscription_key(list_key)?.image(found.identifier.clone()))
+                    Some(cache_list_key(list_key)?.image(found.identifier.clone()))
                 }),
                 _ => None,
             };
@@ -261,7 +261,7 @@ async fn keep_in_line(
     context: &Context,
     now: Timestamp,
 ) -> Result<Action, ControllerError> {
-    let Some(subscription) = subscription_key(list_key) else {
+    let Some(subscription) = cache_list_key(list_key) else {
         return Err(ControllerError::MissingField("valid subscriptionRef"));
     };
     let Some(listed) = resolve(image, good) else {
@@ -355,7 +355,7 @@ async fn keep_in_line(
 
 fn previous_key(status: &ImageSubscriptionStatus, list_key: &ObjectKey) -> Option<ImageKey> {
     let recorded = status.image.as_ref()?;
-    Some(subscription_key(list_key)?.image(ImageId::new(&recorded.identifier).ok()?))
+    Some(cache_list_key(list_key)?.image(ImageId::new(&recorded.identifier).ok()?))
 }
 
 /// The image is cached and verified: publish it, re-hash it when due.

@@ -22,7 +22,7 @@ use crate::api::{Endorser, ImageListSubscription, ImageSubscription};
 use crate::imagelist::{self, Image};
 use crate::reason::Reason as _;
 use crate::store::{Desired, ExpireReason, SubscriptionState};
-use crate::sync::engine::{GoodList, ListView, auto_selected, endorsed_state, subscription_key};
+use crate::sync::engine::{GoodList, ListView, auto_selected, cache_list_key, endorsed_state};
 use crate::sync::manifest::{Manifests, ObjectKey, SecretData, is_valid_name};
 
 pub const FINALIZER: &str = "vmli.hepix.org/cleanup";
@@ -133,7 +133,7 @@ async fn manifests_for(
             let mut list = list.clone();
             list.spec
                 .endorsers
-                .push(crate::api::ObjectRef { name: auto });
+                .push(crate::api::LocalObjectReference { name: auto });
             manifests.lists.insert(key.clone(), list);
         }
     }
@@ -561,7 +561,7 @@ async fn sweep(
     context: &Context,
     now: Timestamp,
 ) {
-    let Some(subscription) = subscription_key(key) else {
+    let Some(subscription) = cache_list_key(key) else {
         return;
     };
     let state = match view {

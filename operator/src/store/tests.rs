@@ -170,7 +170,7 @@ fn two_subscriptions_with_the_same_image_id_do_not_collide() {
     assert_eq!(fs::read(pc).unwrap(), b"c");
     assert_eq!(store.inventory().unwrap().len(), 3);
     let of_a: Vec<ImageKey> = store
-        .inventory_of(&a.subscription_key())
+        .inventory_of(&a.cache_list_key())
         .unwrap()
         .iter()
         .map(|c| c.key.clone())
@@ -179,7 +179,7 @@ fn two_subscriptions_with_the_same_image_id_do_not_collide() {
     let unknown = ImageKey::parse("none", "list-x", "img").unwrap();
     assert!(
         store
-            .inventory_of(&unknown.subscription_key())
+            .inventory_of(&unknown.cache_list_key())
             .unwrap()
             .is_empty()
     );
@@ -709,7 +709,7 @@ fn expire_moves_file_and_record_with_reason_and_timestamp() {
 fn recheck_detects_corruption_and_the_plan_downloads_again() {
     let (dir, store) = new_store();
     let root = dir.path().join("cache");
-    let s = key("x").subscription_key();
+    let s = key("x").cache_list_key();
     let bytes = vec![3u8; 3 * 1024 * 1024 + 17];
     let wanted = |image: &str| Desired {
         subscription: s.clone(),

@@ -30,8 +30,8 @@ use crate::hooks::{Event, EventType, Hook};
 use crate::imagelist::{self, Image, ImageId, Parsed, Sha512Hex};
 use crate::reason::Reason;
 use crate::store::{
-    CacheStore, Desired, ExpireReason, ImageKey, ImageRecord, Namespace, RetentionPolicy,
-    SubscriptionKey, SubscriptionName, SubscriptionState, WantedImage,
+    CacheStore, Desired, ExpireReason, ImageKey, ImageRecord, ListKey, Namespace, RetentionPolicy,
+    SubscriptionName, SubscriptionState, WantedImage,
 };
 use crate::transfer::{Auth, ListFetch, ProxyConfig, Transfer, TransferConfig, Validators};
 use crate::trust::{self, CaDirCache, CrlPolicy, TrustStore, VerifyOptions};
@@ -821,7 +821,7 @@ impl Engine {
         let mut desired = Vec::new();
         let mut good_lists: BTreeMap<ObjectKey, GoodList> = BTreeMap::new();
         for (key, list) in &manifests.lists {
-            let Some(subscription) = subscription_key(key) else {
+            let Some(subscription) = cache_list_key(key) else {
                 continue;
             };
             if list.spec.suspend {
@@ -890,7 +890,7 @@ impl Engine {
             );
             if !known.contains(&pair) && gone.insert(pair) {
                 desired.push(Desired {
-                    subscription: cached.key.subscription_key(),
+                    subscription: cached.key.cache_list_key(),
                     state: SubscriptionState::Withdrawn(ExpireReason::SubscriptionGone),
                 });
             }
@@ -1212,7 +1212,7 @@ impl Engine {
                 }
             });
             let cache_key = image.and_then(|image| {
-                subscription_key(&list_key).map(|sub| sub.image(image.identifier.clone()))
+                cache_list_key(&list_key).map(|sub| sub.image(image.identifier.clone()))
             });
             let cached = cache_key.as_ref().and_then(|k| inventory.get(k));
             if let Some(image) = image {
@@ -1269,7 +1269,7 @@ impl Engine {
                     .image
                     .as_ref()
                     .and_then(|image| ImageId::new(&image.identifier).ok())
-                    .and_then(|id| subscription_key(&list_key).map(|sub| sub.image(id)));
+                    .and_then(|id| cache_list_key(&list_key).map(|sub| sub.image(id)));
                 let expired_now = status
                     .artifact
                     .as_ref()
@@ -1596,8 +1596,8 @@ pub fn jittered(interval: Duration, key: &str) -> Duration {
 }
 
 /// The store key of a list subscription (its names are already validated).
-pub(crate) fn subscription_key(key: &ObjectKey) -> Option<SubscriptionKey> {
-    Some(SubscriptionKey::new(
+pub(crate) fn cache_list_key(key: &ObjectKey) -> Option<ListKey> {
+    Some(ListKey::new(
         Namespace::new(&key.namespace).ok()?,
         SubscriptionName::new(&key.name).ok()?,
     ))

@@ -11,7 +11,7 @@ pub mod retention;
 
 pub use error::StoreError;
 pub use names::{
-    ImageKey, MAX_NAMESPACE_BYTES, MAX_SUBSCRIPTION_BYTES, NameError, Namespace, SubscriptionKey,
+    ImageKey, ListKey, MAX_NAMESPACE_BYTES, MAX_SUBSCRIPTION_BYTES, NameError, Namespace,
     SubscriptionName, validate_dns_label, validate_dns_subdomain,
 };
 pub use plan::{

@@ -242,7 +242,7 @@ dns_name_type! {
 
 /// One subscription: the owner of a set of cached images.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct SubscriptionKey {
+pub struct ListKey {
     /// Namespace of the subscription object.
     pub namespace: Namespace,
     /// Name of the subscription object.
@@ -250,7 +250,7 @@ pub struct SubscriptionKey {
     pub name: SubscriptionName,
 }
 
-impl SubscriptionKey {
+impl ListKey {
     /// Builds a key from already validated parts.
     pub fn new(namespace: Namespace, name: SubscriptionName) -> Self {
         Self { namespace, name }
@@ -266,7 +266,7 @@ impl SubscriptionKey {
     }
 }
 
-impl fmt::Display for SubscriptionKey {
+impl fmt::Display for ListKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.namespace, self.name)
     }
@@ -321,15 +321,15 @@ impl ImageKey {
     }
 
     /// The owning subscription.
-    pub fn subscription_key(&self) -> SubscriptionKey {
-        SubscriptionKey {
+    pub fn cache_list_key(&self) -> ListKey {
+        ListKey {
             namespace: self.namespace.clone(),
             name: self.subscription.clone(),
         }
     }
 
     /// Whether the image belongs to `subscription`.
-    pub fn belongs_to(&self, subscription: &SubscriptionKey) -> bool {
+    pub fn belongs_to(&self, subscription: &ListKey) -> bool {
         self.namespace == subscription.namespace && self.subscription == subscription.name
     }
 }
@@ -502,10 +502,10 @@ mod tests {
     #[test]
     fn subscription_key_membership() {
         let key = ImageKey::parse("ns", "sub", "img").unwrap();
-        let sub = key.subscription_key();
+        let sub = key.cache_list_key();
         assert!(key.belongs_to(&sub));
         assert_eq!(sub.image(key.image.clone()), key);
-        let other = SubscriptionKey::new(
+        let other = ListKey::new(
             Namespace::new("other").unwrap(),
             SubscriptionName::new("sub").unwrap(),
         );

@@ -13,7 +13,7 @@
 //! "this subscription is gone" is a decision the caller states explicitly
 //! with [`SubscriptionState::Withdrawn`].
 
-use super::names::{ImageKey, SubscriptionKey};
+use super::names::{ImageKey, ListKey};
 use super::record::ExpireReason;
 use crate::imagelist::{ImageId, Sha512Hex};
 use jiff::Timestamp;
@@ -66,7 +66,7 @@ impl Inventory {
     /// The entries of one subscription, ordered by key.
     pub fn of_subscription<'a>(
         &'a self,
-        subscription: &'a SubscriptionKey,
+        subscription: &'a ListKey,
     ) -> impl Iterator<Item = &'a CachedImage> + 'a {
         self.images
             .values()
@@ -141,7 +141,7 @@ pub enum SubscriptionState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Desired {
     /// The subscription.
-    pub subscription: SubscriptionKey,
+    pub subscription: ListKey,
     /// Its state.
     pub state: SubscriptionState,
 }
@@ -192,8 +192,8 @@ enum Merged<'a> {
 /// Merges the caller's entries per subscription. Duplicates are resolved on
 /// the safe side: any withdrawal wins (the first one's reason), several
 /// endorsed entries merge with the earliest list expiry.
-fn merge(desired: &[Desired]) -> BTreeMap<&SubscriptionKey, Merged<'_>> {
-    let mut merged: BTreeMap<&SubscriptionKey, Merged<'_>> = BTreeMap::new();
+fn merge(desired: &[Desired]) -> BTreeMap<&ListKey, Merged<'_>> {
+    let mut merged: BTreeMap<&ListKey, Merged<'_>> = BTreeMap::new();
     for d in desired {
         let entry = merged.entry(&d.subscription);
         match &d.state {
@@ -280,7 +280,7 @@ pub fn plan(inventory: &Inventory, desired: &[Desired], now: Timestamp) -> Plan 
     let mut out = Plan::default();
 
     for cached in inventory.iter() {
-        let sub = cached.key.subscription_key();
+        let sub = cached.key.cache_list_key();
         let Some(state) = merged.get(&sub) else {
             out.untouched.push(cached.key.clone());
             continue;
@@ -361,8 +361,8 @@ mod tests {
         Sha512Hex::from_digest(&[b; 64])
     }
 
-    fn sub(ns: &str, name: &str) -> SubscriptionKey {
-        SubscriptionKey::new(
+    fn sub(ns: &str, name: &str) -> ListKey {
+        ListKey::new(
             Namespace::new(ns).unwrap(),
             SubscriptionName::new(name).unwrap(),
         )
@@ -378,7 +378,7 @@ mod tests {
 
     const NOW: i64 = 1_700_000_000;
 
-    fn cached(s: &SubscriptionKey, image: &str, sha512: u8, size: u64) -> CachedImage {
+    fn cached(s: &ListKey, image: &str, sha512: u8, size: u64) -> CachedImage {
         CachedImage {
             key: s.image(id(image)),
             sha512: sha(sha512),
@@ -396,7 +396,7 @@ mod tests {
         }
     }
 
-    fn endorsed(s: &SubscriptionKey, wanted: Vec<WantedImage>, listed: &[&str]) -> Desired {
+    fn endorsed(s: &ListKey, wanted: Vec<WantedImage>, listed: &[&str]) -> Desired {
         Desired {
             subscription: s.clone(),
             state: SubscriptionState::Endorsed {

@@ -5,7 +5,7 @@ use super::{CacheStore, ENDORSED_DIR, IMAGE_FILE, MARKER_FILE, RECORD_FILE, read
 use crate::imagelist::{ImageId, Sha512Hex};
 use crate::store::error::StoreError;
 use crate::store::fsops::{DirHandle, Kind, fstat, sha512_reader};
-use crate::store::names::{ImageKey, SubscriptionKey};
+use crate::store::names::{ImageKey, ListKey};
 use crate::store::plan::{CachedImage, Inventory};
 use crate::store::record::{ExpireReason, ImageRecord};
 use crate::store::retention::ExpiredEntry;
@@ -89,7 +89,7 @@ impl CacheStore {
 
     /// [`inventory`](Self::inventory) of one subscription: reads only its
     /// directory (a list reconcile must not walk the whole cache).
-    pub fn inventory_of(&self, subscription: &SubscriptionKey) -> Result<Inventory, StoreError> {
+    pub fn inventory_of(&self, subscription: &ListKey) -> Result<Inventory, StoreError> {
         let mut inventory = Inventory::new();
         let area = self.area(ENDORSED_DIR)?;
         let Some(namespace) = area.open_dir(subscription.namespace.as_str())? else {
