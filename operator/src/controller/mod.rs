@@ -133,8 +133,14 @@ where
 /// matter (see [`trigger_hash`]), and a flag that turns true once the
 /// initial list is in the store. (The store's own `wait_until_ready` keeps
 /// a single waker, so concurrent reconciles must not wait on it.)
+///
+/// `touched`, when given, receives every object applied or deleted after
+/// the initial list, *after* the store has taken the change in: other
+/// controllers that read this store when triggered by it never see it
+/// stale (a second watch of the same kind would race the store).
 fn filtered<K>(
     api: Api<K>,
+    touched: Option<tokio::sync::mpsc::UnboundedSender<K>>,
 ) -> (
     Store<K>,
     tokio::sync::watch::Receiver<bool>,
@@ -154,10 +160,16 @@ where
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
-        .inspect(move |event| {
-            if matches!(event, Ok(watcher::Event::InitDone)) {
+        .inspect(move |event| match event {
+            Ok(watcher::Event::InitDone) => {
                 ready_tx.send_replace(true);
             }
+            Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object)) => {
+                if let Some(touched) = &touched {
+                    let _ = touched.send(object.clone());
+                }
+            }
+            _ => {}
         })
         .applied_objects()
         .predicate_filter(trigger_hash, Default::default());
@@ -235,12 +247,13 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     metrics.leader.set(1);
 
     let namespace = config.watch_namespace.as_deref();
+    let (endorser_touched, endorser_touched_rx) = tokio::sync::mpsc::unbounded_channel();
     let (lists, lists_ready, list_trigger) =
-        filtered(api::<ImageListSubscription>(&client, namespace));
+        filtered(api::<ImageListSubscription>(&client, namespace), None);
     let (images, images_ready, image_trigger) =
-        filtered(api::<ImageSubscription>(&client, namespace));
+        filtered(api::<ImageSubscription>(&client, namespace), None);
     let (endorsers, endorsers_ready, endorser_trigger) =
-        filtered(api::<Endorser>(&client, namespace));
+        filtered(api::<Endorser>(&client, namespace), Some(endorser_touched));
     let context = Arc::new(Context::new(
         client.clone(),
         engine,
@@ -262,14 +275,18 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     );
 
     let list_controller = Controller::for_stream(list_trigger, lists.clone())
-        .watches(
-            api::<Endorser>(&client, namespace),
-            watcher::Config::default(),
-            {
-                let lists = lists.clone();
-                move |endorser: Endorser| list::lists_using(&lists, &endorser)
-            },
-        )
+        // An Endorser change (or deletion) re-evaluates the lists that
+        // name it, once the Endorser store has it.
+        .reconcile_on({
+            let lists = lists.clone();
+            futures_util::stream::unfold(endorser_touched_rx, |mut receiver| async move {
+                let endorser = receiver.recv().await?;
+                Some((endorser, receiver))
+            })
+            .flat_map(move |endorser: Endorser| {
+                futures_util::stream::iter(list::lists_using(&lists, &endorser))
+            })
+        })
         .reconcile_all_on(trust_changed)
         .run(list::reconcile, list::error_policy, Arc::clone(&context))
         .for_each(|result| async move { log_result("ImageListSubscription", result) });
