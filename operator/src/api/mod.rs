@@ -13,6 +13,10 @@ pub mod image_subscription;
 pub mod list_subscription;
 
 pub use conditions::{Condition, ConditionStatus};
+
+/// How many past images an ImageSubscription's `status.history` keeps
+/// (both drivers).
+pub const MAX_HISTORY: usize = 10;
 pub use endorser::{Endorser, EndorserCredential, EndorserSpec, EndorserStatus};
 pub use image_subscription::{
     Artifact, DownloadProgress, ExpiredRecord, ImagePhase, ImageSubscription,

@@ -128,7 +128,7 @@ impl Context {
     pub async fn event<K>(
         &self,
         object: &K,
-        warning: bool,
+        type_: EventType,
         reason: &str,
         action: &str,
         note: String,
@@ -136,11 +136,7 @@ impl Context {
         K: kube::Resource<DynamicType = ()>,
     {
         let event = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
+            type_,
             reason: reason.to_string(),
             note: Some(truncate(note, 1000)),
             action: action.to_string(),

@@ -3,6 +3,7 @@
 //! (Lists re-evaluate themselves when an Endorser they name changes; see
 //! `list::lists_using`.)
 
+use kube::runtime::events::EventType;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -58,14 +59,6 @@ pub fn endorsers_of(
         .collect()
 }
 
-/// A one-line DN as OpenSSL prints it: `/A=b/C=d...` (a value may itself
-/// contain `/`, as in `CN=host/node.example.org`).
-fn is_one_line_dn(dn: &str) -> bool {
-    dn.strip_prefix('/')
-        .and_then(|rest| rest.split('/').next())
-        .is_some_and(|first| first.split_once('=').is_some_and(|(k, _)| !k.is_empty()))
-}
-
 async fn apply(endorser: &Endorser, context: &Context) -> Result<Action, ControllerError> {
     let now = Timestamp::now();
     let current = endorser.status.clone();
@@ -91,7 +84,10 @@ async fn apply(endorser: &Endorser, context: &Context) -> Result<Action, Control
         .spec
         .credentials
         .iter()
-        .filter(|c| !is_one_line_dn(&c.subject) || !is_one_line_dn(&c.issuer))
+        .filter(|c| {
+            !crate::trust::dn::is_one_line_dn(&c.subject)
+                || !crate::trust::dn::is_one_line_dn(&c.issuer)
+        })
         .map(|c| c.subject.as_str())
         .collect();
     let was_ready = current
@@ -136,7 +132,7 @@ async fn apply(endorser: &Endorser, context: &Context) -> Result<Action, Control
         context
             .event(
                 endorser,
-                true,
+                EventType::Warning,
                 &condition.reason,
                 "Validate",
                 condition.message.clone(),
@@ -149,7 +145,7 @@ async fn apply(endorser: &Endorser, context: &Context) -> Result<Action, Control
 
 #[cfg(test)]
 mod tests {
-    use super::is_one_line_dn;
+    use crate::trust::dn::is_one_line_dn;
 
     #[test]
     fn one_line_dns() {

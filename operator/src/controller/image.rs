@@ -6,6 +6,7 @@
 //! (AvailablePrefix), Available (AvailablePostfix), Expiring (ExpirePrefix)
 //! and Expired (ExpirePostfix).
 
+use kube::runtime::events::EventType;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,8 +32,6 @@ use crate::sync::engine::{GoodList, ListView, ProgressSink, cache_list_key, set,
 use crate::sync::manifest::ObjectKey;
 
 pub const FINALIZER: &str = "vmli.hepix.org/archive";
-/// Expired versions kept in status.history.
-const MAX_HISTORY: usize = 10;
 /// Default time between integrity re-checks of a cached image.
 const DEFAULT_INTEGRITY_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// Least time between two progress writes of one download.
@@ -396,7 +395,7 @@ async fn available(
                 context
                     .event(
                         image,
-                        true,
+                        EventType::Warning,
                         &camel_case(reason.code()),
                         "IntegrityCheck",
                         format!("cached file failed its re-check ({detail}); moved to expired/{}, downloading again", expired.name),
@@ -516,7 +515,7 @@ async fn download(
         context
             .event(
                 image,
-                false,
+                EventType::Normal,
                 "DownloadStarted",
                 "Download",
                 format!(
@@ -603,7 +602,7 @@ async fn download(
             context
                 .event(
                     image,
-                    false,
+                    EventType::Normal,
                     "Available",
                     "Download",
                     format!(
@@ -630,7 +629,13 @@ async fn download(
                 .inc();
             let reason = failure.condition_reason();
             context
-                .event(image, true, &reason, "Download", failure.message.clone())
+                .event(
+                    image,
+                    EventType::Warning,
+                    &reason,
+                    "Download",
+                    failure.message.clone(),
+                )
                 .await;
             status.phase = ImagePhase::Failed;
             set(
@@ -673,7 +678,7 @@ fn record_history(
             archived_path: archived.to_string(),
         },
     );
-    status.history.truncate(MAX_HISTORY);
+    status.history.truncate(crate::api::MAX_HISTORY);
 }
 
 /// Moves `key` to expired/ with Events around it, unless another live
@@ -700,7 +705,7 @@ async fn expire_file(
     context
         .event(
             image,
-            false,
+            EventType::Normal,
             "Expiring",
             "Expire",
             format!("{key}: {}", reason.code()),
@@ -711,7 +716,7 @@ async fn expire_file(
             context
                 .event(
                     image,
-                    true,
+                    EventType::Warning,
                     "Expired",
                     "Expire",
                     format!(

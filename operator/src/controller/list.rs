@@ -4,6 +4,7 @@
 //! AutoSubscribe's ImageSubscriptions are created or removed, and cached
 //! images that no ImageSubscription claims any more are expired.
 
+use kube::runtime::events::EventType;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -390,7 +391,7 @@ async fn list_events(
         context
             .event(
                 list,
-                false,
+                EventType::Normal,
                 "ListUpdated",
                 "Import",
                 format!(
@@ -417,7 +418,7 @@ async fn list_events(
         context
             .event(
                 list,
-                true,
+                EventType::Warning,
                 &condition.reason,
                 action,
                 condition.message.clone(),
@@ -460,7 +461,7 @@ async fn record_auto_endorser(
     context
         .event(
             list,
-            true,
+            EventType::Warning,
             "AutoEndorsed",
             "Endorse",
             format!(

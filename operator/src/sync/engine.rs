@@ -38,8 +38,6 @@ use crate::trust::{self, CaDirCache, CrlPolicy, TrustStore, VerifyOptions};
 
 /// Largest signed list accepted.
 pub const DEFAULT_MAX_LIST_BYTES: u64 = 64 * 1024 * 1024;
-/// Expired versions kept in an ImageSubscription's history.
-const MAX_HISTORY: usize = 10;
 
 /// A progress callback: (image key, bytes so far, total bytes).
 pub type ProgressFn = dyn Fn(&str, u64, u64) + Send + Sync;
@@ -1290,7 +1288,7 @@ impl Engine {
                             archived_path: path.clone(),
                         },
                     );
-                    status.history.truncate(MAX_HISTORY);
+                    status.history.truncate(crate::api::MAX_HISTORY);
                 }
                 let (phase, reason, message) = if image.is_none() {
                     (
@@ -1361,7 +1359,9 @@ impl Engine {
                 .spec
                 .credentials
                 .iter()
-                .filter(|c| !c.subject.starts_with('/') || !c.issuer.starts_with('/'))
+                .filter(|c| {
+                    !trust::dn::is_one_line_dn(&c.subject) || !trust::dn::is_one_line_dn(&c.issuer)
+                })
                 .map(|c| c.subject.as_str())
                 .collect();
             if malformed.is_empty() {

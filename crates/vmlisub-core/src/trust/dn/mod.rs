@@ -81,6 +81,14 @@ pub struct CertNames {
     pub issuer: String,
 }
 
+/// Whether `dn` has the shape of a one-line DN as OpenSSL prints it: `/A=b/C=d...` (a value may itself
+/// contain `/`, as in `CN=host/node.example.org`).
+pub fn is_one_line_dn(dn: &str) -> bool {
+    dn.strip_prefix('/')
+        .and_then(|rest| rest.split('/').next())
+        .is_some_and(|first| first.split_once('=').is_some_and(|(k, _)| !k.is_empty()))
+}
+
 /// Formats a parsed name the way `X509_NAME_oneline()` does.
 ///
 /// Infallible because `x509-cert` has already validated the structure and
