@@ -24,16 +24,7 @@ pub async fn reconcile(
     context.wait_for_caches().await;
     let started = Instant::now();
     let result = apply(&endorser, &context).await;
-    context
-        .metrics
-        .reconcile_duration
-        .with_label_values(&["Endorser"])
-        .observe(started.elapsed().as_secs_f64());
-    context
-        .metrics
-        .reconciles
-        .with_label_values(&["Endorser", if result.is_ok() { "success" } else { "error" }])
-        .inc();
+    context.metrics.reconciled("Endorser", started, &result);
     result
 }
 

@@ -55,18 +55,9 @@ pub async fn reconcile(
     })
     .await
     .map_err(ControllerError::from);
-    let metrics = &context.metrics;
-    metrics
-        .reconcile_duration
-        .with_label_values(&["ImageSubscription"])
-        .observe(started.elapsed().as_secs_f64());
-    metrics
-        .reconciles
-        .with_label_values(&[
-            "ImageSubscription",
-            if result.is_ok() { "success" } else { "error" },
-        ])
-        .inc();
+    context
+        .metrics
+        .reconciled("ImageSubscription", started, &result);
     result
 }
 

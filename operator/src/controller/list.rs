@@ -50,18 +50,9 @@ pub async fn reconcile(
     })
     .await
     .map_err(ControllerError::from);
-    let metrics = &context.metrics;
-    metrics
-        .reconcile_duration
-        .with_label_values(&["ImageListSubscription"])
-        .observe(started.elapsed().as_secs_f64());
-    metrics
-        .reconciles
-        .with_label_values(&[
-            "ImageListSubscription",
-            if result.is_ok() { "success" } else { "error" },
-        ])
-        .inc();
+    context
+        .metrics
+        .reconciled("ImageListSubscription", started, &result);
     result
 }
 

@@ -35,6 +35,17 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
+    /// Records one reconcile of `kind`: its duration since `started` and
+    /// whether it succeeded.
+    pub fn reconciled<T, E>(&self, kind: &str, started: std::time::Instant, result: &Result<T, E>) {
+        self.reconcile_duration
+            .with_label_values(&[kind])
+            .observe(started.elapsed().as_secs_f64());
+        self.reconciles
+            .with_label_values(&[kind, if result.is_ok() { "success" } else { "error" }])
+            .inc();
+    }
+
     /// Creates and registers every metric.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
