@@ -108,8 +108,127 @@ fn is_greater(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use std::path::Path;
+    use std::process::Command;
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "openssl {args:?}");
+    }
+
+    /// A CA and CRLs it signs: `crl(name, last_update, extensions)`.
+    struct Ca {
+        dir: tempfile::TempDir,
+        info: CertInfo,
+    }
+
+    impl Ca {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path();
+            openssl(
+                path,
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "30",
+                    "-subj",
+                    "/CN=Refresh Test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            );
+            std::fs::write(path.join("index.txt"), "").unwrap();
+            std::fs::write(path.join("num"), "01\n").unwrap();
+            std::fs::write(
+                path.join("c.cnf"),
+                "[ca]\ndefault_ca = c\n[c]\ndatabase = index.txt\ncrlnumber = num\n\
+                 default_md = sha256\n[complete]\n[delta]\n2.5.29.27 = critical,DER:02:01:01\n\
+                 [cacerts]\nissuingDistributionPoint = critical, @idp\n[idp]\nonlyCA = TRUE\n",
+            )
+            .unwrap();
+            let pem = std::fs::read(path.join("ca.pem")).unwrap();
+            let der = pem_rfc7468::decode_vec(&pem).unwrap().1;
+            let info = CertInfo::from_der(&der).unwrap();
+            Self { dir, info }
+        }
+
+        /// PEM of a CRL with `lastUpdate` (YYYYMMDDHHMMSSZ) and the
+        /// extensions of config section `section`.
+        fn crl(&self, name: &str, last_update: &str, section: &str) -> Vec<u8> {
+            let out = format!("{name}.pem");
+            openssl(
+                self.dir.path(),
+                &[
+                    "ca",
+                    "-config",
+                    "c.cnf",
+                    "-gencrl",
+                    "-keyfile",
+                    "ca.key",
+                    "-cert",
+                    "ca.pem",
+                    "-crl_lastupdate",
+                    last_update,
+                    "-crldays",
+                    "3650",
+                    "-crlexts",
+                    section,
+                    "-out",
+                    &out,
+                ],
+            );
+            std::fs::read(self.dir.path().join(out)).unwrap()
+        }
+    }
+
+    #[test]
+    fn a_newer_crl_of_another_scope_never_replaces_the_complete_one() {
+        let ca = Ca::new();
+        let base = ca.crl("base", "20240101000000Z", "complete");
+        let base = StoredCrl::from_der("base", &pem_blocks(&base).unwrap()[0].1).unwrap();
+        assert!(base.incomplete.is_none());
+        // A newer complete CRL is taken.
+        let newer = ca.crl("newer", "20240102000000Z", "complete");
+        assert!(judge(&newer, "u", &[&ca.info], &[&base]).is_ok());
+        // The CA's delta CRL and its CA-certificates-only CRL are newer and
+        // signed by the CA, but written as HASH.r0 they would replace the
+        // complete CRL: end-entity certificates would no longer be covered
+        // (unchecked under if-present).
+        for section in ["delta", "cacerts"] {
+            let other = ca.crl(section, "20240103000000Z", section);
+            assert!(
+                judge(&other, "u", &[&ca.info], &[&base]).is_err(),
+                "a {section} CRL was taken in place of the complete CRL"
+            );
+            // Nor as the first CRL of the CA.
+            assert!(
+                judge(&other, "u", &[&ca.info], &[]).is_err(),
+                "a {section} CRL was taken as the CA's CRL"
+            );
+        }
+    }
 
     #[test]
     fn crl_numbers_compare_as_numbers() {
