@@ -131,10 +131,10 @@ async fn refresh_one(
             }
         };
         match refresh::judge(&bytes, url, certs, &current) {
-            Ok(crl) => {
+            Ok((crl, pem)) => {
                 let path = crl_dir.join(&file);
                 let written =
-                    std::fs::create_dir_all(crl_dir).and_then(|()| write_atomically(&path, &bytes));
+                    std::fs::create_dir_all(crl_dir).and_then(|()| write_atomically(&path, &pem));
                 return match written {
                     Ok(()) => Outcome::Updated {
                         file: path.display().to_string(),

@@ -25,6 +25,8 @@ pub enum Rejected {
     SignatureInvalid(&'static str),
     #[error("the CRL is not newer than the one in use ({0})")]
     NotNewer(String),
+    #[error("the CRL cannot replace the CA's complete CRL: {0}")]
+    OtherScope(String),
 }
 
 impl Reason for Rejected {
@@ -34,19 +36,22 @@ impl Reason for Rejected {
             Self::WrongIssuer { .. } => "crl-wrong-issuer",
             Self::SignatureInvalid(_) => "crl-invalid",
             Self::NotNewer(_) => "crl-not-newer",
+            Self::OtherScope(_) => "crl-other-scope",
         }
     }
 }
 
 /// Judges `bytes` (PEM or DER) fetched from `source` for the CA whose
 /// certificates are `ca` (one subject; several keys after a rollover),
-/// against the CA's `current` CRLs.
+/// against the CA's `current` CRLs. Returns the CRL and what to write: the
+/// PEM of that one CRL only (never the fetched bytes, which may carry more
+/// blocks that were not judged).
 pub fn judge(
     bytes: &[u8],
     source: &str,
     ca: &[&CertInfo],
     current: &[&StoredCrl],
-) -> Result<StoredCrl, Rejected> {
+) -> Result<(StoredCrl, Vec<u8>), Rejected> {
     let der = pem_blocks(bytes)
         .map_err(Rejected::Unparseable)?
         .into_iter()
@@ -54,6 +59,8 @@ pub fn judge(
         .map(|(_, der)| der)
         .ok_or_else(|| Rejected::Unparseable("no X509 CRL block".into()))?;
     let crl = StoredCrl::from_der(source, &der).map_err(Rejected::Unparseable)?;
+    let pem = pem_rfc7468::encode_string("X509 CRL", pem_rfc7468::LineEnding::LF, &der)
+        .map_err(|err| Rejected::Unparseable(err.to_string()))?;
     if !ca.iter().any(|cert| cert.subject == crl.issuer_name) {
         return Err(Rejected::WrongIssuer {
             issuer: crl.issuer.clone(),
@@ -74,11 +81,35 @@ pub fn judge(
             ""
         }));
     }
+    // Only a complete CRL may take the place of the one in use (a delta,
+    // partial or indirect CRL, or one of another scope, written over it
+    // would leave certificates uncovered).
+    if let Some(reason) = crl.incomplete {
+        return Err(Rejected::OtherScope(reason.into()));
+    }
+    if let Some(oid) = &crl.unsupported_critical {
+        return Err(Rejected::OtherScope(format!(
+            "it has unsupported critical extension {oid}"
+        )));
+    }
     if let Some(newest) = current
         .iter()
         .filter(|known| known.issuer_name == crl.issuer_name)
         .max_by_key(|known| known.this_update)
     {
+        let scope = |c: &StoredCrl| {
+            (
+                c.only_user_certs,
+                c.only_ca_certs,
+                c.distribution_point.clone(),
+            )
+        };
+        if scope(&crl) != scope(newest) {
+            return Err(Rejected::OtherScope(format!(
+                "its issuingDistributionPoint scope differs from that of {}",
+                newest.source
+            )));
+        }
         if crl.this_update <= newest.this_update {
             return Err(Rejected::NotNewer(format!(
                 "thisUpdate {} against {} of {}",
@@ -96,7 +127,7 @@ pub fn judge(
             )));
         }
     }
-    Ok(crl)
+    Ok((crl, pem.into_bytes()))
 }
 
 /// Big-endian unsigned comparison of two INTEGER contents.
@@ -222,11 +253,13 @@ mod tests {
                 judge(&other, "u", &[&ca.info], &[&base]).is_err(),
                 "a {section} CRL was taken in place of the complete CRL"
             );
-            // Nor as the first CRL of the CA.
-            assert!(
-                judge(&other, "u", &[&ca.info], &[]).is_err(),
-                "a {section} CRL was taken as the CA's CRL"
-            );
+            // A delta CRL is not even taken as the first CRL of the CA.
+            if section == "delta" {
+                assert!(
+                    judge(&other, "u", &[&ca.info], &[]).is_err(),
+                    "a delta CRL was taken as the CA's CRL"
+                );
+            }
         }
     }
 
@@ -236,5 +269,22 @@ mod tests {
         assert!(is_greater(&[1, 0], &[0xff]));
         assert!(!is_greater(&[0, 5], &[5]));
         assert!(!is_greater(&[4], &[5]));
+    }
+
+    #[test]
+    fn only_the_judged_crl_is_written() {
+        let ca = Ca::new();
+        let newer = ca.crl("newer", "20240102000000Z", "complete");
+        // Another block after the judged CRL: a CRL of the CA far in the
+        // future (would wedge every later refresh as "not newer"), here
+        // simply another copy with other bytes.
+        let other = ca.crl("future", "20490101000000Z", "complete");
+        let mut fetched = newer.clone();
+        fetched.extend_from_slice(&other);
+        let (crl, written) = judge(&fetched, "u", &[&ca.info], &[]).unwrap();
+        let mut store = super::super::TrustStore::default();
+        store.add_crl_file("HASH.r0", &written);
+        assert_eq!(store.crls().len(), 1, "{:?}", store.problems);
+        assert_eq!(store.crls()[0].this_update, crl.this_update);
     }
 }
