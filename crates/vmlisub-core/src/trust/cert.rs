@@ -451,4 +451,75 @@ mod tests {
         ];
         assert_eq!(for_parsing(&octets).as_ref(), &octets[..]);
     }
+
+    /// One DER element (definite length).
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes: Vec<u8> = len
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|byte| *byte == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    /// `der` with `extra` extensions appended to its extensions (the
+    /// signature no longer matches, which digesting does not check).
+    fn with_extensions(der: &[u8], extra: &[Vec<u8>]) -> Vec<u8> {
+        let mut top = dn::Der::new(der, 0);
+        let outer = top.read().unwrap();
+        let mut parts = outer.inner();
+        let tbs = parts.read().unwrap();
+        let rest = &outer.content[tbs.whole.len()..];
+        let mut fields = tbs.inner();
+        let mut new_tbs = Vec::new();
+        while !fields.is_empty() {
+            let field = fields.read().unwrap();
+            if field.class == 2 && field.number == 3 {
+                let list = dn::Der::new(field.content, 0).read().unwrap();
+                let mut content = list.content.to_vec();
+                for ext in extra {
+                    content.extend_from_slice(ext);
+                }
+                new_tbs.extend(tlv(0xa3, &tlv(0x30, &content)));
+            } else {
+                new_tbs.extend_from_slice(field.whole);
+            }
+        }
+        let mut outer_content = tlv(0x30, &new_tbs);
+        outer_content.extend_from_slice(rest);
+        tlv(0x30, &outer_content)
+    }
+
+    #[test]
+    fn a_repeated_extension_makes_the_certificate_invalid() {
+        // RFC 5280 4.2: an extension appears at most once (OpenSSL marks
+        // such a certificate invalid). Otherwise the last one silently wins:
+        // extendedKeyUsage serverAuth, then emailProtection.
+        let eku = |purpose: u8| {
+            let oid = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, purpose];
+            let value = tlv(0x30, &tlv(0x06, &oid));
+            let mut ext = tlv(0x06, &[0x55, 0x1d, 0x25]);
+            ext.extend(tlv(0x04, &value));
+            tlv(0x30, &ext)
+        };
+        let original = gridka_der();
+        let once = CertInfo::from_der(&with_extensions(&original, &[eku(4)])).unwrap();
+        assert!(once.broken_extension.is_none());
+        assert_eq!(once.extended_key_usage.as_ref().map(Vec::len), Some(1));
+        let twice = CertInfo::from_der(&with_extensions(&original, &[eku(1), eku(4)])).unwrap();
+        assert!(
+            twice.broken_extension.is_some(),
+            "two extendedKeyUsage extensions accepted, the last one used: {:?}",
+            twice.extended_key_usage
+        );
+    }
 }
