@@ -263,7 +263,17 @@ impl CertInfo {
             der,
             cert: cert.clone(),
         };
+        let mut seen = Vec::new();
         for extension in tbs.extensions().into_iter().flatten() {
+            // RFC 5280 4.2: at most one instance of an extension (OpenSSL
+            // marks a certificate with a repeated one invalid); otherwise the
+            // last would silently win.
+            if seen.contains(&extension.extn_id) {
+                info.broken_extension.get_or_insert_with(|| {
+                    format!("extension {} appears more than once", extension.extn_id)
+                });
+            }
+            seen.push(extension.extn_id);
             info.read_extension(extension);
         }
         Ok(info)

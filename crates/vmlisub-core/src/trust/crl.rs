@@ -151,7 +151,17 @@ impl StoredCrl {
             unsupported_critical: None,
             source: source.to_string(),
         };
+        let mut seen = Vec::new();
         for ext in tbs.crl_extensions.iter().flatten() {
+            // At most one of each (RFC 5280 5.2; OpenSSL refuses repeats):
+            // a second issuingDistributionPoint would override the first.
+            if seen.contains(&ext.extn_id) {
+                return Err(format!(
+                    "bad CRL: extension {} appears more than once",
+                    ext.extn_id
+                ));
+            }
+            seen.push(ext.extn_id);
             let oid = ext.extn_id.to_string();
             match oid.as_str() {
                 ID_DELTA_CRL_INDICATOR => {
