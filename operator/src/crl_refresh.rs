@@ -109,7 +109,15 @@ async fn refresh_one(
         .iter()
         .filter(|crl| crl.issuer_name == first.subject)
         .collect();
-    let file = format!("{:08x}.r0", first.subject.openssl_hash());
+    let Some(file) = crl_file_name(crl_dir, first) else {
+        return Outcome::Failed {
+            reason: "crl-dir-unwritable",
+            detail: format!(
+                "{}: HASH.r0 to HASH.r9 are all taken by other CAs with the same subject hash",
+                crl_dir.display()
+            ),
+        };
+    };
     let mut failure = Outcome::Failed {
         reason: "no-crl-url",
         detail: "no usable CRL URL".into(),
@@ -163,9 +171,116 @@ async fn refresh_one(
     failure
 }
 
+/// The file for `ca`'s CRL: `HASH.rN` with the first `N` whose file holds
+/// this CA's CRL or is free, so that CAs whose subject hashes collide keep
+/// separate files (OpenSSL's convention for `HASH.N` certificate links).
+fn crl_file_name(crl_dir: &Path, ca: &CertInfo) -> Option<String> {
+    let hash = ca.subject.openssl_hash();
+    (0..10).map(|n| format!("{hash:08x}.r{n}")).find(|name| {
+        match std::fs::read(crl_dir.join(name)) {
+            Err(_) => true,
+            Ok(bytes) => {
+                let mut probe = TrustStore::default();
+                probe.add_crl_file(name, &bytes);
+                probe.crls().iter().all(|crl| crl.issuer_name == ca.subject)
+            }
+        }
+    })
+}
+
 /// The time until the next refresh: `interval` stretched by up to 10%,
 /// stably per `key`, so that many replicas or sites do not hit a CA's web
 /// server in the same second.
 pub fn jittered(interval: Duration, key: &str) -> Duration {
     crate::sync::engine::jittered(interval, key)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// A self-signed CA named `subject` and an empty CRL it signed.
+    fn ca_and_crl(dir: &Path, tag: &str, subject: &str) -> (CertInfo, Vec<u8>) {
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .current_dir(dir)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        std::fs::write(dir.join(format!("{tag}.idx")), "").unwrap();
+        std::fs::write(
+            dir.join(format!("{tag}.cnf")),
+            format!("[ca]\ndefault_ca = c\n[c]\ndatabase = {tag}.idx\ndefault_md = sha256\ndefault_crl_days = 7\n"),
+        )
+        .unwrap();
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{tag}.key"),
+            "-out",
+            &format!("{tag}.pem"),
+            "-days",
+            "30",
+            "-subj",
+            subject,
+        ]);
+        run(&[
+            "ca",
+            "-config",
+            &format!("{tag}.cnf"),
+            "-gencrl",
+            "-keyfile",
+            &format!("{tag}.key"),
+            "-cert",
+            &format!("{tag}.pem"),
+            "-out",
+            &format!("{tag}.crl"),
+        ]);
+        let pem = std::fs::read(dir.join(format!("{tag}.pem"))).unwrap();
+        let der = crate::trust::store::pem_blocks(&pem).unwrap().remove(0).1;
+        (
+            CertInfo::from_der(&der).unwrap(),
+            std::fs::read(dir.join(format!("{tag}.crl"))).unwrap(),
+        )
+    }
+
+    #[test]
+    fn cas_whose_subject_hashes_collide_keep_separate_crl_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (this, own_crl) = ca_and_crl(dir.path(), "this", "/CN=This CA");
+        let (_, other_crl) = ca_and_crl(dir.path(), "other", "/CN=Other CA");
+        let crl_dir = dir.path().join("crls");
+        std::fs::create_dir(&crl_dir).unwrap();
+        let hash = format!("{:08x}", this.subject.openssl_hash());
+        assert_eq!(
+            crl_file_name(&crl_dir, &this).unwrap(),
+            format!("{hash}.r0")
+        );
+        // Another CA's CRL sits under this CA's hash (a hash collision).
+        std::fs::write(crl_dir.join(format!("{hash}.r0")), &other_crl).unwrap();
+        assert_eq!(
+            crl_file_name(&crl_dir, &this).unwrap(),
+            format!("{hash}.r1")
+        );
+        // This CA's own CRL is found again where it was written.
+        std::fs::write(crl_dir.join(format!("{hash}.r1")), &own_crl).unwrap();
+        assert_eq!(
+            crl_file_name(&crl_dir, &this).unwrap(),
+            format!("{hash}.r1")
+        );
+    }
 }

@@ -155,6 +155,49 @@ fn find_early_utc_times(der: &[u8], base: usize, depth: usize, out: &mut Vec<usi
     }
 }
 
+/// [`for_parsing`] limited to the certificate set of a CMS SignedData (DER
+/// ContentInfo): the certificates' validity dates are clamped for decoding,
+/// while the signed attributes (whose DER the signature covers, and which
+/// are re-encoded from the parse) stay exactly as signed.
+pub fn cms_for_parsing(content_info: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let Some((start, end)) = cms_certificates_span(content_info) else {
+        return std::borrow::Cow::Borrowed(content_info);
+    };
+    let Some(certificates) = content_info.get(start..end) else {
+        return std::borrow::Cow::Borrowed(content_info);
+    };
+    match for_parsing(certificates) {
+        std::borrow::Cow::Borrowed(_) => std::borrow::Cow::Borrowed(content_info),
+        std::borrow::Cow::Owned(clamped) => {
+            let mut copy = content_info.to_vec();
+            copy[start..end].copy_from_slice(&clamped);
+            std::borrow::Cow::Owned(copy)
+        }
+    }
+}
+
+/// The byte range of the `certificates [0]` element of a SignedData.
+fn cms_certificates_span(content_info: &[u8]) -> Option<(usize, usize)> {
+    let base = content_info.as_ptr() as usize;
+    let mut top = dn::Der::new(content_info, 0);
+    let info = top.read().ok()?;
+    let mut fields = info.inner();
+    let _content_type = fields.read().ok()?;
+    let explicit = fields.read().ok()?;
+    let mut inner = explicit.inner();
+    let signed_data = inner.read().ok()?;
+    let mut fields = signed_data.inner();
+    for _ in 0..3 {
+        fields.read().ok()?;
+    }
+    let next = fields.read().ok()?;
+    if next.class != 2 || next.number != 0 || !next.constructed {
+        return None;
+    }
+    let start = (next.whole.as_ptr() as usize).checked_sub(base)?;
+    Some((start, start + next.whole.len()))
+}
+
 /// The certificates of a CMS SignedData (DER ContentInfo), exactly as
 /// encoded: re-encoding a parsed certificate can change its signed bytes
 /// (x509-cert writes validity dates before 2050 as UTCTime).
@@ -531,5 +574,35 @@ mod tests {
             "two extendedKeyUsage extensions accepted, the last one used: {:?}",
             twice.extended_key_usage
         );
+    }
+
+    #[test]
+    fn only_the_certificates_of_a_cms_message_are_clamped() {
+        let early = tlv(0x17, b"650101000000Z");
+        // ContentInfo { OID, [0] { SignedData { version, digestAlgorithms,
+        //   encapContentInfo, certificates [0] { time }, signerInfos { time } } } }
+        let signed_data = tlv(
+            0x30,
+            &[
+                tlv(0x02, &[1]),
+                tlv(0x31, &[]),
+                tlv(0x30, &tlv(0x06, &[0x2a])),
+                tlv(0xa0, &early),
+                tlv(0x31, &early),
+            ]
+            .concat(),
+        );
+        let info = tlv(
+            0x30,
+            &[tlv(0x06, &[0x2a]), tlv(0xa0, &signed_data)].concat(),
+        );
+        let clamped = cms_for_parsing(&info);
+        let text = String::from_utf8_lossy(&clamped).into_owned();
+        assert!(
+            text.contains("700101000000Z"),
+            "the certificate set is clamped"
+        );
+        assert!(text.contains("650101000000Z"), "the signer infos are not");
+        assert_eq!(clamped.len(), info.len());
     }
 }

@@ -152,7 +152,7 @@ pub fn verify(
         smime::split(message).map_err(|err| VerifyError::MalformedSmime(err.to_string()))?;
     let der = super::ber::to_der(&envelope.cms)
         .map_err(|err| VerifyError::MalformedCms(err.to_string()))?;
-    let signed_data = decode_signed_data(&super::cert::for_parsing(&der))?;
+    let signed_data = decode_signed_data(&super::cert::cms_for_parsing(&der))?;
 
     let signer_info = match signed_data.signer_infos.0.as_slice() {
         [one] => one,
