@@ -7,7 +7,6 @@
 //! and Expired (ExpirePostfix).
 
 use kube::runtime::events::EventType;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt as _};
 
+use super::claims::{claimed_keys, key_for, resolve};
 use super::{Context, ControllerError, key_of};
 use crate::api::conditions;
 use crate::api::{
@@ -81,76 +81,6 @@ pub fn images_of(
         .iter()
         .filter(|image| image.namespace() == namespace && image.spec.subscription_ref.name == name)
         .map(|image| ObjectRef::from_obj(&**image))
-        .collect()
-}
-
-/// The image an ImageSubscription selects in a good list.
-fn resolve<'a>(subscription: &'a ImageSubscription, good: &'a GoodList) -> Option<&'a Image> {
-    match (&subscription.spec.identifier, &subscription.spec.sha512) {
-        (Some(id), _) => good.parsed.list.image(id),
-        (_, Some(sum)) => good.parsed.list.images_by_sha512(sum).next(),
-        _ => None,
-    }
-}
-
-/// The cache key an ImageSubscription has now: its resolved image, else
-/// the one its status last recorded.
-fn key_for(
-    subscription: &ImageSubscription,
-    list_key: &ObjectKey,
-    view: Option<&ListView>,
-) -> Option<ImageKey> {
-    let sub = cache_list_key(list_key)?;
-    if let Some(ListView::Good(good)) = view
-        && let Some(image) = resolve(subscription, good)
-    {
-        return Some(sub.image(image.identifier.clone()));
-    }
-    if let Some(id) = &subscription.spec.identifier
-        && let Ok(id) = ImageId::new(id)
-    {
-        return Some(sub.image(id));
-    }
-    let recorded = subscription.status.as_ref()?.image.as_ref()?;
-    Some(sub.image(ImageId::new(&recorded.identifier).ok()?))
-}
-
-/// Cache keys of `list_key` claimed by live ImageSubscriptions (except
-/// `except`): a file one of them still wants is never expired by another.
-/// With `include_held`, also the files they last held (the list's sweep
-/// leaves those to their own reconciles).
-pub fn claimed_keys(
-    context: &Context,
-    list_key: &ObjectKey,
-    view: &ListView,
-    except: Option<&ObjectKey>,
-    include_held: bool,
-) -> BTreeSet<ImageKey> {
-    context
-        .images
-        .state()
-        .iter()
-        .filter(|image| image.metadata.deletion_timestamp.is_none() && !image.spec.suspend)
-        .filter(|image| {
-            image.namespace().as_deref() == Some(list_key.namespace.as_str())
-                && image.spec.subscription_ref.name == list_key.name
-        })
-        .filter(|image| except != Some(&key_of(&***image)))
-        .flat_map(|image| {
-            // What it resolves to now, and what it last held: a file a
-            // subscription still holds is expired by its own reconcile,
-            // which records why and publishes the Events.
-            let resolved = match view {
-                ListView::Good(good) => resolve(image, good).and_then(|found| {
-                    Some(cache_list_key(list_key)?.image(found.identifier.clone()))
-                }),
-                _ => None,
-            };
-            let held = include_held
-                .then(|| key_for(image, list_key, None))
-                .flatten();
-            resolved.into_iter().chain(held)
-        })
         .collect()
 }
 
@@ -537,7 +467,7 @@ async fn download(
     context.apply_status(image, Some(&before), status).await?;
 
     // The engine's transfer settings come from the list's Secrets.
-    let manifests = super::list::transfer_manifests(&list, list_key, context).await?;
+    let manifests = super::inputs::transfer_manifests(&list, list_key, context).await?;
 
     let (progress_tx, mut progress_rx) = tokio::sync::watch::channel((0u64, listed.size));
     let sink = ProgressSink(Arc::new(move |_: &str, received: u64, total: u64| {

@@ -106,7 +106,7 @@ async fn manifests_for(
     key: &ObjectKey,
     context: &Context,
 ) -> Result<Manifests, ControllerError> {
-    let mut manifests = transfer_manifests(list, key, context).await?;
+    let mut manifests = super::inputs::transfer_manifests(list, key, context).await?;
     for endorser in context.endorsers.state() {
         if endorser.namespace().as_deref() == Some(key.namespace.as_str()) {
             manifests
@@ -139,7 +139,7 @@ async fn manifests_for(
     }
     if let Some(reference) = list.spec.trust.as_ref().and_then(|t| t.secret_ref.as_ref()) {
         let secrets: Api<Secret> = Api::namespaced(context.client.clone(), &key.namespace);
-        if let Some(data) = secret_data(&secrets, &reference.name).await? {
+        if let Some(data) = super::inputs::secret_data(&secrets, &reference.name).await? {
             manifests
                 .secrets
                 .insert(ObjectKey::new(&key.namespace, &reference.name), data);
@@ -167,50 +167,6 @@ async fn manifests_for(
         }
     }
     Ok(manifests)
-}
-
-/// The list and the Secrets its transfers use (`secretRef`,
-/// `certSecretRef`, `proxySecretRef`): all an image download needs.
-pub(crate) async fn transfer_manifests(
-    list: &ImageListSubscription,
-    key: &ObjectKey,
-    context: &Context,
-) -> Result<Manifests, ControllerError> {
-    let mut manifests = Manifests::default();
-    manifests.lists.insert(key.clone(), list.clone());
-    let secrets: Api<Secret> = Api::namespaced(context.client.clone(), &key.namespace);
-    let references = [
-        list.spec.secret_ref.as_ref(),
-        list.spec.cert_secret_ref.as_ref(),
-        list.spec.proxy_secret_ref.as_ref(),
-    ];
-    for reference in references.into_iter().flatten() {
-        if let Some(data) = secret_data(&secrets, &reference.name).await? {
-            manifests
-                .secrets
-                .insert(ObjectKey::new(&key.namespace, &reference.name), data);
-        }
-    }
-    Ok(manifests)
-}
-
-/// A Secret's `data` and `stringData`, if it exists (Secrets are read by
-/// name when needed, never listed or watched).
-async fn secret_data(
-    secrets: &Api<Secret>,
-    name: &str,
-) -> Result<Option<SecretData>, ControllerError> {
-    let Some(secret) = secrets.get_opt(name).await? else {
-        return Ok(None);
-    };
-    let mut values = BTreeMap::new();
-    for (k, v) in secret.data.unwrap_or_default() {
-        values.insert(k, v.0);
-    }
-    for (k, v) in secret.string_data.unwrap_or_default() {
-        values.insert(k, v.into_bytes());
-    }
-    Ok(Some(SecretData { values }))
 }
 
 async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action, ControllerError> {
@@ -561,7 +517,7 @@ async fn sweep(
         ListView::Withdrawn(reason, _) => SubscriptionState::Withdrawn(*reason),
         ListView::Unavailable(_) => return,
     };
-    let claimed = super::image::claimed_keys(context, key, view, None, true);
+    let claimed = super::claims::claimed_keys(context, key, view, None, true);
     let Ok(inventory) = context.engine.store().inventory_of(&subscription) else {
         return;
     };

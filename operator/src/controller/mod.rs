@@ -15,10 +15,12 @@
 //! writes. Every replica serves artifacts and metrics; only the holder of
 //! the Lease reconciles.
 
+mod claims;
 mod context;
 mod endorser;
 mod error;
 mod image;
+mod inputs;
 pub mod leader;
 mod list;
 pub mod metrics;
