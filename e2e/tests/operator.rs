@@ -152,6 +152,51 @@ impl Site {
         self.publisher.put("image.list", &signed)
     }
 
+    /// The Endorser, the list `site` at `url` (hourly) and the
+    /// ImageSubscription `one` for `img-one`; starts the operator as `name`
+    /// and waits until the image is Available.
+    async fn subscribe_one(
+        &self,
+        cluster: &Cluster,
+        ns: &str,
+        url: &str,
+        name: &str,
+    ) -> Result<Process> {
+        apply(cluster, ns, self.endorser()).await?;
+        apply(
+            cluster,
+            ns,
+            json!({
+                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+                "metadata": {"name": "site"},
+                "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
+            }),
+        )
+        .await?;
+        apply(
+            cluster,
+            ns,
+            json!({
+                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+                "metadata": {"name": "one"},
+                "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one"},
+            }),
+        )
+        .await?;
+        let mut operator = self.run.start(name).await?;
+        wait_status(
+            cluster,
+            ns,
+            "ImageSubscription",
+            "one",
+            "image Available",
+            &mut operator,
+            |s| s["phase"] == "Available",
+        )
+        .await?;
+        Ok(operator)
+    }
+
     fn endorser(&self) -> Value {
         json!({
             "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
@@ -538,38 +583,9 @@ async fn operator_keeps_refusing_a_tampered_list_across_reconciles() -> Result<(
     let site = site(&cluster, &ns, "refusal").await?;
     let image = vec![7u8; 30_000];
     let url = site.publish_list("2", &[("img-one", &image)])?;
-    apply(&cluster, &ns, site.endorser()).await?;
-    apply(
-        &cluster,
-        &ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-            "metadata": {"name": "site"},
-            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
-        }),
-    )
-    .await?;
-    apply(
-        &cluster,
-        &ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
-            "metadata": {"name": "one"},
-            "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one"},
-        }),
-    )
-    .await?;
-    let mut operator = site.run.start("operator-refusal").await?;
-    wait_status(
-        &cluster,
-        &ns,
-        "ImageSubscription",
-        "one",
-        "image Available",
-        &mut operator,
-        |s| s["phase"] == "Available",
-    )
-    .await?;
+    let mut operator = site
+        .subscribe_one(&cluster, &ns, &url, "operator-refusal")
+        .await?;
     wait_status(
         &cluster,
         &ns,
@@ -865,38 +881,9 @@ async fn operator_refreshes_crls_and_a_revocation_expires_the_images() -> Result
         .extend(["--crl-refresh-interval".to_string(), "10s".to_string()]);
     let image = vec![3u8; 20_000];
     let url = site.publish_list("1", &[("img-one", &image)])?;
-    apply(&cluster, &ns, site.endorser()).await?;
-    apply(
-        &cluster,
-        &ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-            "metadata": {"name": "site"},
-            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
-        }),
-    )
-    .await?;
-    apply(
-        &cluster,
-        &ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
-            "metadata": {"name": "one"},
-            "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one"},
-        }),
-    )
-    .await?;
-    let mut operator = site.run.start("operator-crl").await?;
-    wait_status(
-        &cluster,
-        &ns,
-        "ImageSubscription",
-        "one",
-        "image Available",
-        &mut operator,
-        |s| s["phase"] == "Available",
-    )
-    .await?;
+    let mut operator = site
+        .subscribe_one(&cluster, &ns, &url, "operator-crl")
+        .await?;
     // The leader fetched the published CRL into the cache volume's CRL dir.
     let crl_dir = site.run.cache_dir.join("state").join("crls");
     eventually(Duration::from_secs(30), "refreshed CRL written", || {

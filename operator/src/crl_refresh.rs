@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use crate::reason::Reason;
 use crate::sync::state::write_atomically;
@@ -22,9 +21,6 @@ use crate::trust::TrustStore;
 use crate::trust::cert::CertInfo;
 use crate::trust::refresh::{self, Rejected};
 use crate::trust::store::{CaOrigin, MAX_FILE_BYTES};
-
-/// The default time between two refreshes.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 
 /// What happened to one CA's CRL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,13 +182,6 @@ fn crl_file_name(crl_dir: &Path, ca: &CertInfo) -> Option<String> {
             }
         }
     })
-}
-
-/// The time until the next refresh: `interval` stretched by up to 10%,
-/// stably per `key`, so that many replicas or sites do not hit a CA's web
-/// server in the same second.
-pub fn jittered(interval: Duration, key: &str) -> Duration {
-    crate::sync::engine::jittered(interval, key)
 }
 
 #[cfg(test)]

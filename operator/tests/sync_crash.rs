@@ -94,7 +94,6 @@ struct Server {
 impl Server {
     fn start(content: Content) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
             content: Mutex::new(content),
@@ -102,24 +101,13 @@ impl Server {
             throttle_ms: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         });
-        let state = Arc::clone(&shared);
-        let accept = std::thread::spawn(move || {
-            let until = Instant::now() + SERVER_LIFETIME;
-            while !state.stop.load(Ordering::SeqCst) && Instant::now() < until {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let state = Arc::clone(&state);
-                        // Detached: a connection ends with its client (or
-                        // the socket timeouts below).
-                        std::thread::spawn(move || serve(stream, &state));
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(_) => break,
-                }
-            }
-        });
+        let accept = support::publisher::spawn_accept(
+            listener,
+            Arc::clone(&shared),
+            SERVER_LIFETIME,
+            |state| state.stop.load(Ordering::SeqCst),
+            serve,
+        );
         Self {
             port,
             shared,

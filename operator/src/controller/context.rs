@@ -248,7 +248,7 @@ pub async fn crl_refresh(context: Arc<Context>) {
         return;
     };
     let crl_dir = context.config.crl_dir.display().to_string();
-    let wait = crate::crl_refresh::jittered(interval, &crl_dir);
+    let wait = crate::sync::engine::jittered(interval, &crl_dir);
     tracing::info!(crl_dir = %crl_dir, every_seconds = wait.as_secs(), "CRL refresh on");
     loop {
         for outcome in context.engine.refresh_crls().await {

@@ -40,6 +40,34 @@ pub struct Publisher {
     accept: Option<JoinHandle<()>>,
 }
 
+/// Accepts connections on `listener` (non-blocking) until `stopped` says
+/// so or `lifetime` has passed, serving each on its own detached thread
+/// (a connection ends with its client or its socket timeouts).
+pub fn spawn_accept<S: Send + Sync + 'static>(
+    listener: TcpListener,
+    state: Arc<S>,
+    lifetime: Duration,
+    stopped: fn(&S) -> bool,
+    serve: fn(TcpStream, &S),
+) -> JoinHandle<()> {
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let until = Instant::now() + lifetime;
+        while !stopped(&state) && Instant::now() < until {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let state = Arc::clone(&state);
+                    std::thread::spawn(move || serve(stream, &state));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => break,
+            }
+        }
+    })
+}
+
 /// The strong ETag the publisher gives `bytes`.
 pub fn etag_of(bytes: &[u8]) -> String {
     let digest = sha2::Sha512::digest(bytes);
@@ -50,29 +78,19 @@ pub fn etag_of(bytes: &[u8]) -> String {
 impl Publisher {
     pub fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
             documents: Mutex::new(HashMap::new()),
             seen: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
-        let state = Arc::clone(&shared);
-        let accept = std::thread::spawn(move || {
-            let until = Instant::now() + SERVER_LIFETIME;
-            while !state.stop.load(Ordering::SeqCst) && Instant::now() < until {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let state = Arc::clone(&state);
-                        std::thread::spawn(move || serve(stream, &state));
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(_) => break,
-                }
-            }
-        });
+        let accept = spawn_accept(
+            listener,
+            Arc::clone(&shared),
+            SERVER_LIFETIME,
+            |state| state.stop.load(Ordering::SeqCst),
+            serve,
+        );
         Self {
             port,
             shared,

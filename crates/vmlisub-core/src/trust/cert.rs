@@ -83,7 +83,8 @@ pub struct CertInfo {
 #[error("{0}")]
 pub struct CertError(pub String);
 
-fn unix(time: &x509_cert::time::Time) -> i64 {
+/// Seconds since the Unix epoch of an X.509 time (saturating).
+pub fn unix_seconds(time: &x509_cert::time::Time) -> i64 {
     i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
 }
 
@@ -282,8 +283,8 @@ impl CertInfo {
             issuer,
             subject_line,
             issuer_line,
-            not_before: unix(&tbs.validity().not_before),
-            not_after: unix(&tbs.validity().not_after),
+            not_before: unix_seconds(&tbs.validity().not_before),
+            not_after: unix_seconds(&tbs.validity().not_after),
             serial_der,
             ski: None,
             aki: None,

@@ -25,7 +25,7 @@ use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 
 use super::algorithms::SignatureCheck;
-use super::cert::{CertInfo, algorithm_contents, first_element};
+use super::cert::{CertInfo, algorithm_contents, first_element, unix_seconds};
 use super::dn;
 use super::error::VerifyError;
 use super::name::CanonicalName;
@@ -98,10 +98,6 @@ fn with_explicit_version(der: &[u8]) -> Result<Vec<u8>, der::Error> {
     AnyRef::new(der::Tag::Sequence, &outer_value)?.to_der()
 }
 
-fn unix(time: &x509_cert::time::Time) -> i64 {
-    i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
-}
-
 impl StoredCrl {
     /// Parses a DER CRL read from `source`.
     pub fn from_der(source: &str, der: &[u8]) -> Result<Self, String> {
@@ -132,8 +128,8 @@ impl StoredCrl {
                 .unwrap_or_else(|_| dn::one_line(&tbs.issuer)),
             issuer_name: CanonicalName::from_der(&issuer_der)
                 .map_err(|err| format!("bad CRL issuer: {err}"))?,
-            this_update: unix(&tbs.this_update),
-            next_update: tbs.next_update.as_ref().map(unix),
+            this_update: unix_seconds(&tbs.this_update),
+            next_update: tbs.next_update.as_ref().map(unix_seconds),
             crl_number: None,
             tbs_der: first_element(der).map_err(|err| format!("bad CRL: {err}"))?,
             signature_algorithm: algorithm_contents(&crl.signature_algorithm)

@@ -86,7 +86,8 @@ struct Search<'a, 'p> {
     at: i64,
     signature_checks: usize,
     steps: usize,
-    signatures: HashMap<(usize, usize), SignatureCheck>,
+    /// Signature checks per (child, issuer) pool index; the signer is `None`.
+    signatures: HashMap<(Option<usize>, usize), SignatureCheck>,
     complete: Vec<Vec<usize>>,
     dead: Dead,
 }
@@ -222,7 +223,8 @@ impl<'a> Search<'a, '_> {
                 return;
             }
             let candidate = self.pool[index];
-            match self.signature(cert, index) {
+            // The child is the chain's last certificate, or the signer.
+            match self.signature(cert, chain.last().copied(), index) {
                 SignatureCheck::Valid => {}
                 SignatureCheck::Invalid => {
                     self.dead.bad_signature = true;
@@ -247,14 +249,12 @@ impl<'a> Search<'a, '_> {
         }
     }
 
-    fn signature(&mut self, cert: &CertInfo, issuer: usize) -> SignatureCheck {
-        // The child is identified by its DER's address in the pool or as
-        // the signer (usize::MAX); signatures are cached per pair.
-        let child = self
-            .pool
-            .iter()
-            .position(|candidate| std::ptr::eq(candidate.cert, cert))
-            .unwrap_or(usize::MAX);
+    fn signature(
+        &mut self,
+        cert: &CertInfo,
+        child: Option<usize>,
+        issuer: usize,
+    ) -> SignatureCheck {
         if let Some(known) = self.signatures.get(&(child, issuer)) {
             return *known;
         }
@@ -373,7 +373,7 @@ fn check_ca(cert: &CertInfo, anchor: bool) -> Result<(), VerifyError> {
 /// certificates below it on the path (the signer does not count).
 fn check_path_length(certs: &[&CertInfo]) -> Result<(), VerifyError> {
     let mut below = 0usize;
-    for (depth, cert) in certs.iter().enumerate().skip(1) {
+    for cert in certs.iter().skip(1) {
         if let Some(limit) = cert
             .basic_constraints
             .as_ref()
@@ -385,7 +385,7 @@ fn check_path_length(certs: &[&CertInfo]) -> Result<(), VerifyError> {
                 cert.subject_line
             )));
         }
-        if depth < certs.len() && !cert.self_issued {
+        if !cert.self_issued {
             below += 1;
         }
     }

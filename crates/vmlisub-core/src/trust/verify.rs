@@ -15,7 +15,7 @@ use x509_cert::Certificate;
 use x509_cert::ext::pkix::{KeyUsage, SubjectKeyIdentifier};
 
 use super::algorithms::{self, DigestAlgorithm, KeyType, Unavailable};
-use super::cert::CertInfo;
+use super::cert::{CertInfo, unix_seconds};
 use super::crl;
 use super::dn;
 use super::error::VerifyError;
@@ -122,10 +122,6 @@ pub struct Verified {
 
 pub fn timestamp(seconds: i64) -> Timestamp {
     Timestamp::from_second(seconds).unwrap_or(Timestamp::MAX)
-}
-
-fn unix_seconds(time: &x509_cert::time::Time) -> i64 {
-    i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
 }
 
 pub fn hex_upper(bytes: &[u8]) -> String {
