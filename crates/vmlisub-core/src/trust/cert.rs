@@ -467,6 +467,7 @@ impl CertInfo {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::trust::name::tlv;
 
     fn gridka_der() -> Vec<u8> {
         let pem = std::fs::read(
@@ -504,25 +505,6 @@ mod tests {
             b'0', b'0', b'Z',
         ];
         assert_eq!(for_parsing(&octets).as_ref(), &octets[..]);
-    }
-
-    /// One DER element (definite length).
-    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = content.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let bytes: Vec<u8> = len
-                .to_be_bytes()
-                .into_iter()
-                .skip_while(|byte| *byte == 0)
-                .collect();
-            out.push(0x80 | bytes.len() as u8);
-            out.extend(bytes);
-        }
-        out.extend_from_slice(content);
-        out
     }
 
     /// `der` with `extra` extensions appended to its extensions (the

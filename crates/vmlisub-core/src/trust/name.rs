@@ -251,7 +251,7 @@ fn prepare(text: &str) -> String {
 }
 
 /// One DER element with a short-form or long-form length.
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let len = content.len();
     if len < 0x80 {
