@@ -9,6 +9,22 @@ use jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The condition types vmlisub publishes (kstatus: `Ready` always,
+/// `Reconciling` and `Stalled` only while true).
+pub mod types {
+    pub const READY: &str = "Ready";
+    pub const RECONCILING: &str = "Reconciling";
+    pub const STALLED: &str = "Stalled";
+    /// A list's signature and certificate path verify.
+    pub const SIGNATURE_VERIFIED: &str = "SignatureVerified";
+    /// A list's signer is one of its Endorsers.
+    pub const ENDORSED: &str = "Endorsed";
+    /// `autoEndorse` recorded the first signer (trust on first use).
+    pub const AUTO_ENDORSED: &str = "AutoEndorsed";
+    /// An image is cached and verified.
+    pub const AVAILABLE: &str = "Available";
+}
+
 /// The status of a condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ConditionStatus {
@@ -97,7 +113,7 @@ pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Conditio
 
 /// Whether the `Ready` condition is True.
 pub fn is_ready(conditions: &[Condition]) -> bool {
-    find(conditions, "Ready").is_some_and(|ready| ready.status == ConditionStatus::True)
+    find(conditions, types::READY).is_some_and(|ready| ready.status == ConditionStatus::True)
 }
 
 #[cfg(test)]

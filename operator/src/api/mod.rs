@@ -17,6 +17,9 @@ pub use conditions::{Condition, ConditionStatus};
 /// How many past images an ImageSubscription's `status.history` keeps
 /// (both drivers).
 pub const MAX_HISTORY: usize = 10;
+/// Marks what vmlisub creates for a list (AutoSubscribe's
+/// ImageSubscriptions, autoEndorse's Endorser); the value is the list's name.
+pub const LIST_LABEL: &str = "vmli.hepix.org/list";
 pub use endorser::{Endorser, EndorserCredential, EndorserSpec, EndorserStatus};
 pub use image_subscription::{
     Artifact, DownloadProgress, ExpiredRecord, ImagePhase, ImageSubscription,
