@@ -11,7 +11,7 @@ use super::failure::{Concern, Failure};
 use super::view::GoodList;
 use crate::api::conditions::{self, Condition, ConditionStatus, types};
 use crate::api::{
-    Artifact, Endorser, EndorserStatus, ExpiredRecord, ImageListSubscription,
+    Artifact, DownloadProgress, Endorser, EndorserStatus, ExpiredRecord, ImageListSubscription,
     ImageListSubscriptionStatus, ImagePhase, ImageSubscriptionStatus, ImageSummary, ListSigner,
     ListStatus, MAX_HISTORY, RejectedImageReport,
 };
@@ -253,18 +253,17 @@ pub fn image_available(status: &mut ImageSubscriptionStatus, artifact: Artifact,
         "",
         now,
     );
-    set(
-        &mut status.conditions,
-        types::READY,
-        true,
-        "Available",
-        "",
-        now,
-    );
     conditions::remove_condition(&mut status.conditions, types::RECONCILING);
+    summarize(status, now);
 }
 
-/// The image is not available (`phase` says how), for `reason`.
+/// Ready follows Available (or an ongoing download).
+fn summarize(status: &mut ImageSubscriptionStatus, now: Timestamp) {
+    conditions::summarize_ready(&mut status.conditions, types::AVAILABLE, "Available", now);
+}
+
+/// The image is not available (`phase` says how), for `reason`; Ready
+/// says so too, unless a download is in progress (`Reconciling`).
 pub fn image_unavailable(
     status: &mut ImageSubscriptionStatus,
     phase: ImagePhase,
@@ -281,14 +280,26 @@ pub fn image_unavailable(
         message,
         now,
     );
+    summarize(status, now);
+}
+
+/// A download is in progress.
+pub fn image_downloading(
+    status: &mut ImageSubscriptionStatus,
+    progress: DownloadProgress,
+    now: Timestamp,
+) {
+    status.phase = ImagePhase::Downloading;
+    status.progress = Some(progress);
     set(
         &mut status.conditions,
-        types::READY,
-        false,
-        reason,
-        message,
+        types::RECONCILING,
+        true,
+        "Downloading",
+        "downloading the image",
         now,
     );
+    summarize(status, now);
 }
 
 /// A download failed.
@@ -319,8 +330,8 @@ pub fn image_withdrawn(
     } else {
         ImagePhase::Expired
     };
-    image_unavailable(status, phase, reason, message, now);
     conditions::remove_condition(&mut status.conditions, types::RECONCILING);
+    image_unavailable(status, phase, reason, message, now);
 }
 
 /// Records an expired version (newest first, at most [`MAX_HISTORY`]).

@@ -10,14 +10,13 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 
 use super::integrity::available;
-use crate::api::conditions::types;
 use crate::api::{DownloadProgress, ImagePhase, ImageSubscription, ImageSubscriptionStatus};
 use crate::controller::inputs::transfer_settings;
 use crate::controller::{Context, ControllerError};
 use crate::imagelist::{self, Image};
 use crate::store::ImageKey;
 use crate::subscription::select::resolve_image_url;
-use crate::subscription::status::{self, set};
+use crate::subscription::status;
 use crate::subscription::{DownloadObserver, GoodList, ObjectKey};
 
 /// Least time between two progress writes of one download.
@@ -76,25 +75,7 @@ pub async fn download(
             )
             .await;
     }
-    status.phase = ImagePhase::Downloading;
-    status.progress = Some(progress_of(0, listed.size));
-    let doing = "downloading the image";
-    set(
-        &mut status.conditions,
-        types::RECONCILING,
-        true,
-        "Downloading",
-        doing,
-        now,
-    );
-    set(
-        &mut status.conditions,
-        types::READY,
-        false,
-        "Downloading",
-        doing,
-        now,
-    );
+    status::image_downloading(status, progress_of(0, listed.size), now);
     context.apply_status(image, Some(&before), status).await?;
 
     let settings = transfer_settings(&list, list_key, context).await?;

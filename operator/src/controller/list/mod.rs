@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt as _};
@@ -134,13 +133,8 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
             .apply_status(list, current, &published.status)
             .await?;
         for event in status::events(current, &published.status, &refresh.view) {
-            let kind = if event.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            };
             context
-                .event(list, kind, &event.reason, event.action, event.note)
+                .event(list, event.type_, &event.reason, event.action, event.note)
                 .await;
         }
     }

@@ -3,6 +3,7 @@
 //! is unit-tested without a cluster.
 
 use jiff::Timestamp;
+use kube::runtime::events::EventType;
 
 use crate::api::ImageListSubscriptionStatus;
 use crate::api::conditions::{self, types};
@@ -89,10 +90,10 @@ pub fn publish(observed: &Observed<'_>, refresh: &ListRefresh, now: Timestamp) -
     }
 }
 
-/// An Event to emit: (type is Warning?, reason, action, message).
+/// An Event to emit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListEvent {
-    pub warning: bool,
+    pub type_: EventType,
     pub reason: String,
     pub action: &'static str,
     pub note: String,
@@ -113,7 +114,7 @@ pub fn events(
         && old_digest != Some(info.digest.as_str())
     {
         events.push(ListEvent {
-            warning: false,
+            type_: EventType::Normal,
             reason: "ListUpdated".into(),
             action: "Import",
             note: format!(
@@ -132,7 +133,7 @@ pub fn events(
         && condition.status != conditions::ConditionStatus::True
     {
         events.push(ListEvent {
-            warning: true,
+            type_: EventType::Warning,
             reason: condition.reason.clone(),
             action: match view {
                 ListView::Withdrawn(..) => "Withdraw",

@@ -195,7 +195,7 @@ fn events_announce_a_new_list_once() {
     let first = events(None, &with_list("sha512:a"), &view);
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].reason, "ListUpdated");
-    assert!(!first[0].warning);
+    assert_eq!(first[0].type_, EventType::Normal);
     assert!(
         first[0]
             .note
@@ -212,7 +212,7 @@ fn events_warn_once_per_rejection_and_name_a_withdrawal() {
     let failure = Failure::transient("rollback", "older");
     let rejected = events(Some(&before), &after, &ListView::Unavailable(failure));
     assert_eq!(rejected.len(), 1);
-    assert!(rejected[0].warning);
+    assert_eq!(rejected[0].type_, EventType::Warning);
     assert_eq!(
         (rejected[0].reason.as_str(), rejected[0].action),
         ("Rollback", "Reject")
