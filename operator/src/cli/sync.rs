@@ -222,7 +222,7 @@ fn print_status(args: &SyncArgs) -> ExitCode {
         Err(err) => return super::fail(&err),
     };
     let ready = |conditions: &[crate::api::Condition]| {
-        crate::api::conditions::find(conditions, "Ready")
+        crate::api::conditions::find(conditions, crate::api::conditions::types::READY)
             .map(|c| format!("{:?}/{}", c.status, c.reason))
             .unwrap_or_else(|| "Unknown".into())
     };
