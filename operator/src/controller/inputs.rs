@@ -1,6 +1,13 @@
 //! What a list names, read from the API by name when needed (Secrets and
 //! ConfigMaps are never listed or watched), as the subscription core's
 //! typed inputs. Shared by the list and image reconcilers.
+//!
+//! Only objects labelled `vmli.hepix.org/credentials: "true"` are read:
+//! the operator may get any Secret of a watched namespace, and must not
+//! become a deputy that sends one (a ServiceAccount token, say) to a URL
+//! chosen by someone who may create ImageListSubscriptions but not read
+//! Secrets. An object without the label is refused by name only; its
+//! content never reaches a message.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +15,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 
 use super::{Context, ControllerError};
-use crate::api::ImageListSubscription;
-use crate::subscription::inputs::{self, transfer_secret_names};
+use crate::api::{CREDENTIALS_LABEL, ImageListSubscription};
+use crate::subscription::inputs::{self, SourceKind, transfer_secret_names};
 use crate::subscription::{Failure, Fetched, ObjectKey, SecretData, TransferSettings};
 
 /// The transfer settings of `list` (its `secretRef`, `certSecretRef` and
@@ -37,8 +44,14 @@ pub async fn fetch_secrets(
         if fetched.secrets.contains_key(&name) {
             continue;
         }
-        if let Some(data) = secret_data(&secrets, &name).await? {
-            fetched.secrets.insert(name, data);
+        let Some(secret) = secrets.get_opt(&name).await? else {
+            continue;
+        };
+        if opted_in(secret.metadata.labels.as_ref()) {
+            fetched.secrets.insert(name, secret_data(secret));
+        } else {
+            tracing::warn!(namespace = %key.namespace, secret = %name, label = CREDENTIALS_LABEL, "Secret not opted in: not read");
+            fetched.not_opted_in.insert((SourceKind::Secret, name));
         }
     }
     Ok(())
@@ -53,6 +66,13 @@ pub async fn fetch_config_map(
 ) -> Result<(), ControllerError> {
     let config_maps: Api<ConfigMap> = Api::namespaced(context.client.clone(), &key.namespace);
     if let Some(config_map) = config_maps.get_opt(name).await? {
+        if !opted_in(config_map.metadata.labels.as_ref()) {
+            tracing::warn!(namespace = %key.namespace, config_map = %name, label = CREDENTIALS_LABEL, "ConfigMap not opted in: not read");
+            fetched
+                .not_opted_in
+                .insert((SourceKind::ConfigMap, name.to_string()));
+            return Ok(());
+        }
         let mut values = BTreeMap::new();
         for (k, v) in config_map.data.unwrap_or_default() {
             values.insert(k, v.into_bytes());
@@ -67,14 +87,15 @@ pub async fn fetch_config_map(
     Ok(())
 }
 
-/// A Secret's `data` and `stringData`, if it exists.
-async fn secret_data(
-    secrets: &Api<Secret>,
-    name: &str,
-) -> Result<Option<SecretData>, ControllerError> {
-    let Some(secret) = secrets.get_opt(name).await? else {
-        return Ok(None);
-    };
+/// Whether an object carries `vmli.hepix.org/credentials: "true"`.
+fn opted_in(labels: Option<&BTreeMap<String, String>>) -> bool {
+    labels
+        .and_then(|labels| labels.get(CREDENTIALS_LABEL))
+        .is_some_and(|value| value == "true")
+}
+
+/// A Secret's `data` and `stringData`.
+fn secret_data(secret: Secret) -> SecretData {
     let mut values = BTreeMap::new();
     for (k, v) in secret.data.unwrap_or_default() {
         values.insert(k, v.0);
@@ -82,5 +103,5 @@ async fn secret_data(
     for (k, v) in secret.string_data.unwrap_or_default() {
         values.insert(k, v.into_bytes());
     }
-    Ok(Some(SecretData { values }))
+    SecretData { values }
 }

@@ -8,7 +8,7 @@
 //! [`Sources`]; turning them into [`ListInputs`] is the same code for both,
 //! so a missing or malformed Secret fails with the same reason everywhere.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::failure::Failure;
 use crate::api::{Endorser, ImageListSubscription};
@@ -49,6 +49,19 @@ pub trait Sources {
     fn secret(&self, name: &str) -> Option<&SecretData>;
     fn config_map(&self, name: &str) -> Option<&SecretData>;
     fn endorser(&self, name: &str) -> Option<&Endorser>;
+    /// Whether a Secret or ConfigMap (`kind`) exists but was not opted in
+    /// to being read ([`crate::api::CREDENTIALS_LABEL`]): its content was
+    /// never read.
+    fn not_opted_in(&self, _kind: SourceKind, _name: &str) -> bool {
+        false
+    }
+}
+
+/// The kinds of object a list reads data from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SourceKind {
+    Secret,
+    ConfigMap,
 }
 
 /// Named objects fetched for one list (what the operator reads by name).
@@ -57,6 +70,8 @@ pub struct Fetched {
     pub secrets: BTreeMap<String, SecretData>,
     pub config_maps: BTreeMap<String, SecretData>,
     pub endorsers: BTreeMap<String, Endorser>,
+    /// Objects that exist without the opt-in label (content not read).
+    pub not_opted_in: BTreeSet<(SourceKind, String)>,
 }
 
 impl Sources for Fetched {
@@ -69,6 +84,25 @@ impl Sources for Fetched {
     fn endorser(&self, name: &str) -> Option<&Endorser> {
         self.endorsers.get(name)
     }
+    fn not_opted_in(&self, kind: SourceKind, name: &str) -> bool {
+        self.not_opted_in.contains(&(kind, name.to_string()))
+    }
+}
+
+/// The failure for an object that was not opted in.
+fn not_opted_in(kind: SourceKind, what: &str, key: &ObjectKey, name: &str) -> Failure {
+    let (reason, kind) = match kind {
+        SourceKind::Secret => ("secret-not-opted-in", "Secret"),
+        SourceKind::ConfigMap => ("config-map-not-opted-in", "ConfigMap"),
+    };
+    Failure::spec(
+        reason,
+        format!(
+            "{what} {kind} {}/{name} does not carry the label {}=\"true\"; the operator reads only {kind}s labelled for it",
+            key.namespace,
+            crate::api::CREDENTIALS_LABEL
+        ),
+    )
 }
 
 /// The Secrets a list's transfers use (`secretRef`, `certSecretRef`,
@@ -157,6 +191,9 @@ pub fn transfer_settings(
 ) -> Result<TransferSettings, Failure> {
     let mut settings = TransferSettings::default();
     let secret = |what: &str, name: &str| {
+        if sources.not_opted_in(SourceKind::Secret, name) {
+            return Err(not_opted_in(SourceKind::Secret, what, key, name));
+        }
         sources.secret(name).ok_or_else(|| {
             Failure::transient(
                 "secret-missing",
@@ -228,6 +265,14 @@ fn trust_bundles(
         )
     };
     if let Some(reference) = &source.config_map_ref {
+        if sources.not_opted_in(SourceKind::ConfigMap, &reference.name) {
+            return Err(not_opted_in(
+                SourceKind::ConfigMap,
+                "trust.configMapRef",
+                key,
+                &reference.name,
+            ));
+        }
         let data = sources
             .config_map(&reference.name)
             .ok_or_else(|| missing("ConfigMap", &reference.name))?;
@@ -238,6 +283,14 @@ fn trust_bundles(
         );
     }
     if let Some(reference) = &source.secret_ref {
+        if sources.not_opted_in(SourceKind::Secret, &reference.name) {
+            return Err(not_opted_in(
+                SourceKind::Secret,
+                "trust.secretRef",
+                key,
+                &reference.name,
+            ));
+        }
         let data = sources
             .secret(&reference.name)
             .ok_or_else(|| missing("Secret", &reference.name))?;
@@ -248,4 +301,128 @@ fn trust_bundles(
         );
     }
     Ok(Some(bundles))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::subscription::failure::FailureClass;
+
+    fn list(spec: serde_json::Value) -> ImageListSubscription {
+        ImageListSubscription::new("l", serde_json::from_value(spec).unwrap())
+    }
+
+    fn secret(pairs: &[(&str, &str)]) -> SecretData {
+        SecretData {
+            values: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+        }
+    }
+
+    fn key() -> ObjectKey {
+        ObjectKey::new("grid", "l")
+    }
+
+    #[test]
+    fn a_secret_without_the_opt_in_label_is_refused_unread() {
+        let list = list(serde_json::json!({
+            "url": "https://attacker.example/list",
+            "secretRef": {"name": "default-token"},
+        }));
+        let mut fetched = Fetched::default();
+        fetched
+            .not_opted_in
+            .insert((SourceKind::Secret, "default-token".into()));
+        let inputs = ListInputs::gather(&key(), &list, &fetched);
+        let failure = inputs.transfer.unwrap_err();
+        assert_eq!(failure.reason, "secret-not-opted-in");
+        assert_eq!(failure.class, FailureClass::SpecError);
+        assert!(failure.message.contains("grid/default-token"));
+        assert!(failure.message.contains(crate::api::CREDENTIALS_LABEL));
+    }
+
+    #[test]
+    fn trust_sources_need_the_label_too() {
+        let list = list(serde_json::json!({
+            "url": "https://example.org/list",
+            "trust": {"configMapRef": {"name": "cas"}, "secretRef": {"name": "more"}},
+        }));
+        let mut fetched = Fetched::default();
+        fetched
+            .not_opted_in
+            .insert((SourceKind::ConfigMap, "cas".into()));
+        let failure = ListInputs::gather(&key(), &list, &fetched)
+            .trust
+            .unwrap_err();
+        assert_eq!(failure.reason, "config-map-not-opted-in");
+        fetched.not_opted_in.clear();
+        fetched
+            .config_maps
+            .insert("cas".into(), secret(&[("ca.pem", "x")]));
+        fetched
+            .not_opted_in
+            .insert((SourceKind::Secret, "more".into()));
+        let failure = ListInputs::gather(&key(), &list, &fetched)
+            .trust
+            .unwrap_err();
+        assert_eq!(failure.reason, "secret-not-opted-in");
+    }
+
+    #[test]
+    fn secrets_give_credentials_ca_and_proxy() {
+        let list = list(serde_json::json!({
+            "url": "https://example.org/list",
+            "secretRef": {"name": "auth"},
+            "certSecretRef": {"name": "ca"},
+            "proxySecretRef": {"name": "proxy"},
+        }));
+        let mut fetched = Fetched::default();
+        fetched
+            .secrets
+            .insert("auth".into(), secret(&[("token", "t0k")]));
+        fetched
+            .secrets
+            .insert("ca".into(), secret(&[("ca.crt", "PEM")]));
+        fetched.secrets.insert(
+            "proxy".into(),
+            secret(&[("address", "http://proxy:3128"), ("noProxy", "a, .b")]),
+        );
+        let settings = ListInputs::gather(&key(), &list, &fetched)
+            .transfer
+            .unwrap();
+        assert_eq!(
+            settings.auth,
+            Some(Auth::Bearer {
+                token: "t0k".into()
+            })
+        );
+        assert_eq!(settings.extra_ca_pem.as_deref(), Some(b"PEM".as_slice()));
+        assert_eq!(
+            settings.proxy,
+            Some(ProxyConfig::Explicit {
+                url: "http://proxy:3128".into(),
+                no_proxy: vec!["a".into(), ".b".into()],
+            })
+        );
+        // A missing Secret may still appear: transient.
+        fetched.secrets.remove("auth");
+        let failure = ListInputs::gather(&key(), &list, &fetched)
+            .transfer
+            .unwrap_err();
+        assert_eq!(
+            (failure.reason.as_ref(), failure.class),
+            ("secret-missing", FailureClass::Transient)
+        );
+        // One without usable keys is a spec error.
+        fetched
+            .secrets
+            .insert("auth".into(), secret(&[("user", "x")]));
+        let failure = ListInputs::gather(&key(), &list, &fetched)
+            .transfer
+            .unwrap_err();
+        assert_eq!(failure.reason, "secret-invalid");
+    }
 }

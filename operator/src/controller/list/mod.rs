@@ -24,6 +24,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt as _};
 
 use super::{Context, ControllerError, REQUESTED_AT, key_of};
+use crate::api::conditions::{self, types};
 use crate::api::{Endorser, ImageListSubscription, ImageListSubscriptionStatus};
 use crate::imagelist;
 use crate::store::ExpireReason;
@@ -32,6 +33,10 @@ use crate::subscription::{ListRefresh, ListView, ObjectKey};
 use auto::auto_endorser_name;
 
 pub const FINALIZER: &str = "vmli.hepix.org/cleanup";
+/// How often a Stalled list is tried again. A spec change retries at
+/// once; this catches fixes outside the spec (a Secret labelled for the
+/// operator, a ConfigMap created), which change no generation.
+const STALLED_RETRY: Duration = Duration::from_secs(600);
 
 pub async fn reconcile(
     list: Arc<ImageListSubscription>,
@@ -96,7 +101,11 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
     let requested = list.annotations().get(REQUESTED_AT).cloned();
     let handled = current.and_then(|s| s.last_handled_reconcile_at.clone());
     let spec_changed = current.and_then(|s| s.observed_generation) != list.metadata.generation;
-    let force = spec_changed || (requested.is_some() && requested != handled);
+    // A Stalled list is retried (slowly, see below) with a fetch: what
+    // cures it may be outside its spec (labelling a Secret, say).
+    let stalled_before =
+        current.is_some_and(|s| conditions::find(&s.conditions, types::STALLED).is_some());
+    let force = spec_changed || stalled_before || (requested.is_some() && requested != handled);
 
     let inputs = dereference::gather(list, &key, context).await?;
     tracing::debug!(list = %key, force, "refreshing");
@@ -147,7 +156,7 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
 
     context.clear_failures(&key);
     if published.stalled.is_some() {
-        return Ok(Action::await_change());
+        return Ok(Action::requeue(STALLED_RETRY));
     }
     Ok(Action::requeue(next_wait(&refresh, now)))
 }
