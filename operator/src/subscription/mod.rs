@@ -103,6 +103,9 @@ pub struct Subscriptions {
     trust: Mutex<Option<CaDirCache>>,
     transfers: Mutex<HashMap<String, Transfer>>,
     state: Mutex<State>,
+    /// One download per image at a time, whatever the number of
+    /// subscriptions that want it (they share the partial file).
+    in_flight: Mutex<HashMap<ImageKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Locks a mutex; a panic elsewhere while holding it left plain data that
@@ -157,6 +160,7 @@ impl Subscriptions {
                 trust: Mutex::new(trust),
                 transfers: Mutex::new(HashMap::new()),
                 state: Mutex::new(state),
+                in_flight: Mutex::new(HashMap::new()),
             },
             notes,
         ))
@@ -248,10 +252,45 @@ impl Subscriptions {
     }
 
     /// Downloads one image of a good list into the cache and promotes it
-    /// once its size and sha512 are proven. A partial download stays
-    /// resumable unless its bytes are known to be wrong.
+    /// once its size and sha512 are proven, on the stream and again on
+    /// disk. A partial download stays resumable unless its bytes are known
+    /// to be wrong. Concurrent calls for one image run one at a time; a
+    /// later one finds the image cached and returns it.
     #[allow(clippy::too_many_arguments)]
     pub async fn download(
+        &self,
+        transfer: &Result<TransferSettings, Failure>,
+        list_url: &str,
+        good: &GoodList,
+        image: &Image,
+        key: &ImageKey,
+        now: Timestamp,
+        observer: &dyn DownloadObserver,
+    ) -> Result<PathBuf, Failure> {
+        let gate = Arc::clone(lock(&self.in_flight).entry(key.clone()).or_default());
+        let result = {
+            let _turn = gate.lock().await;
+            match self.store.cached(key) {
+                // Another subscription of the same image got it first.
+                Some(cached) if cached.sha512 == image.sha512 && cached.size == image.size => {
+                    Ok(self.store.image_path(key))
+                }
+                _ => {
+                    self.download_now(transfer, list_url, good, image, key, now, observer)
+                        .await
+                }
+            }
+        };
+        let mut in_flight = lock(&self.in_flight);
+        // Only the map and this call hold it: nobody waits any more.
+        if Arc::strong_count(&gate) == 2 {
+            in_flight.remove(key);
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn download_now(
         &self,
         transfer: &Result<TransferSettings, Failure>,
         list_url: &str,
@@ -291,10 +330,19 @@ impl Subscriptions {
             }
             return Err(Failure::of(&err));
         }
-        let path = self
-            .store
-            .promote(key, &record)
-            .map_err(|err| Failure::of(&err))?;
+        // The stream's hash proved the bytes sent, not the bytes on disk:
+        // re-hash the file through the descriptor that is promoted.
+        let path = self.store.verify_and_promote(key, &record).map_err(|err| {
+            if matches!(
+                err,
+                crate::store::StoreError::ChecksumMismatch { .. }
+                    | crate::store::StoreError::SizeMismatch { .. }
+            ) {
+                // Known wrong: the next attempt starts from zero.
+                let _ = self.store.discard_partial(key);
+            }
+            Failure::of(&err)
+        })?;
         observer.promoted(&record, &path);
         Ok(path)
     }
