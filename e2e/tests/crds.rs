@@ -73,7 +73,16 @@ async fn vmlisub_crds_install_default_and_validate() -> Result<()> {
         list.data["spec"]["imagePolicy"] == "Manual",
         "imagePolicy not defaulted"
     );
-    for (field, value) in [("url", json!("ftp://x/y")), ("interval", json!("6 hours"))] {
+    for (field, value) in [
+        ("url", json!("ftp://x/y")),
+        ("interval", json!("6 hours")),
+        // Floors and bounds (CEL on the real API server).
+        ("interval", json!("1ms")),
+        ("interval", json!("59s")),
+        ("timeout", json!("500ms")),
+        ("timeout", json!("2h")),
+        ("imageSelector", json!({"titlePattern": "a".repeat(257)})),
+    ] {
         let mut spec = json!({"url": "https://x/y"});
         spec[field] = value;
         let refused = apply(
@@ -89,6 +98,17 @@ async fn vmlisub_crds_install_default_and_validate() -> Result<()> {
             "{field} not validated: {refused:?}"
         );
     }
+
+    // The bounds themselves are accepted.
+    apply(
+        &lists,
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+            "metadata": {"name": "edges"},
+            "spec": {"url": "https://x/y", "interval": "1m", "timeout": "1s"}
+        }),
+    )
+    .await?;
 
     let images = api(&cluster, &ns, "ImageSubscription");
     apply(&images, json!({

@@ -322,3 +322,73 @@ fn images_expire_when_their_stored_list_expires() {
         text(&second)
     );
 }
+
+/// `autoEndorse: true` with no Endorser: the first valid signer is trusted
+/// on first use, once, recorded in the state and reported; a list signed by
+/// anyone else afterwards is refused, and switching autoEndorse off
+/// withdraws the trust.
+#[test]
+fn auto_endorse_trusts_the_first_signer_once() {
+    let site = Site::new();
+    let a = site.image("a.img", b"image A bytes");
+    site.publish(
+        &site
+            .pki
+            .list(LIST_ID, "1", &[("img-a", &a, b"image A bytes")]),
+    );
+    let manifest = |auto: bool| {
+        format!(
+            r#"apiVersion: vmli.hepix.org/v1alpha1
+kind: ImageListSubscription
+metadata: {{name: vo-list}}
+spec:
+  url: "file://{list}"
+  autoEndorse: {auto}
+  imagePolicy: AutoSubscribe
+"#,
+            list = site.root.join("site/image.list").display(),
+        )
+    };
+    std::fs::write(site.root.join("manifests/site.yaml"), manifest(true)).unwrap();
+    let out = site.sync();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("trusting"),
+        "{}",
+        text(&out)
+    );
+    assert!(site.endorsed("img-a").exists());
+    let entry = &site.state()["lists"]["default/vo-list"];
+    assert_eq!(entry["autoEndorsed"]["subject"], site.pki.subject.as_str());
+
+    // Another signer of the same CA publishes version 2: not the one
+    // trusted on first use.
+    let now = jiff::Timestamp::now();
+    let other = site
+        .pki
+        .issue_signer("intruder", now + jiff::SignedDuration::from_hours(24));
+    site.publish(&site.pki.list_signed_by(
+        &other,
+        LIST_ID,
+        "2",
+        &[("img-a", &a, b"image A bytes")],
+        now - jiff::SignedDuration::from_hours(1),
+        now + jiff::SignedDuration::from_hours(24),
+    ));
+    let out = site.sync();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("endorser-not-authorised"),
+        "{}",
+        text(&out)
+    );
+    assert!(site.endorsed("img-a").exists(), "the first list stays good");
+    let entry = &site.state()["lists"]["default/vo-list"];
+    assert_eq!(entry["autoEndorsed"]["subject"], site.pki.subject.as_str());
+
+    // autoEndorse off, no Endorser: nobody authorises the list any more.
+    std::fs::write(site.root.join("manifests/site.yaml"), manifest(false)).unwrap();
+    let out = site.sync();
+    assert!(!out.status.success());
+    assert!(!site.endorsed("img-a").exists(), "{}", text(&out));
+}

@@ -1,7 +1,7 @@
 //! `ImageListSubscription`: one signed image list, fetched on an interval,
 //! verified, authorised against Endorsers and kept as the last good list.
 
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +68,7 @@ pub struct TrustSource {
 }
 
 /// A subscription to one signed image list.
-#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(CustomResource, KubeSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[kube(
     group = "vmli.hepix.org",
     version = "v1alpha1",
@@ -91,13 +91,17 @@ pub struct ImageListSubscriptionSpec {
     /// never followed.
     #[schemars(regex(pattern = r"^(https?|file)://.+"), length(max = 2048))]
     pub url: String,
-    /// How often to check the list (Go duration, e.g. `6h`, jittered).
+    /// How often to check the list (Go duration, e.g. `6h`, jittered by up
+    /// to 10%; at least `1m`).
     #[serde(default = "default_interval")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"), length(max = 64))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1m')").message("interval must be at least 1m"))]
     pub interval: String,
-    /// Timeout of one fetch (Go duration).
+    /// Deadline of one list fetch, redirects and body included (Go
+    /// duration, `1s` to `1h`; default 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"), length(max = 64))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1s') && duration(self) <= duration('1h')").message("timeout must be between 1s and 1h"))]
     pub timeout: Option<String>,
     /// Stop fetching; the cached images stay as they are.
     #[serde(default)]

@@ -127,6 +127,8 @@ pub struct TransferSettings {
     pub extra_ca_pem: Option<Vec<u8>>,
     /// `proxySecretRef`'s proxy, if it names one.
     pub proxy: Option<ProxyConfig>,
+    /// `spec.timeout`: the deadline of one list fetch.
+    pub list_timeout: Option<std::time::Duration>,
 }
 
 /// The signing trust a list adds to (or puts in place of) the CA
@@ -189,7 +191,14 @@ pub fn transfer_settings(
     list: &ImageListSubscription,
     sources: &impl Sources,
 ) -> Result<TransferSettings, Failure> {
-    let mut settings = TransferSettings::default();
+    let mut settings = TransferSettings {
+        list_timeout: list
+            .spec
+            .timeout
+            .as_deref()
+            .and_then(|t| crate::api::duration::parse_duration(t).ok()),
+        ..TransferSettings::default()
+    };
     let secret = |what: &str, name: &str| {
         if sources.not_opted_in(SourceKind::Secret, name) {
             return Err(not_opted_in(SourceKind::Secret, what, key, name));

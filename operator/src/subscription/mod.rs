@@ -214,6 +214,9 @@ impl Subscriptions {
         if let Some(proxy) = &settings.proxy {
             config.proxy = proxy.clone();
         }
+        if let Some(timeout) = settings.list_timeout {
+            config.total_timeout = timeout;
+        }
         let fingerprint = serde_json::to_string(&config).unwrap_or_default();
         if let Some(transfer) = lock(&self.transfers).get(&fingerprint) {
             return Ok(transfer.clone());

@@ -133,11 +133,13 @@ impl Subscriptions {
         }
         let bytes = std::fs::read(self.list_file(key)).map_err(|_| None)?;
         let trust = self.trust_for(inputs).map_err(|_| None)?;
+        let entry = lock(&self.state).lists.get(&key.to_string()).cloned();
+        let credentials = credentials_of(inputs, entry.as_ref());
         stored_list(
             &bytes,
             &trust,
             &verify_options(&inputs.list, now),
-            &inputs.credentials,
+            &credentials,
         )
         .map_err(Some)
     }
@@ -169,10 +171,14 @@ impl Subscriptions {
         // fetched one and refused it: the conditions describe it.
         let mut refused: Option<Refused> = None;
 
+        let credentials = credentials_of(inputs, Some(&entry));
+        // autoEndorse before its first signer: whoever validly signs now.
+        let first_use = list.spec.auto_endorse && entry.auto_endorsed.is_none();
         let outcome: Result<GoodList, Failure> = async {
+            super::select::validate_spec(list)?;
             let trust = self.trust_for(inputs)?;
-            let credentials = &inputs.credentials;
-            if !inputs.missing_endorsers.is_empty() && credentials.is_empty() {
+            let credentials = &credentials;
+            if !inputs.missing_endorsers.is_empty() && credentials.is_empty() && !first_use {
                 // Every endorser this list relied on is gone.
                 return Err(Failure::endorsement(
                     "endorser-missing",
@@ -237,6 +243,7 @@ impl Subscriptions {
                 &trust,
                 &options,
                 credentials,
+                first_use,
                 list,
                 entry.pinned_identifier.as_deref(),
                 previous.as_ref().and_then(|p| p.as_ref().ok()),
@@ -293,6 +300,16 @@ impl Subscriptions {
                             &digest,
                         );
                     }
+                    if first_use {
+                        lines.push(format!(
+                            "{key}: autoEndorse: trusting {} (issuer {}) on first use; review it",
+                            verified_signer.subject, verified_signer.issuer
+                        ));
+                        entry.auto_endorsed = Some(Credential {
+                            subject: verified_signer.subject.clone(),
+                            issuer: verified_signer.issuer.clone(),
+                        });
+                    }
                     entry.status.etag = fetched_validators.etag;
                     entry.status.last_modified = fetched_validators.last_modified;
                     for warning in verdict.warnings() {
@@ -339,6 +356,19 @@ impl Subscriptions {
         lock(&self.state).lists.insert(state_key, entry);
         outcome
     }
+}
+
+/// The credentials that authorise a list's signer: its Endorsers', plus,
+/// while `autoEndorse` is on, the signer it trusted on first use.
+fn credentials_of(inputs: &ListInputs, entry: Option<&ListState>) -> Vec<Credential> {
+    let mut credentials = inputs.credentials.clone();
+    if inputs.list.spec.auto_endorse
+        && let Some(first) = entry.and_then(|e| e.auto_endorsed.as_ref())
+        && !credentials.contains(first)
+    {
+        credentials.push(first.clone());
+    }
+    credentials
 }
 
 /// Re-checks the stored list: is it still trusted now (signature, chain,
@@ -419,6 +449,7 @@ fn verify_and_decide(
     trust: &TrustStore,
     options: &VerifyOptions,
     credentials: &[Credential],
+    first_use: bool,
     list: &ImageListSubscription,
     pinned: Option<&str>,
     previous: Option<&GoodList>,
@@ -435,13 +466,21 @@ fn verify_and_decide(
         issuer: verified.signer.issuer.clone(),
     };
     let pinned = list.spec.identifier.as_deref().or(pinned);
+    // Trust on first use: the verified signer stands in for an Endorser.
+    let mut endorsers = credentials.to_vec();
+    if first_use {
+        endorsers.push(Credential {
+            subject: signer.subject.clone(),
+            issuer: signer.issuer.clone(),
+        });
+    }
     let digest_bytes = digest.to_bytes();
     let previous_digest = previous.map(|p| p.digest.to_bytes());
     let input = DecisionInput {
         list: &parsed.list,
         digest: &digest_bytes,
         signer: &signer,
-        endorsers: credentials,
+        endorsers: &endorsers,
         pinned_identifier: pinned,
         previous: previous
             .zip(previous_digest.as_ref())

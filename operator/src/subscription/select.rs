@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::failure::Failure;
 use super::inputs::ObjectKey;
 use super::view::GoodList;
 use crate::api::{ImageListSubscription, ImagePolicy, ImageSubscription};
@@ -78,12 +79,12 @@ pub fn auto_selected<'a>(
     list: &ImageListSubscription,
     images: &'a [Image],
 ) -> impl Iterator<Item = &'a Image> {
-    let auto = list.spec.image_policy == ImagePolicy::AutoSubscribe;
     let selector = list.spec.image_selector.clone().unwrap_or_default();
-    let pattern = selector
-        .title_pattern
-        .as_deref()
-        .and_then(|p| regex::Regex::new(p).ok());
+    let pattern = selector.title_pattern.as_deref().map(title_regex);
+    // An invalid pattern selects nothing (the list is Stalled for it).
+    let auto =
+        list.spec.image_policy == ImagePolicy::AutoSubscribe && !matches!(pattern, Some(Err(_)));
+    let pattern = pattern.and_then(Result::ok);
     images.iter().filter(move |image| {
         if !auto {
             return false;
@@ -109,6 +110,71 @@ pub fn auto_selected<'a>(
         let title_ok = pattern.as_ref().is_none_or(|p| p.is_match(&image.title));
         os_ok && arch_ok && title_ok
     })
+}
+
+/// Longest `imageSelector.titlePattern` accepted.
+pub const MAX_TITLE_PATTERN: usize = 256;
+/// Shortest `interval`: publishers are not polled more often.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
+/// Bounds of `timeout`, one list fetch.
+pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// A title pattern as a bounded regular expression (linear time by
+/// construction; its compiled size is capped too).
+fn title_regex(pattern: &str) -> Result<regex::Regex, String> {
+    if pattern.len() > MAX_TITLE_PATTERN {
+        return Err(format!("longer than {MAX_TITLE_PATTERN} bytes"));
+    }
+    regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|err| err.to_string())
+}
+
+/// The spec rules a schema cannot fully express (or that a manifest read
+/// by `vmlisub sync` never met): a valid title pattern, `interval` of at
+/// least [`MIN_INTERVAL`], `timeout` within its bounds. Only a spec change
+/// cures them (Stalled).
+pub fn validate_spec(list: &ImageListSubscription) -> Result<(), Failure> {
+    use crate::api::duration::parse_duration;
+    if let Some(pattern) = list
+        .spec
+        .image_selector
+        .as_ref()
+        .and_then(|s| s.title_pattern.as_deref())
+        && let Err(why) = title_regex(pattern)
+    {
+        return Err(Failure::spec(
+            "invalid-selector",
+            format!(
+                "imageSelector.titlePattern {pattern:?} is not a valid regular expression: {why}"
+            ),
+        ));
+    }
+    match parse_duration(&list.spec.interval) {
+        Ok(interval) if interval >= MIN_INTERVAL => {}
+        Ok(_) => {
+            return Err(Failure::spec(
+                "invalid-interval",
+                format!("interval {} is shorter than 1m", list.spec.interval),
+            ));
+        }
+        Err(err) => return Err(Failure::spec("invalid-interval", err.to_string())),
+    }
+    if let Some(timeout) = &list.spec.timeout {
+        match parse_duration(timeout) {
+            Ok(t) if (MIN_TIMEOUT..=MAX_TIMEOUT).contains(&t) => {}
+            Ok(_) => {
+                return Err(Failure::spec(
+                    "invalid-timeout",
+                    format!("timeout {timeout} is not between 1s and 1h"),
+                ));
+            }
+            Err(err) => return Err(Failure::spec("invalid-timeout", err.to_string())),
+        }
+    }
+    Ok(())
 }
 
 /// The store key of a list subscription (`None` for names the store
@@ -148,8 +214,66 @@ pub fn jittered(interval: Duration, key: &str) -> Duration {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn list(spec: serde_json::Value) -> ImageListSubscription {
+        ImageListSubscription::new("l", serde_json::from_value(spec).unwrap())
+    }
+
+    #[test]
+    fn an_invalid_title_pattern_stalls_and_selects_nothing() {
+        let bad = list(serde_json::json!({
+            "url": "https://example.org/list",
+            "imagePolicy": "AutoSubscribe",
+            "imageSelector": {"titlePattern": "CentOS (7"},
+        }));
+        let failure = validate_spec(&bad).unwrap_err();
+        assert_eq!(failure.reason, "invalid-selector");
+        assert!(failure.is_spec_error());
+        let good = crate::subscription::view::fixture(3);
+        assert_eq!(auto_selected(&bad, &good.parsed.list.images).count(), 0);
+        let fine = list(serde_json::json!({
+            "url": "https://example.org/list",
+            "imagePolicy": "AutoSubscribe",
+            "imageSelector": {"titlePattern": "^image [02]$"},
+        }));
+        assert!(validate_spec(&fine).is_ok());
+        let picked: Vec<_> = auto_selected(&fine, &good.parsed.list.images)
+            .map(|i| i.identifier.as_str().to_string())
+            .collect();
+        assert_eq!(picked, ["img-0", "img-2"]);
+        let long = list(serde_json::json!({
+            "url": "https://example.org/list",
+            "imageSelector": {"titlePattern": "a".repeat(MAX_TITLE_PATTERN + 1)},
+        }));
+        assert_eq!(validate_spec(&long).unwrap_err().reason, "invalid-selector");
+        // A pattern whose compiled form is huge is refused, not built.
+        let huge = list(serde_json::json!({
+            "url": "https://example.org/list",
+            "imageSelector": {"titlePattern": "(\\w{100}){100}"},
+        }));
+        assert_eq!(validate_spec(&huge).unwrap_err().reason, "invalid-selector");
+    }
+
+    #[test]
+    fn intervals_and_timeouts_have_floors() {
+        let with = |interval: &str, timeout: Option<&str>| {
+            let mut spec =
+                serde_json::json!({"url": "https://example.org/list", "interval": interval});
+            if let Some(timeout) = timeout {
+                spec["timeout"] = serde_json::json!(timeout);
+            }
+            validate_spec(&list(spec)).map_err(|f| f.reason.to_string())
+        };
+        assert_eq!(with("1ms", None), Err("invalid-interval".into()));
+        assert_eq!(with("59s", None), Err("invalid-interval".into()));
+        assert_eq!(with("1m", None), Ok(()));
+        assert_eq!(with("6h", Some("500ms")), Err("invalid-timeout".into()));
+        assert_eq!(with("6h", Some("2h")), Err("invalid-timeout".into()));
+        assert_eq!(with("6h", Some("30s")), Ok(()));
+    }
 
     #[test]
     fn jitter_is_bounded_stable_and_spread() {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::api::{EndorserStatus, ImageListSubscriptionStatus, ImageSubscriptionStatus};
-use crate::decision::HighWaterMark;
+use crate::decision::{Credential, HighWaterMark};
 use crate::reason::Reason;
 pub use crate::store::write_atomically;
 
@@ -64,6 +64,10 @@ pub struct ListState {
     /// cleared while the subscription exists.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub high_water: Vec<HighWaterMark>,
+    /// `autoEndorse`: the first valid signer, trusted on first use and
+    /// from then on (while `autoEndorse` stays on). Recorded once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_endorsed: Option<Credential>,
 }
 
 impl ListState {
