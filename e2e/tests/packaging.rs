@@ -1613,6 +1613,23 @@ async fn kubevirt_recipe_script_fills_the_datavolume_from_status() -> Result<()>
             .map(|o| o.keys().cloned().collect::<BTreeSet<_>>())
     };
     ensure!(keys(&dv["spec"]["source"]["http"]) == keys(&documented["spec"]["source"]["http"]));
+    // -t: the Secret with the artifact server's bearer token, as CDI's
+    // secretExtraHeaders.
+    let out = run(vec![
+        "-n".into(),
+        ns.clone(),
+        "-t".into(),
+        "vmlisub-token".into(),
+        "cernvm-4".into(),
+    ]);
+    ensure!(
+        out.status.success(),
+        "script -t failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = parse_yaml_documents(&String::from_utf8_lossy(&out.stdout))?;
+    let http = &one_of_kind(&docs, "DataVolume")["spec"]["source"]["http"];
+    ensure!(http["secretExtraHeaders"] == json!(["vmlisub-token"]) && http["url"] == json!(url));
 
     // A digest that is not sha512 hex is refused.
     merge_patch_status(
