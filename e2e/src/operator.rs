@@ -72,8 +72,8 @@ impl Publisher {
     }
 
     /// Request lines so far, as `METHOD /path [range]`, followed by
-    /// ` if-none-match=<etag>` when the request carried one and ` -> 304`
-    /// when it was answered Not Modified.
+    /// ` if-none-match=<etag>` and ` authorization=<value>` when the request
+    /// carried them and ` -> 304` when it was answered Not Modified.
     pub fn requests(&self) -> Vec<String> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
@@ -113,6 +113,9 @@ fn serve_one(
         let mut line = format!("{method} {path} {}", range.clone().unwrap_or_default());
         if let Some(tag) = &if_none_match {
             line.push_str(&format!(" if-none-match={tag}"));
+        }
+        if let Some(authorization) = headers.get("authorization") {
+            line.push_str(&format!(" authorization={authorization}"));
         }
         let name = path.trim_start_matches('/');
         let file = (!name.contains('/') && !name.starts_with('.'))

@@ -949,6 +949,110 @@ async fn operator_refreshes_crls_and_a_revocation_expires_the_images() -> Result
     Ok(())
 }
 
+/// The confused deputy: whoever may create an ImageListSubscription names a
+/// Secret they may not read (a token) and a URL of theirs. The operator
+/// reads only Secrets labelled `vmli.hepix.org/credentials: "true"`, so the
+/// list stalls with SecretNotOptedIn and the token never leaves; labelled,
+/// the same Secret is used.
+#[tokio::test]
+async fn operator_reads_only_secrets_opted_in() -> Result<()> {
+    use k8s_openapi::api::core::v1::Secret;
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let ns = cluster.create_namespace("operator-deputy").await?;
+    cluster
+        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let site = site(&cluster, &ns, "deputy").await?;
+    let image = vec![5u8; 10_000];
+    let url = site.publish_list("1", &[("img-one", &image)])?;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client(), &ns);
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "victim-token"},
+        "stringData": {"token": "s3cret-victim-token"},
+    }))?;
+    vmlisub_e2e::create(&secrets, &secret).await?;
+    apply(&cluster, &ns, site.endorser()).await?;
+    apply(
+        &cluster,
+        &ns,
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+            "metadata": {"name": "site"},
+            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}],
+                     "secretRef": {"name": "victim-token"}},
+        }),
+    )
+    .await?;
+    let mut operator = site.run.start("operator-deputy").await?;
+    let list = wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "Stalled on a Secret not opted in",
+        &mut operator,
+        |s| condition(s, "Stalled").is_some_and(|(v, r)| v == "True" && r == "SecretNotOptedIn"),
+    )
+    .await?;
+    assert!(ready_is(&list, "False", "SecretNotOptedIn"), "{list:#}");
+    let text = list.to_string();
+    assert!(text.contains("vmli.hepix.org/credentials"), "{list:#}");
+    assert!(!text.contains("s3cret-victim-token"), "{list:#}");
+    assert!(
+        site.publisher.requests().is_empty(),
+        "nothing may be fetched with the Secret: {:?}",
+        site.publisher.requests()
+    );
+    let events = cluster
+        .events_for(
+            &api(&cluster, &ns, "ImageListSubscription")
+                .get("site")
+                .await?,
+        )
+        .await?;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("SecretNotOptedIn")),
+        "{events:?}"
+    );
+    assert!(!format!("{events:?}").contains("s3cret-victim-token"));
+    assert!(!operator.logs().contains("s3cret-victim-token"));
+
+    // The owner opts the Secret in: used on the next (requested) reconcile.
+    vmlisub_e2e::merge_patch(
+        &secrets,
+        "victim-token",
+        &json!({"metadata": {"labels": {"vmli.hepix.org/credentials": "true"}}}),
+    )
+    .await?;
+    request_reconcile(&cluster, &ns, "site", "opted-in").await?;
+    let list = wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "list Ready with the opted-in Secret",
+        &mut operator,
+        |s| ready_is(s, "True", ""),
+    )
+    .await?;
+    assert!(condition(&list, "Stalled").is_none(), "{list:#}");
+    let requests = site.publisher.requests();
+    assert!(
+        requests.iter().any(|r| r.starts_with("GET /image.list")
+            && r.contains("authorization=Bearer s3cret-victim-token")),
+        "{requests:?}"
+    );
+    assert!(!operator.logs().contains("s3cret-victim-token"));
+
+    operator.terminate(Duration::from_secs(10)).await?;
+    uninstall_chart_rbac(&cluster, &site.release).await?;
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
 /// `tokenreviews` requests the API server has served so far (its own
 /// `apiserver_request_total`).
 async fn token_reviews(cluster: &Cluster) -> Result<f64> {

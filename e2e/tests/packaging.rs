@@ -39,6 +39,12 @@ fn one_of_kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
     found[0]
 }
 
+fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
@@ -145,16 +151,6 @@ fn contract_lease_rules() -> BTreeSet<(String, String, String)> {
         &["leases"],
         &["get", "create", "update"],
     )])
-}
-
-/// The one object of `kind` named `name`.
-fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    let found: Vec<&Value> = docs
-        .iter()
-        .filter(|d| d["kind"] == kind && d["metadata"]["name"] == name)
-        .collect();
-    assert_eq!(found.len(), 1, "expected one {kind} {name}");
-    found[0]
 }
 
 fn render(args: &[&str]) -> Vec<Value> {
@@ -600,6 +596,33 @@ async fn chart_rbac_equals_kustomize_rbac_and_the_contract() -> Result<()> {
     // Cluster mode.
     let docs = render(&["rel", "--namespace", "ops"]);
     let cr = named(&docs, "ClusterRole", "rel-vmlisub-manager");
+    // The tenant roles: the same rules and aggregation labels as config/rbac.
+    for role in ["view", "edit"] {
+        let chart = named(&docs, "ClusterRole", &format!("rel-vmlisub-{role}"));
+        let kustomized = named(&kustomized, "ClusterRole", &format!("vmlisub-{role}"));
+        assert_eq!(
+            rule_triples(&chart["rules"]),
+            rule_triples(&kustomized["rules"])
+        );
+        let aggregation = |r: &Value| -> BTreeSet<String> {
+            r["metadata"]["labels"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| k.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect()
+        };
+        assert_eq!(aggregation(chart), aggregation(kustomized), "{role}");
+        assert!(!aggregation(chart).is_empty(), "{role}");
+    }
+    let tenant_rules = rule_triples(&named(&docs, "ClusterRole", "rel-vmlisub-edit")["rules"]);
+    assert!(
+        tenant_rules
+            .iter()
+            .all(|(group, _, _)| group == "vmli.hepix.org"),
+        "tenant roles grant only the three kinds: {tenant_rules:?}"
+    );
     assert_eq!(
         rule_triples(&cr["rules"]),
         k_rules,
@@ -638,6 +661,16 @@ async fn chart_rbac_equals_kustomize_rbac_and_the_contract() -> Result<()> {
         "--set",
         "watchNamespace=team-a",
     ]);
+    // Cluster-scoped: the (unbound) tenant roles, and the reviews of the
+    // token check, the only binding.
+    assert!(docs_of_kind(&docs, "ClusterRole").iter().all(|r| {
+        [
+            "rel-vmlisub-view",
+            "rel-vmlisub-edit",
+            "rel-vmlisub-artifact-auth",
+        ]
+        .contains(&r["metadata"]["name"].as_str().unwrap_or_default())
+    }));
     let bindings = docs_of_kind(&docs, "ClusterRoleBinding");
     assert_eq!(bindings.len(), 1);
     assert_eq!(bindings[0]["roleRef"]["name"], "rel-vmlisub-artifact-auth");
@@ -1272,8 +1305,8 @@ async fn chart_and_kustomize_manifests_pass_server_side_dry_run() -> Result<()> 
         })
         .collect();
     ensure!(
-        cluster_scoped.len() == 7,
-        "expected 3 CRDs + 2 ClusterRoles (manager, artifact-auth) + their bindings"
+        cluster_scoped.len() == 9,
+        "expected 3 CRDs, the manager and artifact-auth ClusterRoles with their bindings, 2 tenant ClusterRoles"
     );
     dry_run_apply(&cluster_scoped, &ns).context("dry run of config/default (cluster-scoped)")?;
 
@@ -2049,5 +2082,78 @@ async fn grid_ca_recipe_builds_the_trust_configmap_the_verifier_reads() -> Resul
             .status
             .success()
     );
+    Ok(())
+}
+
+/// The chart's tenant ClusterRoles reach namespace users through Kubernetes'
+/// own roles (aggregation by the real kube-controller-manager): `edit`
+/// manages subscriptions in its namespace only and cannot forge their
+/// status; `view` reads them.
+#[tokio::test]
+async fn tenant_roles_aggregate_into_view_and_edit() -> Result<()> {
+    let cluster = cluster_or_skip!();
+    let ns = cluster.create_namespace("tenants").await?;
+    let other = cluster.create_namespace("tenants-other").await?;
+    let release = format!("tr-{}", &ns[ns.len() - 5..]);
+    install_chart_rbac(&cluster, &ns, &release).await?;
+    let bindings: Api<RoleBinding> = Api::namespaced(cluster.client(), &ns);
+    for (who, role) in [("alice", "edit"), ("bob", "view")] {
+        cluster.service_account_token(&ns, who).await?;
+        let binding: RoleBinding = serde_json::from_value(json!({
+            "metadata": {"name": format!("{who}-{role}")},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": who, "namespace": ns}],
+        }))?;
+        vmlisub_e2e::create(&bindings, &binding).await?;
+    }
+    let alice = cluster.service_account_client(&ns, "alice").await?;
+    let bob = cluster.service_account_client(&ns, "bob").await?;
+    eventually(TIMEOUT, "edit to include the vmlisub kinds", || {
+        let alice = alice.clone();
+        let ns = ns.clone();
+        async move {
+            Ok(can_i(alice, "create", "imagelistsubscriptions", &ns)
+                .await?
+                .then_some(()))
+        }
+    })
+    .await?;
+    for (verb, resource) in [
+        ("delete", "endorsers"),
+        ("patch", "imagesubscriptions"),
+        ("list", "imagelistsubscriptions"),
+    ] {
+        ensure!(
+            can_i(alice.clone(), verb, resource, &ns).await?,
+            "edit cannot {verb} {resource}"
+        );
+    }
+    ensure!(
+        !can_i(alice.clone(), "create", "imagelistsubscriptions", &other).await?,
+        "edit in one namespace reaches another"
+    );
+    ensure!(
+        !can_i(alice.clone(), "patch", "imagesubscriptions/status", &ns).await?,
+        "a tenant may forge status"
+    );
+    eventually(TIMEOUT, "view to include the vmlisub kinds", || {
+        let bob = bob.clone();
+        let ns = ns.clone();
+        async move {
+            Ok(can_i(bob, "list", "imagesubscriptions", &ns)
+                .await?
+                .then_some(()))
+        }
+    })
+    .await?;
+    ensure!(can_i(bob.clone(), "watch", "endorsers", &ns).await?);
+    ensure!(
+        !can_i(bob.clone(), "create", "imagesubscriptions", &ns).await?,
+        "view may create"
+    );
+    uninstall_chart_rbac(&cluster, &release).await?;
+    for n in [&ns, &other] {
+        cluster.delete_namespace(n).await?;
+    }
     Ok(())
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::reason::Reason;
-use crate::sync::state::write_atomically;
+use crate::store::write_atomically;
 use crate::transfer::{ListFetch, Transfer};
 use crate::trust::TrustStore;
 use crate::trust::cert::CertInfo;

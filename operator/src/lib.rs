@@ -5,6 +5,8 @@
 //! [`trust`], [`decision`] and [`reason`]. This crate holds the two drivers
 //! and the I/O shells around it:
 //!
+//! * [`subscription`]: the subscription core both drivers run (refresh a
+//!   list, download an image, the pure status builders), fed typed inputs;
 //! * [`sync`]: the standalone driver (`vmlisub sync`: manifests, state file,
 //!   hooks, the pass loop);
 //! * [`controller`]: the Kubernetes driver (`vmlisub operator`);
@@ -23,6 +25,7 @@ pub mod crl_refresh;
 pub mod hooks;
 pub mod server;
 pub mod store;
+pub mod subscription;
 pub mod sync;
 pub mod transfer;
 pub mod trust;

@@ -150,3 +150,19 @@ carries the same rules; e2e/tests/packaging.rs checks that they stay equal.
 {{- fail "trust.source=volume needs trust.volume (a volume source)" -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Tenant roles (aggregated into view / edit and admin). config/rbac/tenant_roles.yaml
+holds the same rules; e2e/tests/packaging.rs checks that both stay equal.
+*/}}
+{{- define "vmlisub.tenantViewRules" -}}
+- apiGroups: ["vmli.hepix.org"]
+  resources: ["endorsers", "imagelistsubscriptions", "imagesubscriptions"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+
+{{- define "vmlisub.tenantEditRules" -}}
+- apiGroups: ["vmli.hepix.org"]
+  resources: ["endorsers", "imagelistsubscriptions", "imagesubscriptions"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
+{{- end }}

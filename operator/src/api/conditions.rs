@@ -9,6 +9,22 @@ use jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The condition types vmlisub publishes (kstatus: `Ready` always,
+/// `Reconciling` and `Stalled` only while true).
+pub mod types {
+    pub const READY: &str = "Ready";
+    pub const RECONCILING: &str = "Reconciling";
+    pub const STALLED: &str = "Stalled";
+    /// A list's signature and certificate path verify.
+    pub const SIGNATURE_VERIFIED: &str = "SignatureVerified";
+    /// A list's signer is one of its Endorsers.
+    pub const ENDORSED: &str = "Endorsed";
+    /// `autoEndorse` recorded the first signer (trust on first use).
+    pub const AUTO_ENDORSED: &str = "AutoEndorsed";
+    /// An image is cached and verified.
+    pub const AVAILABLE: &str = "Available";
+}
+
 /// The status of a condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ConditionStatus {
@@ -95,9 +111,41 @@ pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Conditio
     conditions.iter().find(|condition| condition.type_ == type_)
 }
 
+/// kstatus summary of an object whose Ready follows one domain condition
+/// (`Available` for an image): while `Reconciling` is True, Ready is False
+/// with its reason (work in progress); otherwise Ready mirrors the domain
+/// condition, True with `ready_reason`, or False with its reason and
+/// message. A missing domain condition leaves Ready as it is.
+pub fn summarize_ready(
+    conditions: &mut Vec<Condition>,
+    domain: &str,
+    ready_reason: &str,
+    now: Timestamp,
+) {
+    let source = find(conditions, types::RECONCILING)
+        .filter(|c| c.status == ConditionStatus::True)
+        .map(|c| (ConditionStatus::False, c.reason.clone(), c.message.clone()))
+        .or_else(|| {
+            find(conditions, domain).map(|c| match c.status {
+                ConditionStatus::True => (
+                    ConditionStatus::True,
+                    ready_reason.to_string(),
+                    String::new(),
+                ),
+                status => (status, c.reason.clone(), c.message.clone()),
+            })
+        });
+    if let Some((status, reason, message)) = source {
+        set_condition(
+            conditions,
+            Condition::new(types::READY, status, &reason, message, now),
+        );
+    }
+}
+
 /// Whether the `Ready` condition is True.
 pub fn is_ready(conditions: &[Condition]) -> bool {
-    find(conditions, "Ready").is_some_and(|ready| ready.status == ConditionStatus::True)
+    find(conditions, types::READY).is_some_and(|ready| ready.status == ConditionStatus::True)
 }
 
 #[cfg(test)]
@@ -133,5 +181,57 @@ mod tests {
         assert!(is_ready(&conditions));
         assert!(remove_condition(&mut conditions, "Ready"));
         assert!(!is_ready(&conditions));
+    }
+
+    #[test]
+    fn ready_summarizes_the_domain_condition_and_work_in_progress() {
+        let mut conditions = Vec::new();
+        summarize_ready(&mut conditions, types::AVAILABLE, "Available", at(0));
+        assert!(find(&conditions, types::READY).is_none());
+        set_condition(
+            &mut conditions,
+            Condition::new(
+                types::AVAILABLE,
+                ConditionStatus::False,
+                "DigestMismatch",
+                "bad",
+                at(1),
+            ),
+        );
+        summarize_ready(&mut conditions, types::AVAILABLE, "Available", at(1));
+        let ready = find(&conditions, types::READY).unwrap();
+        assert_eq!(
+            (ready.status, ready.reason.as_str(), ready.message.as_str()),
+            (ConditionStatus::False, "DigestMismatch", "bad")
+        );
+        set_condition(
+            &mut conditions,
+            Condition::new(
+                types::RECONCILING,
+                ConditionStatus::True,
+                "Downloading",
+                "",
+                at(2),
+            ),
+        );
+        summarize_ready(&mut conditions, types::AVAILABLE, "Available", at(2));
+        assert_eq!(
+            find(&conditions, types::READY).unwrap().reason,
+            "Downloading"
+        );
+        remove_condition(&mut conditions, types::RECONCILING);
+        set_condition(
+            &mut conditions,
+            Condition::new(
+                types::AVAILABLE,
+                ConditionStatus::True,
+                "Verified",
+                "",
+                at(3),
+            ),
+        );
+        summarize_ready(&mut conditions, types::AVAILABLE, "Available", at(3));
+        assert!(is_ready(&conditions));
+        assert_eq!(find(&conditions, types::READY).unwrap().reason, "Available");
     }
 }

@@ -17,6 +17,15 @@ pub use conditions::{Condition, ConditionStatus};
 /// How many past images an ImageSubscription's `status.history` keeps
 /// (both drivers).
 pub const MAX_HISTORY: usize = 10;
+/// The label that opts a Secret (or a trust ConfigMap) in to being read by
+/// the operator: `vmli.hepix.org/credentials: "true"`. Without it the
+/// operator refuses to read the object, so that whoever may create an
+/// ImageListSubscription cannot make the operator send a Secret they may
+/// not read (a ServiceAccount token, say) to a server of theirs.
+pub const CREDENTIALS_LABEL: &str = "vmli.hepix.org/credentials";
+/// Marks what vmlisub creates for a list (AutoSubscribe's
+/// ImageSubscriptions, autoEndorse's Endorser); the value is the list's name.
+pub const LIST_LABEL: &str = "vmli.hepix.org/list";
 pub use endorser::{Endorser, EndorserCredential, EndorserSpec, EndorserStatus};
 pub use image_subscription::{
     Artifact, DownloadProgress, ExpiredRecord, ImagePhase, ImageSubscription,

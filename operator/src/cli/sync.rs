@@ -9,9 +9,10 @@ use jiff::Timestamp;
 
 use crate::hooks::Hook;
 use crate::store::RetentionPolicy;
-use crate::sync::engine::{DEFAULT_MAX_LIST_BYTES, Engine, ProgressSink, SyncConfig};
+use crate::subscription::state::State;
+use crate::subscription::{CoreConfig, DEFAULT_MAX_LIST_BYTES};
 use crate::sync::manifest;
-use crate::sync::state::State;
+use crate::sync::pass::{ProgressSink, SyncConfig, Syncer};
 use crate::transfer::TransferConfig;
 
 #[derive(Debug, Args)]
@@ -103,24 +104,14 @@ pub fn run(args: &SyncArgs) -> ExitCode {
         },
         None => None,
     };
-    let config = SyncConfig {
+    let core = CoreConfig {
         cache_dir: args.cache_dir.clone(),
         ca_dir: args.ca_dir.clone(),
         state_file: args.state_file.clone(),
-        hook,
         allow_file_urls: args.allow_file_urls,
         max_list_bytes: DEFAULT_MAX_LIST_BYTES,
         max_clock_skew: Duration::from_secs(args.max_clock_skew),
-        retention: RetentionPolicy {
-            max_count: args.keep_expired,
-            max_age: args
-                .expired_max_age_days
-                .map(|days| Duration::from_secs(days.saturating_mul(86_400))),
-            max_bytes: args.expired_max_bytes,
-        },
-        force: !args.watch,
         transfer: TransferConfig::default(),
-        progress: std::io::IsTerminal::is_terminal(&std::io::stdout()).then(terminal_progress),
         artifact_base_url: args.artifact_base_url.clone(),
         crl_dir: Some(
             args.crl.dir_or(
@@ -133,6 +124,19 @@ pub fn run(args: &SyncArgs) -> ExitCode {
         ),
         crl_refresh_interval: args.crl.interval(),
     };
+    let config = SyncConfig {
+        core,
+        hook,
+        retention: RetentionPolicy {
+            max_count: args.keep_expired,
+            max_age: args
+                .expired_max_age_days
+                .map(|days| Duration::from_secs(days.saturating_mul(86_400))),
+            max_bytes: args.expired_max_bytes,
+        },
+        force: !args.watch,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stdout()).then(terminal_progress),
+    };
     let runtime = match super::runtime(tokio::runtime::Builder::new_current_thread()) {
         Ok(runtime) => runtime,
         Err(code) => return code,
@@ -141,7 +145,7 @@ pub fn run(args: &SyncArgs) -> ExitCode {
 }
 
 async fn sync(args: &SyncArgs, config: SyncConfig) -> ExitCode {
-    let (mut engine, notes) = match Engine::open(config) {
+    let (mut syncer, notes) = match Syncer::open(config) {
         Ok(opened) => opened,
         Err(err) => return super::fail(&err),
     };
@@ -157,7 +161,7 @@ async fn sync(args: &SyncArgs, config: SyncConfig) -> ExitCode {
         for warning in &manifests.warnings {
             println!("warning: {warning}");
         }
-        let report = match engine.run_pass(&manifests, Timestamp::now()).await {
+        let report = match syncer.run_pass(&manifests, Timestamp::now()).await {
             Ok(report) => report,
             Err(err) => return super::fail(&err),
         };
@@ -218,7 +222,7 @@ fn print_status(args: &SyncArgs) -> ExitCode {
         Err(err) => return super::fail(&err),
     };
     let ready = |conditions: &[crate::api::Condition]| {
-        crate::api::conditions::find(conditions, "Ready")
+        crate::api::conditions::find(conditions, crate::api::conditions::types::READY)
             .map(|c| format!("{:?}/{}", c.status, c.reason))
             .unwrap_or_else(|| "Unknown".into())
     };

@@ -8,19 +8,10 @@ use kube::ResourceExt as _;
 
 use super::{Context, key_of};
 use crate::api::ImageSubscription;
-use crate::imagelist::{Image, ImageId};
+use crate::imagelist::ImageId;
 use crate::store::ImageKey;
-use crate::sync::engine::{GoodList, ListView, cache_list_key};
-use crate::sync::manifest::ObjectKey;
-
-/// The image an ImageSubscription selects in a good list.
-pub fn resolve<'a>(subscription: &'a ImageSubscription, good: &'a GoodList) -> Option<&'a Image> {
-    match (&subscription.spec.identifier, &subscription.spec.sha512) {
-        (Some(id), _) => good.parsed.list.image(id),
-        (_, Some(sum)) => good.parsed.list.images_by_sha512(sum).next(),
-        _ => None,
-    }
-}
+use crate::subscription::select::{cache_list_key, resolve};
+use crate::subscription::{ListView, ObjectKey};
 
 /// The cache key an ImageSubscription has now: its resolved image, else
 /// the one its status last recorded.

@@ -1,4 +1,4 @@
-//! What the reconcilers share: the client, the engine (cache, trust store,
+//! What the reconcilers share: the client, the subscription core (cache, trust store,
 //! list state), the watched objects, each list's current standing, the
 //! download slots and the metrics.
 
@@ -17,13 +17,12 @@ use super::metrics::Metrics;
 use super::{ControllerError, MANAGER, OperatorConfig};
 use crate::api::{Endorser, ImageListSubscription, ImagePhase, ImageSubscription};
 use crate::reason::Reason as _;
-use crate::sync::engine::{Engine, ListView};
-use crate::sync::manifest::ObjectKey;
+use crate::subscription::{ListView, ObjectKey, Subscriptions};
 
 /// Shared by every reconcile.
 pub struct Context {
     pub client: Client,
-    pub engine: Engine,
+    pub core: Subscriptions,
     pub metrics: Metrics,
     pub config: OperatorConfig,
     pub lists: Store<ImageListSubscription>,
@@ -47,7 +46,7 @@ impl Context {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: Client,
-        engine: Engine,
+        core: Subscriptions,
         metrics: Metrics,
         config: OperatorConfig,
         lists: Store<ImageListSubscription>,
@@ -63,7 +62,7 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
-            engine,
+            core,
             metrics,
             config,
             lists,
@@ -211,7 +210,7 @@ pub async fn housekeeping(context: Arc<Context>) {
     let mut last_error = String::new();
     for round in 0u64.. {
         tick.tick().await;
-        let refreshed = context.engine.refresh_trust();
+        let refreshed = context.core.refresh_trust();
         if refreshed.is_ok() {
             last_error.clear();
         }
@@ -248,10 +247,10 @@ pub async fn crl_refresh(context: Arc<Context>) {
         return;
     };
     let crl_dir = context.config.crl_dir.display().to_string();
-    let wait = crate::sync::engine::jittered(interval, &crl_dir);
+    let wait = crate::subscription::select::jittered(interval, &crl_dir);
     tracing::info!(crl_dir = %crl_dir, every_seconds = wait.as_secs(), "CRL refresh on");
     loop {
-        for outcome in context.engine.refresh_crls().await {
+        for outcome in context.core.refresh_crls().await {
             if let crate::crl_refresh::Outcome::Failed { reason, .. } = &outcome.outcome {
                 context
                     .metrics
@@ -287,12 +286,12 @@ fn update_gauges(context: &Context) {
     for (phase, count) in phases {
         metrics.images.with_label_values(&[phase]).set(count);
     }
-    if let Ok(inventory) = context.engine.store().inventory() {
+    if let Ok(inventory) = context.core.store().inventory() {
         metrics
             .cache_bytes
             .set(i64::try_from(inventory.total_bytes()).unwrap_or(i64::MAX));
     }
-    for (issuer, next_update) in context.engine.crl_next_updates() {
+    for (issuer, next_update) in context.core.crl_next_updates() {
         metrics
             .crl_next_update
             .with_label_values(&[issuer.as_str()])

@@ -14,8 +14,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::{Context, ControllerError, key_of};
 use crate::api::conditions;
-use crate::api::{Endorser, EndorserStatus, ImageListSubscription};
-use crate::sync::engine::set;
+use crate::api::{Endorser, ImageListSubscription};
+use crate::subscription::status;
 
 pub async fn reconcile(
     endorser: Arc<Endorser>,
@@ -51,74 +51,28 @@ pub fn endorsers_of(
 }
 
 async fn apply(endorser: &Endorser, context: &Context) -> Result<Action, ControllerError> {
-    let now = Timestamp::now();
     let current = endorser.status.clone();
-    let mut status: EndorserStatus = current.clone().unwrap_or_default();
-    status.observed_generation = endorser.metadata.generation;
-    status.credential_count = endorser.spec.credentials.len() as i64;
     let name = endorser.name_any();
-    let auto_for = endorser.labels().get(super::list::LIST_LABEL).cloned();
-    let mut authorises: Vec<String> = context
-        .lists
-        .state()
+    let auto_for = endorser.labels().get(crate::api::LIST_LABEL).cloned();
+    let lists = context.lists.state();
+    let names: Vec<String> = lists.iter().map(|list| list.name_any()).collect();
+    let in_namespace = lists
         .iter()
-        .filter(|list| list.namespace() == endorser.namespace())
-        .filter(|list| {
-            list.spec.endorsers.iter().any(|e| e.name == name)
-                || (list.spec.auto_endorse && auto_for.as_deref() == Some(list.name_any().as_str()))
-        })
-        .map(|list| list.name_any())
-        .collect();
-    authorises.sort();
-    status.authorises = authorises;
-    let malformed: Vec<&str> = endorser
-        .spec
-        .credentials
-        .iter()
-        .filter(|c| {
-            !crate::trust::dn::is_one_line_dn(&c.subject)
-                || !crate::trust::dn::is_one_line_dn(&c.issuer)
-        })
-        .map(|c| c.subject.as_str())
-        .collect();
+        .zip(&names)
+        .filter(|(list, _)| list.namespace() == endorser.namespace())
+        .map(|(list, name)| (name.as_str(), &**list));
+    let authorises = status::authorises(&name, auto_for.as_deref(), in_namespace);
+    let status = status::endorser_status(current.as_ref(), endorser, authorises, Timestamp::now());
     let was_ready = current
         .as_ref()
         .map(|s| conditions::is_ready(&s.conditions));
-    if malformed.is_empty() && !endorser.spec.credentials.is_empty() {
-        set(
-            &mut status.conditions,
-            "Ready",
-            true,
-            "CredentialsValid",
-            "",
-            now,
-        );
-    } else if endorser.spec.credentials.is_empty() {
-        set(
-            &mut status.conditions,
-            "Ready",
-            false,
-            "NoCredentials",
-            "no credentials: this Endorser authorises nobody",
-            now,
-        );
-    } else {
-        set(
-            &mut status.conditions,
-            "Ready",
-            false,
-            "CredentialsInvalid",
-            &format!("not one-line DNs: {}", malformed.join(", ")),
-            now,
-        );
-    }
     let ready = conditions::is_ready(&status.conditions);
     context
         .apply_status(endorser, current.as_ref(), &status)
         .await?;
     if was_ready != Some(ready)
         && !ready
-        && let Some(condition) = conditions::find(&status.conditions, "Ready")
+        && let Some(condition) = conditions::find(&status.conditions, conditions::types::READY)
     {
         context
             .event(

@@ -14,11 +14,12 @@ pub enum ControllerError {
     #[error("object has no {0}")]
     MissingField(&'static str),
     #[error(transparent)]
-    Sync(#[from] crate::sync::engine::SyncError),
+    Core(#[from] crate::subscription::CoreError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("{code}: {message}")]
-    Image { code: String, message: String },
+    /// A download failed (retried with backoff; the status says why).
+    #[error("{0}")]
+    Image(crate::subscription::Failure),
 }
 
 impl Reason for ControllerError {
@@ -27,9 +28,9 @@ impl Reason for ControllerError {
             Self::Kube(_) => "kube-api",
             Self::Finalizer(_) => "finalizer",
             Self::MissingField(_) => "invalid-object",
-            Self::Sync(err) => err.reason(),
+            Self::Core(err) => err.reason(),
             Self::Store(err) => err.reason(),
-            Self::Image { .. } => "image-failed",
+            Self::Image(_) => "image-failed",
         }
     }
 }

@@ -42,7 +42,7 @@ pub use error::ControllerError;
 
 use crate::api::{Endorser, ImageListSubscription, ImageSubscription};
 use crate::store::{CacheStore, RetentionPolicy};
-use crate::sync::engine::{DEFAULT_MAX_LIST_BYTES, Engine, SyncConfig};
+use crate::subscription::{CoreConfig, DEFAULT_MAX_LIST_BYTES, Subscriptions};
 use crate::transfer::TransferConfig;
 
 /// The field manager of every server-side apply.
@@ -80,7 +80,7 @@ pub struct OperatorConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
     #[error("cannot open the cache: {0}")]
-    Engine(#[from] crate::sync::engine::SyncError),
+    Core(#[from] crate::subscription::CoreError),
     #[error("cannot open the cache for serving: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("cannot listen on {address}: {source}")]
@@ -99,7 +99,7 @@ pub enum OperatorError {
 impl crate::reason::Reason for OperatorError {
     fn reason(&self) -> &'static str {
         match self {
-            Self::Engine(err) => err.reason(),
+            Self::Core(err) => err.reason(),
             Self::Store(err) => err.reason(),
             Self::Listen { .. } => "listen",
             Self::Client(_) => "kube-api",
@@ -187,26 +187,22 @@ where
 /// Runs the operator until SIGTERM/SIGINT (or a lost Lease).
 pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     let state_dir = config.cache_dir.join("state");
-    let sync_config = SyncConfig {
+    let core_config = CoreConfig {
         cache_dir: config.cache_dir.clone(),
         ca_dir: config.ca_dir.clone(),
         state_file: state_dir.join("operator.json"),
-        hook: None,
         allow_file_urls: config.allow_file_urls,
         max_list_bytes: DEFAULT_MAX_LIST_BYTES,
         max_clock_skew: config.max_clock_skew,
-        retention: config.retention.clone(),
-        force: false,
         transfer: TransferConfig {
             max_concurrent_downloads: config.max_concurrent_downloads,
             ..TransferConfig::default()
         },
-        progress: None,
         artifact_base_url: config.artifact_base_url.clone(),
         crl_dir: Some(config.crl_dir.clone()),
         crl_refresh_interval: config.crl_refresh_interval,
     };
-    let (engine, notes) = Engine::open(sync_config)?;
+    let (core, notes) = Subscriptions::open(core_config)?;
     for note in notes {
         tracing::info!(note = %note, "cache recovery");
     }
@@ -261,7 +257,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         filtered(api::<Endorser>(&client, namespace), Some(endorser_touched));
     let context = Arc::new(Context::new(
         client.clone(),
-        engine,
+        core,
         metrics,
         config.clone(),
         lists.clone(),
@@ -348,7 +344,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         }
         err = lost => Err(OperatorError::Leader(err)),
     };
-    if let Err(err) = context.engine.save_state() {
+    if let Err(err) = context.core.save_state() {
         tracing::warn!(error = %err, "state not saved");
     }
     if outcome.is_ok()
@@ -389,8 +385,8 @@ async fn shutdown_signal() {
 }
 
 /// `namespace/name` of an object, for logs and maps.
-pub(crate) fn key_of<K: Resource>(object: &K) -> crate::sync::manifest::ObjectKey {
-    crate::sync::manifest::ObjectKey::new(
+pub(crate) fn key_of<K: Resource>(object: &K) -> crate::subscription::ObjectKey {
+    crate::subscription::ObjectKey::new(
         object.namespace().as_deref().unwrap_or_default(),
         &object.name_any(),
     )

@@ -438,3 +438,29 @@ pub fn sha512_reader<R: Read>(
     let digest: [u8; 64] = hasher.finalize().into();
     Ok((crate::imagelist::Sha512Hex::from_digest(&digest), total))
 }
+
+/// Replaces `path` with `bytes` so that readers see the old or the new
+/// content, never a mix: temp file in the same directory, fsync, rename,
+/// fsync of the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".into());
+    let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    if let Err(err) = std::fs::rename(&temp, path) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(err);
+    }
+    std::fs::File::open(&dir)?.sync_all()
+}

@@ -44,6 +44,6 @@ pub use cache::{
     PartialFile, Quarantined, RECORD_FILE, Recovery, RetentionReport, SpaceCheck, Unexpected,
     bytes_still_needed, compare_space, expired_name_stamp,
 };
-pub use fsops::sha512_reader;
+pub use fsops::{sha512_reader, write_atomically};
 #[cfg(test)]
 mod tests;

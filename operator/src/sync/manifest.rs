@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use crate::api::{API_VERSION, Endorser, ImageListSubscription, ImageSubscription};
 use crate::reason::Reason;
+pub use crate::subscription::{ObjectKey, SecretData};
 
 /// Manifest files larger than this are refused.
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
@@ -18,13 +19,6 @@ pub const MAX_OBJECTS: usize = 10_000;
 
 /// The namespace of objects that name none, as kubectl does.
 pub const DEFAULT_NAMESPACE: &str = "default";
-
-/// A Secret as sync understands it: `stringData`/`data` key-value pairs
-/// (for `secretRef`, `certSecretRef`, `proxySecretRef`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SecretData {
-    pub values: BTreeMap<String, Vec<u8>>,
-}
 
 /// Everything the manifests declared, keyed by `namespace/name`.
 #[derive(Debug, Clone, Default)]
@@ -36,28 +30,6 @@ pub struct Manifests {
     pub config_maps: BTreeMap<ObjectKey, SecretData>,
     /// Documents that were skipped, and why (other kinds, for instance).
     pub warnings: Vec<String>,
-}
-
-/// `namespace/name` of an object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectKey {
-    pub namespace: String,
-    pub name: String,
-}
-
-impl ObjectKey {
-    pub fn new(namespace: &str, name: &str) -> Self {
-        Self {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        }
-    }
-}
-
-impl std::fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
 }
 
 /// Why the manifests could not be read.

@@ -1,7 +1,7 @@
-//! `vmlisub sync`: the whole pipeline on one machine, from the manifests a
-//! user would `kubectl apply`, for sites without Kubernetes.
+//! `vmlisub sync`: the standalone driver. It reads the manifests a user
+//! would `kubectl apply`, runs passes of the subscription core over them,
+//! runs the hooks, and keeps every object's status in the state file, for
+//! sites without Kubernetes.
 
-pub mod engine;
-pub mod failure;
 pub mod manifest;
-pub mod state;
+pub mod pass;

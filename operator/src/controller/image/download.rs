@@ -1,0 +1,161 @@
+//! Downloading an image: a DownloadStarted Event, `status.progress`
+//! written at most every [`PROGRESS_EVERY`], then Available or the
+//! failure's reason (retried with backoff).
+
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+
+use super::integrity::available;
+use crate::api::{DownloadProgress, ImagePhase, ImageSubscription, ImageSubscriptionStatus};
+use crate::controller::inputs::transfer_settings;
+use crate::controller::{Context, ControllerError};
+use crate::imagelist::{self, Image};
+use crate::store::ImageKey;
+use crate::subscription::select::resolve_image_url;
+use crate::subscription::status;
+use crate::subscription::{DownloadObserver, GoodList, ObjectKey};
+
+/// Least time between two progress writes of one download.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// Sends the bytes received so far to the reconcile that writes them.
+struct Progress(tokio::sync::watch::Sender<(u64, u64)>);
+
+impl DownloadObserver for Progress {
+    fn progress(&self, received: u64, total: u64) {
+        self.0.send_replace((received, total));
+    }
+}
+
+fn progress_of(received: u64, total: u64) -> DownloadProgress {
+    DownloadProgress {
+        bytes: received,
+        total,
+        percent: u8::try_from(received.saturating_mul(100) / total.max(1)).unwrap_or(100),
+    }
+}
+
+/// Downloads, verifies and promotes.
+#[allow(clippy::too_many_arguments)]
+pub async fn download(
+    image: &ImageSubscription,
+    status: &mut ImageSubscriptionStatus,
+    list_key: &ObjectKey,
+    key: &ImageKey,
+    good: &GoodList,
+    listed: &Image,
+    context: &Context,
+    now: Timestamp,
+) -> Result<Action, ControllerError> {
+    let Some(list) = context
+        .lists
+        .get(&ObjectRef::new(&list_key.name).within(&list_key.namespace))
+    else {
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    };
+    let before = status.clone();
+    if status.phase != ImagePhase::Downloading {
+        context
+            .event(
+                image,
+                EventType::Normal,
+                "DownloadStarted",
+                "Download",
+                format!(
+                    "{} ({} bytes, sha512:{}) from {}",
+                    listed.identifier.as_str(),
+                    listed.size,
+                    listed.sha512.as_str(),
+                    resolve_image_url(&list.spec.url, &listed.uri)
+                ),
+            )
+            .await;
+    }
+    status::image_downloading(status, progress_of(0, listed.size), now);
+    context.apply_status(image, Some(&before), status).await?;
+
+    let settings = transfer_settings(&list, list_key, context).await?;
+    let (progress_tx, mut progress_rx) = tokio::sync::watch::channel((0u64, listed.size));
+    let observer = Progress(progress_tx);
+    let permit = context.downloads.acquire().await;
+    let started = Instant::now();
+    let transfer =
+        context
+            .core
+            .download(&settings, &list.spec.url, good, listed, key, now, &observer);
+    tokio::pin!(transfer);
+    let mut last_written = Instant::now();
+    let result = loop {
+        tokio::select! {
+            result = &mut transfer => break result,
+            changed = progress_rx.changed() => {
+                if changed.is_err() || last_written.elapsed() < PROGRESS_EVERY {
+                    continue;
+                }
+                let (received, total) = *progress_rx.borrow_and_update();
+                let before = status.clone();
+                status.progress = Some(progress_of(received, total));
+                if let Err(err) = context.apply_status(image, Some(&before), status).await {
+                    tracing::debug!(image = %key, error = %err, "progress not written");
+                }
+                last_written = Instant::now();
+            }
+        }
+    };
+    drop(permit);
+    let elapsed = started.elapsed().as_secs_f64();
+    let metrics = &context.metrics;
+    match result {
+        Ok(path) => {
+            metrics.download_bytes.inc_by(listed.size);
+            metrics
+                .download_duration
+                .with_label_values(&["success"])
+                .observe(elapsed);
+            context
+                .event(
+                    image,
+                    EventType::Normal,
+                    "Available",
+                    "Download",
+                    format!(
+                        "{} verified (sha512:{}) at {}",
+                        listed.identifier.as_str(),
+                        listed.sha512.as_str(),
+                        path.display()
+                    ),
+                )
+                .await;
+            status.last_integrity_check = Some(imagelist::format_timestamp(Timestamp::now()));
+            available(image, status, key, listed, context, Timestamp::now()).await
+        }
+        Err(failure) => {
+            metrics
+                .download_duration
+                .with_label_values(&["failure"])
+                .observe(elapsed);
+            metrics
+                .download_failures
+                .with_label_values(&[failure.reason.as_ref()])
+                .inc();
+            context
+                .event(
+                    image,
+                    EventType::Warning,
+                    &failure.condition_reason(),
+                    "Download",
+                    failure.message.clone(),
+                )
+                .await;
+            status::image_failed(status, &failure, now);
+            context
+                .apply_status(image, image.status.as_ref(), status)
+                .await?;
+            Err(ControllerError::Image(failure))
+        }
+    }
+}

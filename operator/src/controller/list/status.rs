@@ -1,0 +1,150 @@
+//! The list's status after a refresh: pure, so every rule (Stalled only
+//! for spec errors, a fetch alone is no change, the AutoEndorsed notice)
+//! is unit-tested without a cluster.
+
+use jiff::Timestamp;
+use kube::runtime::events::EventType;
+
+use crate::api::ImageListSubscriptionStatus;
+use crate::api::conditions::{self, types};
+use crate::subscription::status::set;
+use crate::subscription::{Failure, ListRefresh, ListView};
+
+/// What the reconcile knows besides the refresh.
+pub struct Observed<'a> {
+    /// The status on the object now.
+    pub current: Option<&'a ImageListSubscriptionStatus>,
+    pub generation: Option<i64>,
+    /// The `requestedAt` annotation handled by this reconcile.
+    pub handled_request: Option<String>,
+    /// `autoEndorse`'s Endorser name, when it is on.
+    pub auto_endorser: Option<&'a str>,
+}
+
+/// The status to publish.
+pub struct Published {
+    pub status: ImageListSubscriptionStatus,
+    /// A failure only a spec change cures: not retried until then.
+    pub stalled: Option<Failure>,
+    /// Whether anything a reader would notice changed (a fetch alone, a
+    /// 304 of the same list, is not worth a write).
+    pub changed: bool,
+}
+
+/// Builds the status from a refresh.
+pub fn publish(observed: &Observed<'_>, refresh: &ListRefresh, now: Timestamp) -> Published {
+    let mut status = refresh.status.clone();
+    status.observed_generation = observed.generation;
+    status.last_handled_reconcile_at = observed.handled_request.clone();
+    match observed.auto_endorser {
+        Some(auto) => set(
+            &mut status.conditions,
+            types::AUTO_ENDORSED,
+            true,
+            "TrustOnFirstUse",
+            &format!(
+                "autoEndorse is on: the first valid signer was recorded as Endorser {auto}; review it"
+            ),
+            now,
+        ),
+        None => {
+            conditions::remove_condition(&mut status.conditions, types::AUTO_ENDORSED);
+        }
+    }
+    let stalled = refresh
+        .view
+        .failure()
+        .filter(|failure| failure.is_spec_error())
+        .cloned();
+    match (&stalled, refresh.fetched) {
+        (Some(failure), _) => set(
+            &mut status.conditions,
+            types::STALLED,
+            true,
+            &failure.condition_reason(),
+            &format!("{} (fix the spec)", failure.message),
+            now,
+        ),
+        // Not fetched: the stored-list check says nothing about the spec.
+        (None, false) => {
+            if let Some(previous) = observed
+                .current
+                .and_then(|c| conditions::find(&c.conditions, types::STALLED))
+            {
+                conditions::set_condition(&mut status.conditions, previous.clone());
+            }
+        }
+        (None, true) => {
+            conditions::remove_condition(&mut status.conditions, types::STALLED);
+        }
+    }
+    let mut comparable = status.clone();
+    if let Some(current) = observed.current {
+        comparable.last_fetch_time = current.last_fetch_time.clone();
+    }
+    let changed = observed.current != Some(&comparable);
+    Published {
+        status,
+        stalled,
+        changed,
+    }
+}
+
+/// An Event to emit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEvent {
+    pub type_: EventType,
+    pub reason: String,
+    pub action: &'static str,
+    pub note: String,
+}
+
+/// One Event per state change: a new list, a rejection (by its reason),
+/// a withdrawal.
+pub fn events(
+    before: Option<&ImageListSubscriptionStatus>,
+    after: &ImageListSubscriptionStatus,
+    view: &ListView,
+) -> Vec<ListEvent> {
+    let mut events = Vec::new();
+    let old_digest = before
+        .and_then(|s| s.list.as_ref())
+        .map(|l| l.digest.as_str());
+    if let Some(info) = &after.list
+        && old_digest != Some(info.digest.as_str())
+    {
+        events.push(ListEvent {
+            type_: EventType::Normal,
+            reason: "ListUpdated".into(),
+            action: "Import",
+            note: format!(
+                "list {} version {} with {} images, signed by {}",
+                info.identifier, info.version, after.image_count, info.signer.subject
+            ),
+        });
+    }
+    let ready = |status: Option<&ImageListSubscriptionStatus>| {
+        status
+            .and_then(|s| conditions::find(&s.conditions, types::READY))
+            .map(|c| (c.status, c.reason.clone()))
+    };
+    if ready(before) != ready(Some(after))
+        && let Some(condition) = conditions::find(&after.conditions, types::READY)
+        && condition.status != conditions::ConditionStatus::True
+    {
+        events.push(ListEvent {
+            type_: EventType::Warning,
+            reason: condition.reason.clone(),
+            action: match view {
+                ListView::Withdrawn(..) => "Withdraw",
+                _ => "Reject",
+            },
+            note: condition.message.clone(),
+        });
+    }
+    events
+}
+
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;
