@@ -3,15 +3,26 @@
 # verified image from the vmlisub artifact server, with CDI's own sha512
 # check (`checksum`, CDI v1.65+). Apply it with kubectl:
 #
-#   docs/recipes/kubevirt-datavolume.sh -n my-vms cernvm-4 [DV_NAME] [SIZE] | kubectl apply -f -
+#   docs/recipes/kubevirt-datavolume.sh -n my-vms [-t SECRET] cernvm-4 [DV_NAME] [SIZE] | kubectl apply -f -
+#
+# -t SECRET: a Secret whose value is the header line
+# "Authorization: Bearer <ServiceAccount token>" for the artifact server
+# (CDI's secretExtraHeaders; see kubevirt.md, "Access to the artifact server").
 #
 # Fails (exit 1, nothing printed) unless the ImageSubscription is Available
 # with an artifact URL and a sha512 digest.
 set -euo pipefail
 
 namespace=""
-if [ "${1:-}" = "-n" ]; then namespace="$2"; shift 2; fi
-[ "$#" -ge 1 ] || { echo "usage: $0 [-n NAMESPACE] IMAGESUBSCRIPTION [DV_NAME] [SIZE]" >&2; exit 2; }
+token_secret=""
+while [ "$#" -ge 2 ]; do
+  case "$1" in
+    -n) namespace="$2"; shift 2 ;;
+    -t) token_secret="$2"; shift 2 ;;
+    *) break ;;
+  esac
+done
+[ "$#" -ge 1 ] || { echo "usage: $0 [-n NAMESPACE] [-t SECRET] IMAGESUBSCRIPTION [DV_NAME] [SIZE]" >&2; exit 2; }
 sub="$1"; dv="${2:-$1}"; size="${3:-20Gi}"
 ns_args=()
 [ -n "$namespace" ] && ns_args=(-n "$namespace")
@@ -28,6 +39,14 @@ ns="$(field '{.metadata.namespace}')"
 [[ "$digest" =~ ^sha512:[0-9a-f]{128}$ ]] || { echo "$sub: unexpected artifact digest '$digest'" >&2; exit 1; }
 [[ "$dv" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || { echo "bad DataVolume name '$dv'" >&2; exit 2; }
 [[ "$size" =~ ^[0-9]+(\.[0-9]+)?([KMGTPE]i?)?$ ]] || { echo "bad size '$size'" >&2; exit 2; }
+[ -z "$token_secret" ] || [[ "$token_secret" =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] ||
+  { echo "bad Secret name '$token_secret'" >&2; exit 2; }
+headers=""
+if [ -n "$token_secret" ]; then
+  headers="
+      secretExtraHeaders:
+        - $token_secret"
+fi
 
 cat <<YAML
 apiVersion: cdi.kubevirt.io/v1beta1
@@ -41,7 +60,7 @@ spec:
   source:
     http:
       url: "$url"
-      checksum: "$digest"
+      checksum: "$digest"$headers
   storage:
     resources:
       requests:

@@ -858,6 +858,7 @@ pub async fn uninstall_chart_rbac(cluster: &Cluster, release: &str) -> Result<()
 
 /// SelfSubjectAccessReview: may `client` do `verb` on `resource` (group
 /// `vmli.hepix.org` for the vmlisub kinds, `coordination.k8s.io` for leases,
+/// the authentication/authorization groups for token and access reviews,
 /// core otherwise; `resource` may be `kind/subresource`) in `namespace`
 /// (empty: all namespaces)?
 pub async fn can_i(client: Client, verb: &str, resource: &str, namespace: &str) -> Result<bool> {
@@ -872,6 +873,8 @@ pub async fn can_i(client: Client, verb: &str, resource: &str, namespace: &str) 
         "endorsers" | "imagelistsubscriptions" | "imagesubscriptions" => "vmli.hepix.org",
         "leases" => "coordination.k8s.io",
         "events" => "events.k8s.io",
+        "tokenreviews" => "authentication.k8s.io",
+        "subjectaccessreviews" => "authorization.k8s.io",
         _ => "",
     };
     let review = SelfSubjectAccessReview {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use kube::config::{AuthInfo, Kubeconfig, NamedAuthInfo};
 
-use crate::{Process, workspace_binary};
+use crate::{Cluster, Process, workspace_binary};
 
 /// A static HTTP/1.1 file server on 127.0.0.1 (GET, HEAD, `Range: bytes=N-`
 /// with `If-Range`, an ETag per file version (size and modification time,
@@ -221,7 +221,10 @@ pub struct OperatorRun {
     pub extra_args: Vec<String>,
     pub cache_dir: PathBuf,
     pub ca_dir: PathBuf,
+    /// The artifact port (`--listen`).
     pub port: u16,
+    /// The metrics port (`--metrics-listen`).
+    pub metrics_port: u16,
     pub namespace: String,
     pub leader_elect: bool,
 }
@@ -229,6 +232,10 @@ pub struct OperatorRun {
 impl OperatorRun {
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.metrics_port)
     }
 
     /// Starts `vmlisub operator` and waits until it serves /readyz.
@@ -247,6 +254,8 @@ impl OperatorRun {
             .arg(&self.ca_dir)
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--metrics-listen")
+            .arg(format!("127.0.0.1:{}", self.metrics_port))
             .arg("--artifact-base-url")
             .arg(self.base_url())
             .arg("--log-level")
@@ -272,18 +281,36 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Reads `url` over plain HTTP/1.1 (the artifact server), with an optional
-/// Range header; returns (status, body).
-pub fn http_get(url: &str, range: Option<&str>) -> Result<(u16, Vec<u8>)> {
+/// An HTTP/1.1 response: status, headers, body.
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The first header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// One request to `url` over plain HTTP/1.1 (the artifact and metrics
+/// servers), with extra `headers`.
+pub fn http_request(method: &str, url: &str, headers: &[(&str, &str)]) -> Result<HttpReply> {
     let rest = url.strip_prefix("http://").context("http URL")?;
     let (host, path) = rest.split_once('/').context("URL path")?;
     let mut stream = TcpStream::connect(host)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let range = range.map(|r| format!("Range: {r}\r\n")).unwrap_or_default();
-    write!(
-        stream,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\n{range}Connection: close\r\n\r\n"
-    )?;
+    let mut request = format!("{method} /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
     let split = response
@@ -291,10 +318,103 @@ pub fn http_get(url: &str, range: Option<&str>) -> Result<(u16, Vec<u8>)> {
         .position(|w| w == b"\r\n\r\n")
         .context("no header end")?;
     let head = String::from_utf8_lossy(&response[..split]).to_string();
-    let status = head
-        .split_whitespace()
-        .nth(1)
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .context("status")?;
-    Ok((status, response[split + 4..].to_vec()))
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(HttpReply {
+        status,
+        headers,
+        body: response[split + 4..].to_vec(),
+    })
+}
+
+/// GET `url` without credentials, with an optional Range header; returns
+/// (status, body).
+pub fn http_get(url: &str, range: Option<&str>) -> Result<(u16, Vec<u8>)> {
+    let headers: Vec<(&str, &str)> = range.map(|r| ("Range", r)).into_iter().collect();
+    let reply = http_request("GET", url, &headers)?;
+    Ok((reply.status, reply.body))
+}
+
+/// GET `url` with `Authorization: Bearer <token>` and an optional Range
+/// header; returns (status, body).
+pub fn http_get_as(url: &str, range: Option<&str>, token: &str) -> Result<(u16, Vec<u8>)> {
+    let bearer = format!("Bearer {token}");
+    let mut headers = vec![("Authorization", bearer.as_str())];
+    if let Some(range) = range {
+        headers.push(("Range", range));
+    }
+    let reply = http_request("GET", url, &headers)?;
+    Ok((reply.status, reply.body))
+}
+
+/// A ServiceAccount `name` in `namespace` that may read the namespace's
+/// artifacts (a Role with `get` on ImageSubscriptions, bound to it, as a
+/// site grants a KubeVirt importer), and a token of it; returns once the
+/// authorizer shows the grant.
+pub async fn artifact_reader_token(
+    cluster: &Cluster,
+    namespace: &str,
+    name: &str,
+) -> Result<String> {
+    use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use kube::api::{Api, PostParams};
+    let token = cluster.service_account_token(namespace, name).await?;
+    let role = Role {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}-artifacts")),
+            ..ObjectMeta::default()
+        },
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["vmli.hepix.org".into()]),
+            resources: Some(vec!["imagesubscriptions".into()]),
+            verbs: vec!["get".into()],
+            ..PolicyRule::default()
+        }]),
+    };
+    Api::<Role>::namespaced(cluster.client(), namespace)
+        .create(&PostParams::default(), &role)
+        .await
+        .with_context(|| format!("creating Role {namespace}/{name}-artifacts"))?;
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}-artifacts")),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: format!("{name}-artifacts"),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: name.into(),
+            namespace: Some(namespace.into()),
+            ..Subject::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(cluster.client(), namespace)
+        .create(&PostParams::default(), &binding)
+        .await
+        .with_context(|| format!("creating RoleBinding {namespace}/{name}-artifacts"))?;
+    let client = cluster.service_account_client(namespace, name).await?;
+    let what = format!("{namespace}/{name} to be allowed to get imagesubscriptions");
+    crate::eventually(crate::TIMEOUT, &what, || {
+        let client = client.clone();
+        async move {
+            Ok(crate::can_i(client, "get", "imagesubscriptions", namespace)
+                .await?
+                .then_some(()))
+        }
+    })
+    .await?;
+    Ok(token)
 }

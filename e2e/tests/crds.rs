@@ -73,6 +73,11 @@ async fn vmlisub_crds_install_default_and_validate() -> Result<()> {
         list.data["spec"]["imagePolicy"] == "Manual",
         "imagePolicy not defaulted"
     );
+    // Artifacts are not public unless the subscription says so.
+    ensure!(
+        list.data["spec"]["publicArtifacts"] == false,
+        "publicArtifacts not defaulted to false"
+    );
     for (field, value) in [
         ("url", json!("ftp://x/y")),
         ("interval", json!("6 hours")),

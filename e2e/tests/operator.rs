@@ -15,7 +15,10 @@ use kube::api::{Api, DeleteParams, DynamicObject, GroupVersionKind};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 use sha2::Digest as _;
-use vmlisub_e2e::operator::{OperatorRun, Publisher, free_port, http_get, token_kubeconfig};
+use vmlisub_e2e::operator::{
+    OperatorRun, Publisher, artifact_reader_token, free_port, http_get, http_get_as, http_request,
+    token_kubeconfig,
+};
 use vmlisub_e2e::{Cluster, Process, eventually, install_chart_rbac, uninstall_chart_rbac};
 
 const LIST_ID: &str = "3f0e7c52-9a41-4d1e-b6a0-5c2d8e9f1a01";
@@ -123,6 +126,7 @@ async fn site(cluster: &Cluster, ns: &str, name: &str) -> Result<Site> {
         cache_dir: dir.path().join("cache"),
         ca_dir: pki.ca_dir.clone(),
         port: free_port()?,
+        metrics_port: free_port()?,
         namespace: ns.to_string(),
         leader_elect: true,
     };
@@ -283,6 +287,8 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
         .await?;
     }
     let mut operator = site.run.start("operator-lifecycle").await?;
+    // The artifact server wants a token allowed to read the namespace.
+    let reader = artifact_reader_token(&cluster, &ns, "reader").await?;
 
     // Happy path: both images Available, on disk, verified, served.
     for (name, id, bytes) in [
@@ -305,9 +311,9 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
         let on_disk = std::fs::read(site.cache_file(&ns, "site", id))?;
         assert_eq!(sha512_hex(&on_disk), sha512_hex(bytes));
         let url = artifact["url"].as_str().context("artifact url")?;
-        let (code, body) = http_get(url, None)?;
+        let (code, body) = http_get_as(url, None, &reader)?;
         assert_eq!((code, body.len()), (200, bytes.len()));
-        let (code, body) = http_get(url, Some("bytes=100-199"))?;
+        let (code, body) = http_get_as(url, Some("bytes=100-199"), &reader)?;
         assert_eq!((code, body.as_slice()), (206, &bytes[100..200]));
     }
     let list = wait_status(
@@ -324,14 +330,16 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
     assert_eq!(list["imageCount"], 3);
     assert_eq!(list["list"]["signer"]["subject"], site.pki.subject.as_str());
     // The list itself is served, signed and as bare JSON.
-    let (code, _) = http_get(
+    let (code, _) = http_get_as(
         &format!("{}/lists/{ns}/site.smime", site.run.base_url()),
         None,
+        &reader,
     )?;
     assert_eq!(code, 200);
-    let (code, body) = http_get(
+    let (code, body) = http_get_as(
         &format!("{}/lists/{ns}/site.json", site.run.base_url()),
         None,
+        &reader,
     )?;
     assert_eq!(code, 200);
     assert!(String::from_utf8_lossy(&body).contains(LIST_ID));
@@ -1042,5 +1050,161 @@ async fn operator_reads_only_secrets_opted_in() -> Result<()> {
     operator.terminate(Duration::from_secs(10)).await?;
     uninstall_chart_rbac(&cluster, &site.release).await?;
     cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+/// `tokenreviews` requests the API server has served so far (its own
+/// `apiserver_request_total`).
+async fn token_reviews(cluster: &Cluster) -> Result<f64> {
+    let request = http::Request::get("/metrics").body(Vec::new())?;
+    let text = cluster.client().request_text(request).await?;
+    Ok(text
+        .lines()
+        .filter(|line| {
+            line.starts_with("apiserver_request_total{")
+                && line.contains("resource=\"tokenreviews\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// Token-gated artifacts on the real API server (the operator runs with
+/// the chart's RBAC, so its TokenReviews and SubjectAccessReviews are what
+/// the chart grants): no token 401, a bad token 401, a token without the
+/// grant 403 (here and for another namespace), a reader's token 200 with
+/// Range, a handful of Range requests costing one TokenReview, and a
+/// list with spec.publicArtifacts served anonymously until it is turned
+/// off again. /metrics is on its own port, not on the artifact port.
+#[tokio::test]
+async fn operator_serves_artifacts_only_to_allowed_service_account_tokens() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let ns = cluster.create_namespace("artifact-auth").await?;
+    let other = cluster.create_namespace("artifact-other").await?;
+    cluster
+        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let site = site(&cluster, &ns, "auth").await?;
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let url = site.publish_list("1", &[("img-one", bytes.as_slice())])?;
+    let mut operator = site
+        .subscribe_one(&cluster, &ns, &url, "operator-auth")
+        .await?;
+    let image = status(&cluster, &ns, "ImageSubscription", "one").await?["artifact"]["url"]
+        .as_str()
+        .context("artifact url")?
+        .to_string();
+    let base = site.run.base_url();
+    let list = format!("{base}/lists/{ns}/site.json");
+
+    let reader = artifact_reader_token(&cluster, &ns, "reader").await?;
+    let stranger = cluster.service_account_token(&ns, "stranger").await?;
+    let elsewhere = artifact_reader_token(&cluster, &other, "reader").await?;
+    let as_token = |token: &str| format!("Bearer {token}");
+
+    // No token: 401 with a Bearer challenge, for images and lists, GET and
+    // HEAD; nothing of the image leaks.
+    for (method, target) in [("GET", &image), ("HEAD", &image), ("GET", &list)] {
+        let reply = http_request(method, target, &[])?;
+        assert_eq!(reply.status, 401, "{method} {target}");
+        assert_eq!(
+            reply.header("www-authenticate"),
+            Some("Bearer realm=\"vmlisub\"")
+        );
+        assert!(reply.header("etag").is_none() && reply.body.len() < 200);
+    }
+    // A token the API server does not know, and a malformed header: 401
+    // invalid_token.
+    for header in ["Bearer not-a-real-token", "Basic dXNlcjpwYXNz"] {
+        let reply = http_request("GET", &image, &[("Authorization", header)])?;
+        assert_eq!(reply.status, 401, "{header}");
+        assert!(
+            reply
+                .header("www-authenticate")
+                .is_some_and(|c| c.contains("error=\"invalid_token\"")),
+            "{header}"
+        );
+    }
+    let too_long = format!("Bearer {}", "a".repeat(9000));
+    let reply = http_request("GET", &image, &[("Authorization", &too_long)])?;
+    assert_eq!(reply.status, 401);
+    // Valid tokens without the grant: 403, also for a reader of another
+    // namespace.
+    for token in [&stranger, &elsewhere] {
+        let reply = http_request("GET", &image, &[("Authorization", &as_token(token))])?;
+        assert_eq!(reply.status, 403);
+        let reply = http_request("GET", &list, &[("Authorization", &as_token(token))])?;
+        assert_eq!(reply.status, 403);
+    }
+    // The reader: the image, whole and in ranges, and the list.
+    let (code, body) = http_get_as(&image, None, &reader)?;
+    assert_eq!((code, body == bytes), (200, true));
+    let (code, body) = http_get_as(&image, Some("bytes=1000-1999"), &reader)?;
+    assert_eq!((code, body.as_slice()), (206, &bytes[1000..2000]));
+    let reply = http_request("HEAD", &image, &[("Authorization", &as_token(&reader))])?;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-length"), Some("300000"));
+    let (code, body) = http_get_as(&list, None, &reader)?;
+    assert_eq!(code, 200);
+    assert!(String::from_utf8_lossy(&body).contains(LIST_ID));
+    // The reader's grant is for its namespace only: 403 in `other` (before
+    // anything is looked up), and the other reader gets there the 404 of a
+    // missing image, not a refusal.
+    let there = image.replace(&format!("/images/{ns}/"), &format!("/images/{other}/"));
+    assert_eq!(http_get_as(&there, None, &reader)?.0, 403);
+    assert_eq!(http_get_as(&there, None, &elsewhere)?.0, 404);
+
+    // A client resuming with Range requests: its reviews are cached.
+    let resuming = cluster.service_account_token(&ns, "reader").await?;
+    let before = token_reviews(&cluster).await?;
+    for start in (0..8u64).map(|n| n * 30_000) {
+        let range = format!("bytes={start}-");
+        let (code, body) = http_get_as(&image, Some(&range), &resuming)?;
+        assert_eq!((code, body.as_slice()), (206, &bytes[start as usize..]));
+    }
+    let reviews = token_reviews(&cluster).await? - before;
+    assert!(
+        (1.0..=2.0).contains(&reviews),
+        "8 ranged requests with one token cost {reviews} TokenReviews"
+    );
+
+    // publicArtifacts: anyone, without a token, until it is turned off.
+    let lists = api(&cluster, &ns, "ImageListSubscription");
+    vmlisub_e2e::merge_patch(&lists, "site", &json!({"spec": {"publicArtifacts": true}})).await?;
+    eventually(
+        Duration::from_secs(30),
+        "anonymous access to a public list",
+        || async {
+            let (code, body) = http_get(&image, None)?;
+            Ok((code == 200).then_some(body))
+        },
+    )
+    .await
+    .map(|body| assert!(body == bytes))?;
+    assert_eq!(
+        http_get(&image, Some("bytes=0-9"))?,
+        (206, bytes[..10].to_vec())
+    );
+    assert_eq!(http_get(&list, None)?.0, 200);
+    // Only that list: the same image path in another namespace is not open.
+    assert_eq!(http_get(&there, None)?.0, 401);
+    vmlisub_e2e::merge_patch(&lists, "site", &json!({"spec": {"publicArtifacts": false}})).await?;
+    eventually(Duration::from_secs(30), "the list closed again", || async {
+        Ok((http_get(&image, None)?.0 == 401).then_some(()))
+    })
+    .await?;
+
+    // Metrics on their own port only.
+    let metrics = http_request("GET", &format!("{}/metrics", site.run.metrics_url()), &[])?;
+    assert_eq!(metrics.status, 200);
+    assert!(String::from_utf8_lossy(&metrics.body).contains("vmlisub_leader"));
+    assert_eq!(
+        http_request("GET", &format!("{base}/metrics"), &[])?.status,
+        404
+    );
+
+    operator.terminate(Duration::from_secs(10)).await?;
+    uninstall_chart_rbac(&cluster, &site.release).await?;
+    cluster.delete_namespace(&ns).await?;
+    cluster.delete_namespace(&other).await?;
     Ok(())
 }

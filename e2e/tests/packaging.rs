@@ -133,6 +133,18 @@ fn contract_manager_rules() -> BTreeSet<(String, String, String)> {
     ])
 }
 
+/// The artifact server's token check (`--artifact-auth token`).
+fn contract_artifact_auth_rules() -> BTreeSet<(String, String, String)> {
+    triples(&[
+        ("authentication.k8s.io", &["tokenreviews"], &["create"]),
+        (
+            "authorization.k8s.io",
+            &["subjectaccessreviews"],
+            &["create"],
+        ),
+    ])
+}
+
 fn contract_lease_rules() -> BTreeSet<(String, String, String)> {
     triples(&[(
         "coordination.k8s.io",
@@ -489,6 +501,13 @@ async fn chart_lints_in_every_mode_and_refuses_bad_values() -> Result<()> {
             "--set",
             "persistence.enabled=false",
         ],
+        &["--set", "artifactAuth.mode=none"],
+        &[
+            "--set",
+            "artifactAuth.audience=vmlisub",
+            "--set",
+            "serverLimits.headerReadTimeout=30s",
+        ],
     ];
     for mode in modes {
         let mut args = vec!["lint", "--strict", chart];
@@ -526,6 +545,12 @@ async fn chart_lints_in_every_mode_and_refuses_bad_values() -> Result<()> {
         (&["--set", "crlRefresh.interval=1d"], "interval"),
         (&["--set", "logFormat=xml"], "logFormat"),
         (&["--set", "image.repository="], "repository"),
+        (&["--set", "artifactAuth.mode=basic"], "artifactAuth"),
+        (&["--set", "serverLimits.idleTimeout=60"], "idleTimeout"),
+        (
+            &["--set", "serverLimits.maxConnections=0"],
+            "maxConnections",
+        ),
     ];
     for (values, why) in bad {
         let mut args = vec!["rel", "--namespace", "ops"];
@@ -555,6 +580,18 @@ async fn chart_rbac_equals_kustomize_rbac_and_the_contract() -> Result<()> {
     let k_lease = one_of_kind(&kustomized, "Role");
     assert_eq!(rule_triples(&k_lease["rules"]), contract_lease_rules());
     assert_eq!(k_lease["metadata"]["namespace"], "vmlisub-system");
+    let k_auth = named(&kustomized, "ClusterRole", "vmlisub-artifact-auth");
+    assert_eq!(
+        rule_triples(&k_auth["rules"]),
+        contract_artifact_auth_rules(),
+        "config/rbac artifact-auth differs from the contract"
+    );
+    let k_auth_binding = named(&kustomized, "ClusterRoleBinding", "vmlisub-artifact-auth");
+    assert_eq!(k_auth_binding["roleRef"]["name"], "vmlisub-artifact-auth");
+    assert_eq!(
+        k_auth_binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "vmlisub", "namespace": "vmlisub-system"}])
+    );
 
     // Cluster mode.
     let docs = render(&["rel", "--namespace", "ops"]);
@@ -591,13 +628,21 @@ async fn chart_rbac_equals_kustomize_rbac_and_the_contract() -> Result<()> {
         k_rules,
         "chart ClusterRole != config/rbac ClusterRole"
     );
-    let crb = one_of_kind(&docs, "ClusterRoleBinding");
+    let crb = named(&docs, "ClusterRoleBinding", "rel-vmlisub-manager");
     assert_eq!(crb["roleRef"]["name"], cr["metadata"]["name"]);
     let sa = one_of_kind(&docs, "ServiceAccount");
+    let subjects =
+        json!([{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": "ops"}]);
+    assert_eq!(crb["subjects"], subjects);
+    let auth = named(&docs, "ClusterRole", "rel-vmlisub-artifact-auth");
     assert_eq!(
-        crb["subjects"],
-        json!([{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": "ops"}])
+        rule_triples(&auth["rules"]),
+        rule_triples(&k_auth["rules"]),
+        "chart artifact-auth ClusterRole != config/rbac"
     );
+    let auth_binding = named(&docs, "ClusterRoleBinding", "rel-vmlisub-artifact-auth");
+    assert_eq!(auth_binding["roleRef"]["name"], "rel-vmlisub-artifact-auth");
+    assert_eq!(auth_binding["subjects"], subjects);
     let lease = one_of_kind(&docs, "Role");
     assert_eq!(lease["metadata"]["namespace"], "ops");
     assert_eq!(
@@ -607,7 +652,8 @@ async fn chart_rbac_equals_kustomize_rbac_and_the_contract() -> Result<()> {
     let lease_binding = one_of_kind(&docs, "RoleBinding");
     assert_eq!(lease_binding["roleRef"]["name"], lease["metadata"]["name"]);
 
-    // Watch-namespace mode: no cluster-wide grant at all.
+    // Watch-namespace mode: no cluster-wide grant on any object; only the
+    // reviews of the token check are cluster-scoped.
     let docs = render(&[
         "rel",
         "--namespace",
@@ -615,13 +661,22 @@ async fn chart_rbac_equals_kustomize_rbac_and_the_contract() -> Result<()> {
         "--set",
         "watchNamespace=team-a",
     ]);
-    // Only the (unbound) tenant roles are cluster-scoped.
-    assert!(
-        docs_of_kind(&docs, "ClusterRole")
-            .iter()
-            .all(|r| r["metadata"]["name"] == "rel-vmlisub-view"
-                || r["metadata"]["name"] == "rel-vmlisub-edit")
-            && docs_of_kind(&docs, "ClusterRoleBinding").is_empty()
+    // Cluster-scoped: the (unbound) tenant roles, and the reviews of the
+    // token check, the only binding.
+    assert!(docs_of_kind(&docs, "ClusterRole").iter().all(|r| {
+        [
+            "rel-vmlisub-view",
+            "rel-vmlisub-edit",
+            "rel-vmlisub-artifact-auth",
+        ]
+        .contains(&r["metadata"]["name"].as_str().unwrap_or_default())
+    }));
+    let bindings = docs_of_kind(&docs, "ClusterRoleBinding");
+    assert_eq!(bindings.len(), 1);
+    assert_eq!(bindings[0]["roleRef"]["name"], "rel-vmlisub-artifact-auth");
+    assert_eq!(
+        rule_triples(&named(&docs, "ClusterRole", "rel-vmlisub-artifact-auth")["rules"]),
+        contract_artifact_auth_rules()
     );
     let roles = docs_of_kind(&docs, "Role");
     assert_eq!(roles.len(), 2);
@@ -647,6 +702,24 @@ async fn chart_rbac_equals_kustomize_rbac_and_the_contract() -> Result<()> {
         args.contains(&"--watch-namespace=team-a".to_owned()),
         "{args:?}"
     );
+
+    // Without token access: no review permission, no cluster-wide grant.
+    let docs = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "watchNamespace=team-a",
+        "--set",
+        "artifactAuth.mode=none",
+    ]);
+    assert!(docs_of_kind(&docs, "ClusterRoleBinding").is_empty());
+    assert!(
+        docs_of_kind(&docs, "ClusterRole")
+            .iter()
+            .all(|r| r["metadata"]["name"] != "rel-vmlisub-artifact-auth")
+    );
+    assert!(args_of(deployment_container(&docs)).contains(&"--artifact-auth=none".to_owned()));
 
     // Without leader election: no Lease permission.
     let docs = render(&[
@@ -691,7 +764,8 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(
         c["ports"],
-        json!([{"name": "http", "containerPort": 8080, "protocol": "TCP"}])
+        json!([{"name": "http", "containerPort": 8080, "protocol": "TCP"},
+               {"name": "metrics", "containerPort": 9090, "protocol": "TCP"}])
     );
     // Flags of `vmlisub operator`.
     let args = args_of(c);
@@ -700,7 +774,12 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
         "--cache-dir=/var/cache/vmimages",
         "--ca-dir=/etc/grid-security/certificates",
         "--listen=0.0.0.0:8080",
+        "--metrics-listen=0.0.0.0:9090",
         "--artifact-base-url=http://rel-vmlisub.ops.svc:8080",
+        "--artifact-auth=token",
+        "--header-read-timeout=10s",
+        "--idle-timeout=60s",
+        "--max-connections=128",
         "--leader-elect",
         "--leader-election-namespace=$(POD_NAMESPACE)",
         "--leader-election-name=vmlisub-leader",
@@ -713,6 +792,11 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
         );
     }
     assert!(!args.iter().any(|a| a.starts_with("--watch-namespace")));
+    assert!(
+        !args
+            .iter()
+            .any(|a| a.starts_with("--artifact-token-audience"))
+    );
     // The CRL directory is the operator's default, on the cache volume.
     assert!(!args.iter().any(|a| a.starts_with("--crl-dir")));
     assert!(!args.contains(&"--no-crl-refresh".to_owned()));
@@ -762,7 +846,8 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
     assert_eq!(svc["metadata"]["name"], "rel-vmlisub");
     assert_eq!(
         svc["spec"]["ports"],
-        json!([{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}])
+        json!([{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"},
+               {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}])
     );
     let np = one_of_kind(&docs, "NetworkPolicy");
     assert_eq!(
@@ -770,7 +855,49 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
         json!(["Ingress"]),
         "egress must be open by default"
     );
-    assert_eq!(np["spec"]["ingress"][0]["ports"][0]["port"], "http");
+    // Artifacts and metrics: separate rules, each open to any source by
+    // default.
+    assert_eq!(
+        np["spec"]["ingress"],
+        json!([{"ports": [{"port": "http", "protocol": "TCP"}]},
+               {"ports": [{"port": "metrics", "protocol": "TCP"}]}])
+    );
+    let docs_restricted = render(&[
+        "rel",
+        "--namespace",
+        "ops",
+        "--set",
+        "networkPolicy.ingress.from[0].namespaceSelector.matchLabels.vms=yes",
+        "--set",
+        "networkPolicy.ingress.metricsFrom[0].namespaceSelector.matchLabels.monitoring=yes",
+        "--set",
+        "artifactAuth.audience=vmlisub",
+        "--set",
+        "serverLimits.maxConnections=16",
+        "--set",
+        "service.metricsPort=9191",
+    ]);
+    let np = one_of_kind(&docs_restricted, "NetworkPolicy");
+    assert_eq!(
+        np["spec"]["ingress"][0]["from"],
+        json!([{"namespaceSelector": {"matchLabels": {"vms": "yes"}}}])
+    );
+    assert_eq!(np["spec"]["ingress"][1]["ports"][0]["port"], "metrics");
+    assert_eq!(
+        np["spec"]["ingress"][1]["from"],
+        json!([{"namespaceSelector": {"matchLabels": {"monitoring": "yes"}}}])
+    );
+    let args = args_of(deployment_container(&docs_restricted));
+    for want in ["--artifact-token-audience=vmlisub", "--max-connections=16"] {
+        assert!(
+            args.contains(&want.to_owned()),
+            "missing {want} in {args:?}"
+        );
+    }
+    assert_eq!(
+        one_of_kind(&docs_restricted, "Service")["spec"]["ports"][1]["port"],
+        9191
+    );
     assert!(docs_of_kind(&docs, "PodDisruptionBudget").is_empty());
 
     // Other trust sources and an explicit artifact URL.
@@ -977,7 +1104,7 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
     assert!(by_name("VmlisubDownloadsFailing").contains("vmlisub_download_failures_total"));
     assert!(by_name("VmlisubVerificationFailures").contains("vmlisub_verification_failures_total"));
     let sm = one_of_kind(&docs, "ServiceMonitor");
-    assert_eq!(sm["spec"]["endpoints"][0]["port"], "http");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
     assert_eq!(sm["spec"]["endpoints"][0]["honorLabels"], true);
 
     // Without the built-in refresh: no refresh-failure alert; the CRL
@@ -1178,8 +1305,8 @@ async fn chart_and_kustomize_manifests_pass_server_side_dry_run() -> Result<()> 
         })
         .collect();
     ensure!(
-        cluster_scoped.len() == 7,
-        "expected 3 CRDs + the manager ClusterRole + binding + 2 tenant ClusterRoles"
+        cluster_scoped.len() == 9,
+        "expected 3 CRDs, the manager and artifact-auth ClusterRoles with their bindings, 2 tenant ClusterRoles"
     );
     dry_run_apply(&cluster_scoped, &ns).context("dry run of config/default (cluster-scoped)")?;
 
@@ -1279,6 +1406,8 @@ async fn helm_install_creates_and_uninstall_removes_the_release() -> Result<()> 
     crs.get(&format!("{name}-manager")).await?;
     let crbs: Api<ClusterRoleBinding> = Api::all(c.clone());
     crbs.get(&format!("{name}-manager")).await?;
+    crs.get(&format!("{name}-artifact-auth")).await?;
+    crbs.get(&format!("{name}-artifact-auth")).await?;
     // The controller-manager acts on the Deployment (no node runs its pods).
     let deploy_name = name.clone();
     eventually(TIMEOUT, "a ReplicaSet for the Deployment", || {
@@ -1323,6 +1452,12 @@ async fn helm_install_creates_and_uninstall_removes_the_release() -> Result<()> 
             .is_none(),
         crs.get_opt(&format!("{name}-manager")).await?.is_none(),
         crbs.get_opt(&format!("{name}-manager")).await?.is_none(),
+        crs.get_opt(&format!("{name}-artifact-auth"))
+            .await?
+            .is_none(),
+        crbs.get_opt(&format!("{name}-artifact-auth"))
+            .await?
+            .is_none(),
     ] {
         ensure!(gone, "an object of the release survived helm uninstall");
     }
@@ -1370,6 +1505,8 @@ async fn chart_rbac_grants_exactly_the_operator_permissions() -> Result<()> {
         ("create", "events", other.as_str()),
         ("create", "leases", ns.as_str()),
         ("update", "leases", ns.as_str()),
+        ("create", "tokenreviews", ""),
+        ("create", "subjectaccessreviews", ""),
     ] {
         ensure!(
             can_i(client.clone(), verb, resource, where_).await?,
@@ -1416,6 +1553,9 @@ async fn chart_rbac_grants_exactly_the_operator_permissions() -> Result<()> {
     let client2 = cluster.service_account_client(&ns2, &sa2).await?;
     ensure!(can_i(client2.clone(), "watch", "imagesubscriptions", &other).await?);
     ensure!(can_i(client2.clone(), "create", "leases", &ns2).await?);
+    // The token check of the artifact server works in watch mode too.
+    ensure!(can_i(client2.clone(), "create", "tokenreviews", "").await?);
+    ensure!(can_i(client2.clone(), "create", "subjectaccessreviews", "").await?);
     ensure!(
         !can_i(client2.clone(), "watch", "imagesubscriptions", "").await?,
         "watch mode may watch all namespaces"
@@ -1429,6 +1569,7 @@ async fn chart_rbac_grants_exactly_the_operator_permissions() -> Result<()> {
             .is_none()
     );
 
+    uninstall_chart_rbac(&cluster, &release2).await?;
     for n in [&ns, &other, &ns2] {
         cluster.delete_namespace(n).await?;
     }
@@ -1505,6 +1646,23 @@ async fn kubevirt_recipe_script_fills_the_datavolume_from_status() -> Result<()>
             .map(|o| o.keys().cloned().collect::<BTreeSet<_>>())
     };
     ensure!(keys(&dv["spec"]["source"]["http"]) == keys(&documented["spec"]["source"]["http"]));
+    // -t: the Secret with the artifact server's bearer token, as CDI's
+    // secretExtraHeaders.
+    let out = run(vec![
+        "-n".into(),
+        ns.clone(),
+        "-t".into(),
+        "vmlisub-token".into(),
+        "cernvm-4".into(),
+    ]);
+    ensure!(
+        out.status.success(),
+        "script -t failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = parse_yaml_documents(&String::from_utf8_lossy(&out.stdout))?;
+    let http = &one_of_kind(&docs, "DataVolume")["spec"]["source"]["http"];
+    ensure!(http["secretExtraHeaders"] == json!(["vmlisub-token"]) && http["url"] == json!(url));
 
     // A digest that is not sha512 hex is refused.
     merge_patch_status(
@@ -1714,6 +1872,26 @@ async fn deployment_arguments_are_accepted_by_the_operator_binary() -> Result<()
             "ops",
             "--set",
             "crlRefresh.interval=1h30m",
+        ],
+        vec![
+            "rel",
+            "--namespace",
+            "ops",
+            "--set",
+            "artifactAuth.mode=none",
+            "--set",
+            "serverLimits.headerReadTimeout=1m30s",
+            "--set",
+            "serverLimits.idleTimeout=5m",
+            "--set",
+            "serverLimits.maxConnections=1000",
+        ],
+        vec![
+            "rel",
+            "--namespace",
+            "ops",
+            "--set",
+            "artifactAuth.audience=vmlisub",
         ],
     ] {
         cases.push((format!("chart {mode:?}"), render(&mode)));

@@ -121,6 +121,7 @@ async fn scale_100_lists_of_20_images() -> Result<()> {
         cache_dir: dir.join("cache"),
         ca_dir: pki.ca_dir.clone(),
         port: free_port()?,
+        metrics_port: free_port()?,
         namespace: ns.clone(),
         leader_elect: false,
     };

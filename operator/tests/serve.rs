@@ -1,11 +1,15 @@
 //! `vmlisub serve` over a cache filled by `vmlisub sync` (the quickstart
 //! example): HEAD with Content-Length, full and ranged GETs, 416, ETag from
-//! the sha512 with 304, read-only, and nothing outside the endorsed area.
+//! the sha512 with 304, read-only, and nothing outside the endorsed area;
+//! and its connection limits against slow clients.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 mod support;
 
@@ -36,7 +40,7 @@ impl Reply {
 fn request(address: &str, method: &str, path: &str, extra: &[(&str, &str)]) -> Reply {
     let mut stream = TcpStream::connect(address).unwrap();
     stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
     for (name, value) in extra {
@@ -66,6 +70,32 @@ fn request(address: &str, method: &str, path: &str, extra: &[(&str, &str)]) -> R
         headers,
         body: raw[split + 4..].to_vec(),
     }
+}
+
+/// Starts `vmlisub serve` on a free loopback port; returns it and its
+/// address.
+fn start_serve(cache: &std::path::Path, extra: &[&str]) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmlisub"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(cache)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let server = Server(child);
+    let address = first
+        .split("http://")
+        .nth(1)
+        .unwrap_or_else(|| panic!("vmlisub serve did not start: {first:?}"))
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    (server, address)
 }
 
 #[test]
@@ -99,25 +129,7 @@ fn serves_verified_images_read_only_with_ranges() {
         format!("http://images.example.org:8080/images/default/example/{id}")
     );
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vmlisub"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
-        .arg(&cache)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let _server = Server(child);
-    let address = first
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let (_server, address) = start_serve(&cache, &[]);
 
     let bytes = std::fs::read(example.join("site/images/example-1.img")).unwrap();
     let path = format!("/images/default/example/{id}");
@@ -183,4 +195,103 @@ fn serves_verified_images_read_only_with_ranges() {
     ] {
         assert_eq!(request(&address, "GET", bad, &[]).status, 404, "{bad}");
     }
+}
+
+/// Whether the server closes `stream` (EOF or reset, after at most an
+/// error response) within `within`.
+fn closed_by_server(stream: &TcpStream, within: Duration) -> bool {
+    let mut stream = stream.try_clone().unwrap();
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut got = Vec::new();
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buffer[..n]),
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(_) => return false,
+        }
+    }
+    !got.starts_with(b"HTTP/1.1 2")
+}
+
+/// `vmlisub serve --max-connections 2 --header-read-timeout 1s`: six
+/// clients that trickle their request heads (one byte every 100 ms, for a
+/// minute) and two that send nothing hold every slot, yet a normal request
+/// is answered (once the header timeout has cleared the slots ahead of
+/// it), and every slow client is closed by the server.
+#[test]
+fn slow_clients_cannot_starve_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, address) = start_serve(
+        &dir.path().join("cache"),
+        &[
+            "--max-connections",
+            "2",
+            "--header-read-timeout",
+            "1s",
+            "--idle-timeout",
+            "30s",
+        ],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut slow = Vec::new();
+    let mut writers = Vec::new();
+    for _ in 0..6 {
+        let stream = TcpStream::connect(&address).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let stop = Arc::clone(&stop);
+        writers.push(std::thread::spawn(move || {
+            if writer
+                .write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+                .is_err()
+            {
+                return;
+            }
+            for _ in 0..600 {
+                if stop.load(Ordering::SeqCst) || writer.write_all(b"a").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }));
+        slow.push(stream);
+    }
+    for _ in 0..2 {
+        slow.push(TcpStream::connect(&address).unwrap());
+    }
+    let started = Instant::now();
+    let mut normal = TcpStream::connect(&address).unwrap();
+    normal
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        normal,
+        "GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    normal
+        .read_exact(&mut head)
+        .expect("the normal request was starved");
+    assert_eq!(&head[..12], b"HTTP/1.1 200");
+    // Behind eight slow clients and two slots, it waited for header
+    // timeouts (never less than one).
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    for (n, stream) in slow.iter().enumerate() {
+        assert!(
+            closed_by_server(stream, Duration::from_secs(60)),
+            "slow client {n} was not closed"
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    for writer in writers {
+        let _ = writer.join();
+    }
+    // Limits are checked: a timeout outside 1s..1h is refused.
+    let refused = Command::new(env!("CARGO_BIN_EXE_vmlisub"))
+        .args(["serve", "--header-read-timeout", "0s"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
 }

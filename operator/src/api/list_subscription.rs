@@ -137,6 +137,15 @@ pub struct ImageListSubscriptionSpec {
     /// With `AutoSubscribe`: only images matching this selector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_selector: Option<ImageSelector>,
+    /// Serve this list's cached images and the list itself from the
+    /// operator's artifact server to anyone who can reach it, without a
+    /// token. Off by default: then (with the operator's default
+    /// `--artifact-auth token`) a client needs a Kubernetes ServiceAccount
+    /// token allowed to `get` ImageSubscriptions in this namespace. Turn it
+    /// on only for lists whose images are public anyway (e.g. for OpenStack
+    /// Glance web-download, which cannot send a token).
+    #[serde(default)]
+    pub public_artifacts: bool,
 }
 
 fn default_interval() -> String {

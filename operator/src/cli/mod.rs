@@ -117,6 +117,48 @@ impl CrlRefreshArgs {
     }
 }
 
+/// Limits of the HTTP server(s), shared by `serve` and `operator` (see
+/// `server::http`).
+#[derive(Debug, Clone, Args)]
+pub struct ServerLimitArgs {
+    /// Time a client has to send a complete request head (Go-style: 10s,
+    /// 1m), counted from the accept and again after every response on a
+    /// kept-alive connection; then the connection is closed.
+    #[arg(long, env = "VMLISUB_HEADER_READ_TIMEOUT", default_value = "10s",
+          value_parser = parse_server_timeout)]
+    pub header_read_timeout: Duration,
+
+    /// A connection on which no byte moves in either direction for this
+    /// long (e.g. a client that stopped reading) is closed.
+    #[arg(long, env = "VMLISUB_IDLE_TIMEOUT", default_value = "60s",
+          value_parser = parse_server_timeout)]
+    pub idle_timeout: Duration,
+
+    /// Connections served at a time (per port); more wait in the listen
+    /// backlog until one closes.
+    #[arg(long, env = "VMLISUB_MAX_CONNECTIONS", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
+}
+
+fn parse_server_timeout(value: &str) -> Result<Duration, String> {
+    let timeout = crate::api::duration::parse_duration(value).map_err(|err| err.to_string())?;
+    if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(3600) {
+        return Err(format!("{value}: must be between 1s and 1h"));
+    }
+    Ok(timeout)
+}
+
+impl ServerLimitArgs {
+    pub fn limits(&self) -> crate::server::http::Limits {
+        crate::server::http::Limits {
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Verify(args) => verify::run(&args),

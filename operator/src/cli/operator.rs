@@ -10,6 +10,7 @@ use clap::Args;
 
 use crate::controller::leader::LeaderConfig;
 use crate::controller::{self, OperatorConfig};
+use crate::server::access::{AccessMode, TokenConfig};
 use crate::store::RetentionPolicy;
 
 #[derive(Debug, Args)]
@@ -27,10 +28,35 @@ pub struct OperatorArgs {
     )]
     pub ca_dir: PathBuf,
 
-    /// Address of the HTTP server: /healthz, /readyz, /metrics, /images/,
-    /// /lists/.
+    /// Address of the artifact server: /images/, /lists/, /healthz,
+    /// /readyz.
     #[arg(long, env = "VMLISUB_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
+
+    /// Address of the metrics server: /metrics, /healthz, /readyz (a port
+    /// of its own, so that scraping and artifact access are governed
+    /// separately).
+    #[arg(long, env = "VMLISUB_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    pub metrics_listen: SocketAddr,
+
+    /// Who may read images and lists: `token` (a Kubernetes ServiceAccount
+    /// token allowed to get ImageSubscriptions in the namespace, checked
+    /// with TokenReview and SubjectAccessReview; lists with
+    /// spec.publicArtifacts are open to all) or `none` (everyone who can
+    /// reach the port reads everything).
+    #[arg(long, env = "VMLISUB_ARTIFACT_AUTH", default_value = "token",
+          value_parser = ["token", "none"])]
+    pub artifact_auth: String,
+
+    /// With --artifact-auth token: accept only tokens issued for this
+    /// audience (e.g. a projected ServiceAccount token with `audience:
+    /// vmlisub`), so that a token sent to the artifact server is useless
+    /// against the API server. Default: the API server's own audiences.
+    #[arg(long, env = "VMLISUB_ARTIFACT_TOKEN_AUDIENCE")]
+    pub artifact_token_audience: Option<String>,
+
+    #[command(flatten)]
+    pub limits: super::ServerLimitArgs,
 
     /// Base URL under which clients reach this server (recorded in each
     /// ImageSubscription's status.artifact.url), e.g.
@@ -116,6 +142,19 @@ pub fn run(args: &OperatorArgs) -> ExitCode {
         cache_dir: args.cache_dir.clone(),
         ca_dir: args.ca_dir.clone(),
         listen: args.listen,
+        metrics_listen: args.metrics_listen,
+        artifact_access: if args.artifact_auth == "none" {
+            AccessMode::None
+        } else {
+            AccessMode::Token(TokenConfig {
+                audience: args
+                    .artifact_token_audience
+                    .clone()
+                    .filter(|audience| !audience.is_empty()),
+                ..TokenConfig::default()
+            })
+        },
+        server_limits: args.limits.limits(),
         artifact_base_url: args.artifact_base_url.clone(),
         watch_namespace: args.watch_namespace.clone(),
         leader,

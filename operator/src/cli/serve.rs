@@ -1,6 +1,8 @@
 //! `vmlisub serve`: the read-only artifact server over a cache directory,
 //! so that Glance web-download or KubeVirt CDI can import images that
-//! `vmlisub sync` verified.
+//! `vmlisub sync` verified. It serves everyone who can reach it (there is
+//! no cluster to check tokens against): bind it where only the importers
+//! can connect.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::server::artifacts::{self, Artifacts};
+use crate::server::artifacts::Artifacts;
 use crate::store::CacheStore;
 
 #[derive(Debug, Args)]
@@ -21,6 +23,9 @@ pub struct ServeArgs {
     /// Address to listen on (loopback by default; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub limits: super::ServerLimitArgs,
 }
 
 pub fn run(args: &ServeArgs) -> ExitCode {
@@ -50,7 +55,8 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             Err(err) => eprintln!("error: listen: {err}"),
         }
         let _ = std::io::Write::flush(&mut std::io::stdout());
-        match artifacts::serve(listener, Arc::new(Artifacts::images(store))).await {
+        let served = Arc::new(Artifacts::images(store));
+        match crate::server::http::serve(listener, served, args.limits.limits()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("error: listen: {err}");

@@ -56,6 +56,12 @@ pub struct OperatorConfig {
     pub cache_dir: PathBuf,
     pub ca_dir: PathBuf,
     pub listen: SocketAddr,
+    /// The metrics port (`/metrics` and the probes).
+    pub metrics_listen: SocketAddr,
+    /// Who may read artifacts (`--artifact-auth`).
+    pub artifact_access: crate::server::access::AccessMode,
+    /// Timeouts and connection cap of both HTTP servers.
+    pub server_limits: crate::server::http::Limits,
     pub artifact_base_url: Option<String>,
     /// Watch only this namespace (namespaced RBAC suffices).
     pub watch_namespace: Option<String>,
@@ -203,31 +209,28 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     let metrics = metrics::Metrics::new()?;
 
     // Every replica serves artifacts, lists and metrics, leader or not.
+    let client = Client::try_default().await?;
     let ready = Arc::new(AtomicBool::new(false));
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| OperatorError::Listen {
-            address: config.listen,
-            source,
-        })?;
-    let served = crate::server::artifacts::Artifacts {
+    crate::server::OperatorServers {
+        artifacts: config.listen,
+        metrics: config.metrics_listen,
+        limits: config.server_limits,
+        access: config.artifact_access.clone(),
+        watch_namespace: config.watch_namespace.clone(),
         store: CacheStore::open(&config.cache_dir)?,
-        lists_dir: Some(state_dir.join("lists")),
-        metrics: Some(Box::new({
+        lists_dir: state_dir.join("lists"),
+        render_metrics: Box::new({
             let metrics = metrics.clone();
             move || metrics.render()
-        })),
-        ready: Some(Arc::clone(&ready)),
-    };
-    let address = listener.local_addr().unwrap_or(config.listen);
-    tracing::info!(%address, "serving /images, /lists, /metrics, /healthz, /readyz");
-    tokio::spawn(async move {
-        if let Err(err) = crate::server::artifacts::serve(listener, Arc::new(served)).await {
-            tracing::error!(error = %err, "artifact server stopped");
-        }
-    });
-
-    let client = Client::try_default().await?;
+        }),
+        ready: Arc::clone(&ready),
+    }
+    .start(client.clone())
+    .await
+    .map_err(|err| OperatorError::Listen {
+        address: err.address,
+        source: err.source,
+    })?;
     ready.store(true, Ordering::SeqCst);
 
     let shutdown = shutdown_signal();

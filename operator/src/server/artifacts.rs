@@ -6,29 +6,27 @@
 //! `Accept-Ranges: bytes`, single-range requests, and an ETag derived from
 //! its verified sha512 (`If-None-Match` gives 304). Paths are parsed into a
 //! validated [`ImageKey`] and opened through the store, which never follows
-//! a symlink: nothing outside the endorsed area can be reached.
+//! a symlink: nothing outside the endorsed area can be reached. Who may read
+//! a namespace's images and lists is the [`Access`] policy's decision,
+//! taken before anything is opened (401/403 reveal nothing about what
+//! exists).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt as _;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt as _, Empty, Full, StreamBody};
+use http_body_util::{BodyExt as _, Full, StreamBody};
 use hyper::body::Frame;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
+use super::access::{self, Access, Verdict};
+use super::http::{Body, Handler, empty, text};
 use crate::store::{CacheStore, ImageKey};
 
 /// Bytes read from disk per body chunk.
 const CHUNK: usize = 256 * 1024;
-
-type Body = BoxBody<Bytes, std::io::Error>;
-
-/// A `/metrics` renderer (the operator's Prometheus registry).
-pub type MetricsFn = Box<dyn Fn() -> String + Send + Sync>;
 
 /// What the server serves from.
 pub struct Artifacts {
@@ -36,40 +34,22 @@ pub struct Artifacts {
     /// The stored signed lists (`<ns>/<name>.smime`, and the bare JSON they
     /// carry as `<ns>/<name>.json`), served under `/lists/`.
     pub lists_dir: Option<std::path::PathBuf>,
-    /// Serves `/metrics` when set.
-    pub metrics: Option<MetricsFn>,
     /// `/readyz` answers 503 until this is set.
     pub ready: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Who may read what.
+    pub access: Access,
 }
 
 impl Artifacts {
-    /// Images only (`vmlisub serve`).
+    /// Images only, to everyone (`vmlisub serve`).
     pub fn images(store: CacheStore) -> Self {
         Self {
             store,
             lists_dir: None,
-            metrics: None,
             ready: None,
+            access: Access::Anonymous,
         }
     }
-}
-
-fn empty() -> Body {
-    Empty::new().map_err(|never| match never {}).boxed()
-}
-
-fn text(status: StatusCode, message: &str) -> Response<Body> {
-    let mut response = Response::new(
-        Full::new(Bytes::from(format!("{message}\n")))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
 
 /// A byte range to serve, inclusive.
@@ -119,38 +99,60 @@ pub fn parse_range(value: &str, len: u64) -> Result<Option<ByteRange>, ()> {
     Ok(Some(range))
 }
 
-impl Artifacts {
-    /// Handles one request; never fails (errors become status codes).
-    pub async fn handle(
-        self: Arc<Self>,
-        request: Request<hyper::body::Incoming>,
-    ) -> Result<Response<Body>, Infallible> {
+/// `/healthz` and `/readyz` (on the artifact and the metrics port).
+pub(crate) fn probe(path: &str, ready: Option<&std::sync::atomic::AtomicBool>) -> Response<Body> {
+    if path == "/readyz"
+        && !ready.is_none_or(|ready| ready.load(std::sync::atomic::Ordering::SeqCst))
+    {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "starting");
+    }
+    text(StatusCode::OK, "ok")
+}
+
+/// The answer to a request the access policy refused.
+pub(crate) fn refusal(verdict: &Verdict) -> Option<Response<Body>> {
+    let response = match verdict {
+        Verdict::Allowed => return None,
+        Verdict::Unauthenticated { presented } => {
+            let mut response = text(
+                StatusCode::UNAUTHORIZED,
+                "a Kubernetes ServiceAccount token is required (Authorization: Bearer <token>)",
+            );
+            let challenge = if *presented {
+                access::CHALLENGE_INVALID
+            } else {
+                access::CHALLENGE
+            };
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+            response
+        }
+        Verdict::Forbidden => text(
+            StatusCode::FORBIDDEN,
+            "this token may not read this namespace's images (it needs get on imagesubscriptions.vmli.hepix.org there)",
+        ),
+        Verdict::Unavailable => {
+            let mut response = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot check the token now; retry later",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+        }
+    };
+    Some(response)
+}
+
+impl Handler for Artifacts {
+    async fn handle(self: Arc<Self>, request: Request<hyper::body::Incoming>) -> Response<Body> {
         let path = request.uri().path().to_string();
-        let response = match (request.method(), path.as_str()) {
-            (&Method::GET | &Method::HEAD, "/healthz") => text(StatusCode::OK, "ok"),
-            (&Method::GET | &Method::HEAD, "/readyz") => {
-                let ready = self
-                    .ready
-                    .as_ref()
-                    .is_none_or(|ready| ready.load(std::sync::atomic::Ordering::SeqCst));
-                if ready {
-                    text(StatusCode::OK, "ok")
-                } else {
-                    text(StatusCode::SERVICE_UNAVAILABLE, "starting")
-                }
-            }
-            (&Method::GET, "/metrics") if self.metrics.is_some() => {
-                let body = self
-                    .metrics
-                    .as_ref()
-                    .map(|render| render())
-                    .unwrap_or_default();
-                let mut response = text(StatusCode::OK, body.trim_end());
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                );
-                response
+        match (request.method(), path.as_str()) {
+            (&Method::GET | &Method::HEAD, "/healthz" | "/readyz") => {
+                probe(&path, self.ready.as_deref())
             }
             (&Method::GET | &Method::HEAD, path) if path.starts_with("/images/") => {
                 self.image(&request, &path["/images/".len()..]).await
@@ -166,10 +168,11 @@ impl Artifacts {
                     .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
                 response
             }
-        };
-        Ok(response)
+        }
     }
+}
 
+impl Artifacts {
     /// `/lists/<namespace>/<name>.smime|.json`: the last good list of a
     /// subscription as signed, or the JSON it carries.
     async fn list(&self, request: &Request<hyper::body::Incoming>, rest: &str) -> Response<Body> {
@@ -192,6 +195,10 @@ impl Artifacts {
             || !crate::sync::manifest::is_valid_name(name)
         {
             return not_found();
+        }
+        let verdict = self.access.check(request.headers(), namespace, name).await;
+        if let Some(refused) = refusal(&verdict) {
+            return refused;
         }
         let path = dir.join(namespace).join(file);
         let bytes = match tokio::fs::read(&path).await {
@@ -230,6 +237,17 @@ impl Artifacts {
         let Ok(key) = ImageKey::parse(namespace, subscription, image) else {
             return text(StatusCode::NOT_FOUND, "no such image");
         };
+        let verdict = self
+            .access
+            .check(
+                request.headers(),
+                key.namespace.as_str(),
+                key.subscription.as_str(),
+            )
+            .await;
+        if let Some(refused) = refusal(&verdict) {
+            return refused;
+        }
         let (file, record) = match self.store.open_image(&key) {
             Ok(opened) => opened,
             Err(err) => {
@@ -313,27 +331,6 @@ impl Artifacts {
         let reader = tokio_util::io::ReaderStream::with_capacity(file.take(count), CHUNK);
         *response.body_mut() = StreamBody::new(reader.map_ok(Frame::data)).boxed();
         response
-    }
-}
-
-/// Serves until the listener fails; each connection on its own task.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    artifacts: Arc<Artifacts>,
-) -> std::io::Result<()> {
-    loop {
-        let (stream, peer) = listener.accept().await?;
-        let artifacts = Arc::clone(&artifacts);
-        tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |request| Arc::clone(&artifacts).handle(request));
-            if let Err(err) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
-            }
-        });
     }
 }
 
