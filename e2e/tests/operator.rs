@@ -996,6 +996,23 @@ async fn operator_reads_only_secrets_opted_in() -> Result<()> {
     )
     .await?;
     assert!(ready_is(&list, "False", "SecretNotOptedIn"), "{list:#}");
+    // kstatus as kubectl reads it: Stalled, not Ready, not Reconciling.
+    let wait = |condition: &str, timeout: &str| {
+        vmlisub_e2e::kubectl(
+            &[
+                "wait",
+                "-n",
+                &ns,
+                "imagelistsubscription/site",
+                &format!("--for=condition={condition}"),
+                &format!("--timeout={timeout}"),
+            ],
+            None,
+        )
+    };
+    wait("Stalled=True", "10s")?;
+    assert!(wait("Ready=True", "1s").is_err(), "Ready while Stalled");
+    assert!(condition(&list, "Reconciling").is_none(), "{list:#}");
     let text = list.to_string();
     assert!(text.contains("vmli.hepix.org/credentials"), "{list:#}");
     assert!(!text.contains("s3cret-victim-token"), "{list:#}");
@@ -1039,6 +1056,8 @@ async fn operator_reads_only_secrets_opted_in() -> Result<()> {
     )
     .await?;
     assert!(condition(&list, "Stalled").is_none(), "{list:#}");
+    wait("Ready=True", "10s")?;
+    assert!(wait("Stalled=True", "1s").is_err(), "Stalled after the fix");
     let requests = site.publisher.requests();
     assert!(
         requests.iter().any(|r| r.starts_with("GET /image.list")

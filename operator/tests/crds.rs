@@ -44,3 +44,54 @@ fn crds_declare_the_three_kinds_with_status_and_category() {
         "vmli category on each"
     );
 }
+
+/// Every `conditions` array has metav1.Condition's schema: a map list keyed
+/// by `type`, and each item with its required fields, formats, patterns
+/// and limits (as `kubectl explain` and kstatus readers expect).
+#[test]
+fn conditions_have_the_metav1_condition_schema() {
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/vmlisub.yaml"))
+            .unwrap();
+    let mut found = 0;
+    for document in committed.split("\n---\n") {
+        let crd: serde_json::Value = serde_saphyr::from_str(document).unwrap();
+        let kind = crd["spec"]["names"]["kind"].as_str().unwrap().to_string();
+        let status = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+            ["properties"];
+        let conditions = &status["conditions"];
+        assert_eq!(conditions["x-kubernetes-list-type"], "map", "{kind}");
+        assert_eq!(
+            conditions["x-kubernetes-list-map-keys"],
+            serde_json::json!(["type"]),
+            "{kind}"
+        );
+        let item = &conditions["items"];
+        let required: Vec<&str> = item["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for field in ["lastTransitionTime", "reason", "status", "type"] {
+            assert!(required.contains(&field), "{kind}: {field} not required");
+        }
+        let props = &item["properties"];
+        assert_eq!(props["lastTransitionTime"]["format"], "date-time", "{kind}");
+        assert_eq!(props["type"]["maxLength"], 316, "{kind}");
+        assert_eq!(props["reason"]["maxLength"], 1024, "{kind}");
+        assert_eq!(props["reason"]["minLength"], 1, "{kind}");
+        assert_eq!(
+            props["reason"]["pattern"], "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+            "{kind}"
+        );
+        assert_eq!(props["message"]["maxLength"], 32768, "{kind}");
+        assert_eq!(
+            props["status"]["enum"],
+            serde_json::json!(["True", "False", "Unknown"]),
+            "{kind}"
+        );
+        found += 1;
+    }
+    assert_eq!(found, 3);
+}

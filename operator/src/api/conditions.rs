@@ -27,31 +27,68 @@ pub mod types {
 
 /// The status of a condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(description = "status of the condition, one of True, False, Unknown.")]
 pub enum ConditionStatus {
     True,
     False,
     Unknown,
 }
 
-/// One condition, with the fields `kubectl wait --for=condition=...` reads.
+/// One condition, with the schema of Kubernetes' `metav1.Condition` (the
+/// same fields, formats, patterns and limits), so that `kubectl wait
+/// --for=condition=...`, kstatus readers and GitOps tools read it as theirs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
-    /// Condition type, e.g. `Ready`, `SignatureVerified`, `Available`.
+    /// type of condition in CamelCase, e.g. `Ready`, `SignatureVerified`,
+    /// `Available`.
     #[serde(rename = "type")]
+    #[schemars(
+        length(max = 316),
+        regex(
+            pattern = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+        )
+    )]
     pub type_: String,
-    /// True, False or Unknown.
     pub status: ConditionStatus,
-    /// CamelCase reason code, e.g. `SignatureInvalid`.
+    /// reason contains a programmatic identifier indicating the reason for
+    /// the condition's last transition: the CamelCase form of a stable
+    /// reason code, e.g. `SignatureInvalid` (docs/reason-codes.md).
+    #[schemars(
+        length(min = 1, max = 1024),
+        regex(pattern = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    )]
     pub reason: String,
-    /// Human explanation.
+    /// message is a human readable message indicating details about the
+    /// transition. This may be an empty string.
     #[serde(default)]
+    #[schemars(required, length(max = 32768))]
     pub message: String,
-    /// When the status last changed (RFC 3339).
+    /// lastTransitionTime is the last time the condition transitioned from
+    /// one status to another (RFC 3339).
+    #[schemars(extend("format" = "date-time"))]
     pub last_transition_time: String,
-    /// The `metadata.generation` this condition was computed for.
+    /// observedGeneration represents the .metadata.generation that the
+    /// condition was set based upon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub observed_generation: Option<i64>,
+}
+
+/// The longest condition message kept (metav1.Condition's limit).
+pub const MAX_MESSAGE_BYTES: usize = 32768;
+
+/// `message`, cut at a character boundary to [`MAX_MESSAGE_BYTES`].
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES - 3;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("...");
+    }
+    message
 }
 
 impl Condition {
@@ -66,7 +103,7 @@ impl Condition {
             type_: type_.to_string(),
             status,
             reason: reason.to_string(),
-            message: message.into(),
+            message: bounded(message.into()),
             last_transition_time: now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
             observed_generation: None,
         }

@@ -58,6 +58,7 @@ pub struct EndorserSpec {
 pub struct EndorserStatus {
     /// `Ready` says whether every credential is well formed.
     #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

@@ -101,6 +101,7 @@ pub struct ImageSubscriptionStatus {
     #[serde(default)]
     pub phase: ImagePhase,
     #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -117,4 +118,9 @@ pub struct ImageSubscriptionStatus {
     /// Expired versions, newest first (bounded).
     #[serde(default)]
     pub history: Vec<ExpiredRecord>,
+    /// The last handled `reconcile.fluxcd.io/requestedAt` value: annotate
+    /// the object with a new value to reconcile it now (and re-check the
+    /// cached file), then wait for this field to show it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
 }

@@ -129,6 +129,7 @@ pub fn list_good(status: &mut ImageListSubscriptionStatus, good: &GoodList, now:
         now,
     );
     conditions::remove_condition(conditions, types::STALLED);
+    conditions::remove_condition(conditions, types::RECONCILING);
     status.images = good.parsed.list.images.iter().map(summary_of).collect();
     status.image_count = status.images.len() as i64;
     status.rejected_images = good
@@ -208,6 +209,29 @@ pub fn list_failed(
     if failure.withdraws().is_some() {
         status.images.clear();
         status.image_count = 0;
+    }
+    // kstatus: Stalled when only a spec change can help, otherwise
+    // Reconciling while the list is retried.
+    if failure.is_spec_error() {
+        set(
+            conditions,
+            types::STALLED,
+            true,
+            &reason,
+            &format!("{} (fix the spec)", failure.message),
+            now,
+        );
+        conditions::remove_condition(conditions, types::RECONCILING);
+    } else {
+        set(
+            conditions,
+            types::RECONCILING,
+            true,
+            "ProgressingWithRetry",
+            &failure.message,
+            now,
+        );
+        conditions::remove_condition(conditions, types::STALLED);
     }
 }
 

@@ -410,3 +410,37 @@ fn an_endorser_authorises_the_lists_that_name_it_and_its_auto_list() {
     // The label alone does not authorise a list without autoEndorse.
     assert_eq!(authorises("x", Some("b-list"), lists), Vec::<String>::new());
 }
+
+#[test]
+fn kstatus_stalled_for_spec_errors_reconciling_while_retrying() {
+    let mut status = ImageListSubscriptionStatus::default();
+    list_failed(
+        &mut status,
+        &Failure::spec("invalid-selector", "bad"),
+        None,
+        at(0),
+    );
+    is(
+        &status.conditions,
+        types::STALLED,
+        ConditionStatus::True,
+        "InvalidSelector",
+    );
+    assert!(condition(&status.conditions, types::RECONCILING).is_none());
+    list_failed(
+        &mut status,
+        &Failure::transient("http-status", "503"),
+        None,
+        at(1),
+    );
+    is(
+        &status.conditions,
+        types::RECONCILING,
+        ConditionStatus::True,
+        "ProgressingWithRetry",
+    );
+    assert!(condition(&status.conditions, types::STALLED).is_none());
+    list_good(&mut status, &good(1), at(2));
+    assert!(condition(&status.conditions, types::RECONCILING).is_none());
+    assert!(condition(&status.conditions, types::STALLED).is_none());
+}

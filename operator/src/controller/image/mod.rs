@@ -23,7 +23,7 @@ use super::claims::key_for;
 use super::{Context, ControllerError, key_of};
 use crate::api::conditions::types;
 use crate::api::{ImageListSubscription, ImagePhase, ImageSubscription, ImageSubscriptionStatus};
-use crate::imagelist::ImageId;
+use crate::imagelist::{self, ImageId};
 use crate::reason::camel_case;
 use crate::store::{Desired, ExpireReason, ImageKey, Inventory, SubscriptionState};
 use crate::subscription::select::{cache_list_key, resolve, wanted};
@@ -88,6 +88,15 @@ async fn apply(image: &ImageSubscription, context: &Context) -> Result<Action, C
     let current = image.status.clone();
     let mut status = current.clone().unwrap_or_default();
     status.observed_generation = image.metadata.generation;
+    let requested = image.annotations().get(super::REQUESTED_AT).cloned();
+    if requested.is_some() && requested != status.last_handled_reconcile_at {
+        // A requested reconcile re-checks a cached file now: its last
+        // check is made as old as can be, so the check is due.
+        if status.artifact.is_some() {
+            status.last_integrity_check = Some(imagelist::format_timestamp(Timestamp::UNIX_EPOCH));
+        }
+        status.last_handled_reconcile_at = requested;
+    }
     if image.spec.suspend {
         context
             .apply_status(image, current.as_ref(), &status)

@@ -155,7 +155,7 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
     gc::sweep(list, &key, &refresh.view, context, now);
 
     context.clear_failures(&key);
-    if published.stalled.is_some() {
+    if published.stalled {
         return Ok(Action::requeue(STALLED_RETRY));
     }
     Ok(Action::requeue(next_wait(&refresh, now)))

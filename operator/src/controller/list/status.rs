@@ -8,7 +8,7 @@ use kube::runtime::events::EventType;
 use crate::api::ImageListSubscriptionStatus;
 use crate::api::conditions::{self, types};
 use crate::subscription::status::set;
-use crate::subscription::{Failure, ListRefresh, ListView};
+use crate::subscription::{ListRefresh, ListView};
 
 /// What the reconcile knows besides the refresh.
 pub struct Observed<'a> {
@@ -24,8 +24,9 @@ pub struct Observed<'a> {
 /// The status to publish.
 pub struct Published {
     pub status: ImageListSubscriptionStatus,
-    /// A failure only a spec change cures: not retried until then.
-    pub stalled: Option<Failure>,
+    /// Only a spec change (or a fix outside the spec) cures the failure:
+    /// retried slowly.
+    pub stalled: bool,
     /// Whether anything a reader would notice changed (a fetch alone, a
     /// 304 of the same list, is not worth a write).
     pub changed: bool,
@@ -51,33 +52,9 @@ pub fn publish(observed: &Observed<'_>, refresh: &ListRefresh, now: Timestamp) -
             conditions::remove_condition(&mut status.conditions, types::AUTO_ENDORSED);
         }
     }
-    let stalled = refresh
-        .view
-        .failure()
-        .filter(|failure| failure.is_spec_error())
-        .cloned();
-    match (&stalled, refresh.fetched) {
-        (Some(failure), _) => set(
-            &mut status.conditions,
-            types::STALLED,
-            true,
-            &failure.condition_reason(),
-            &format!("{} (fix the spec)", failure.message),
-            now,
-        ),
-        // Not fetched: the stored-list check says nothing about the spec.
-        (None, false) => {
-            if let Some(previous) = observed
-                .current
-                .and_then(|c| conditions::find(&c.conditions, types::STALLED))
-            {
-                conditions::set_condition(&mut status.conditions, previous.clone());
-            }
-        }
-        (None, true) => {
-            conditions::remove_condition(&mut status.conditions, types::STALLED);
-        }
-    }
+    // Stalled and Reconciling come with the refresh (kstatus, the same in
+    // both drivers).
+    let stalled = conditions::find(&status.conditions, types::STALLED).is_some();
     let mut comparable = status.clone();
     if let Some(current) = observed.current {
         comparable.last_fetch_time = current.last_fetch_time.clone();

@@ -46,72 +46,48 @@ fn ready(status: &mut ImageListSubscriptionStatus, ok: bool, reason: &str) {
 fn a_spec_error_stalls_and_a_fetch_that_succeeds_clears_it() {
     let refused = Failure::spec("scheme-refused", "ftp is not allowed");
     let mut after = ImageListSubscriptionStatus::default();
-    ready(&mut after, false, "SchemeRefused");
+    crate::subscription::status::list_failed(&mut after, &refused, None, at(1));
     let published = publish(
         &observed(None),
         &refresh(ListView::Unavailable(refused), true, after),
         at(1),
     );
-    assert!(published.stalled.is_some());
+    assert!(published.stalled);
     let stalled = find(&published.status.conditions, types::STALLED).unwrap();
     assert_eq!(stalled.status, ConditionStatus::True);
     assert_eq!(stalled.reason, "SchemeRefused");
     assert!(stalled.message.ends_with("(fix the spec)"));
+    assert!(find(&published.status.conditions, types::RECONCILING).is_none());
 
     let before = published.status;
     let mut fixed = before.clone();
-    ready(&mut fixed, true, "Succeeded");
+    crate::subscription::status::list_good(&mut fixed, &good(), at(2));
     let published = publish(
         &observed(Some(&before)),
         &refresh(ListView::Good(Arc::new(good())), true, fixed),
         at(2),
     );
-    assert!(published.stalled.is_none());
+    assert!(!published.stalled);
     assert!(find(&published.status.conditions, types::STALLED).is_none());
     assert!(published.changed);
 }
 
 #[test]
-fn a_transient_failure_does_not_stall() {
+fn a_transient_failure_is_reconciling_not_stalled() {
     let failure = Failure::transient("http-status", "HTTP 503");
+    let mut after = ImageListSubscriptionStatus::default();
+    crate::subscription::status::list_failed(&mut after, &failure, None, at(1));
     let published = publish(
         &observed(None),
-        &refresh(
-            ListView::Unavailable(failure),
-            true,
-            ImageListSubscriptionStatus::default(),
-        ),
+        &refresh(ListView::Unavailable(failure), true, after),
         at(1),
     );
-    assert!(published.stalled.is_none());
+    assert!(!published.stalled);
     assert!(find(&published.status.conditions, types::STALLED).is_none());
-}
-
-#[test]
-fn a_stored_list_recheck_keeps_the_previous_stalled_condition() {
-    let mut before = ImageListSubscriptionStatus::default();
-    set(
-        &mut before.conditions,
-        types::STALLED,
-        true,
-        "SchemeRefused",
-        "x",
-        at(0),
-    );
-    let published = publish(
-        &observed(Some(&before)),
-        &refresh(
-            ListView::Good(Arc::new(good())),
-            false,
-            ImageListSubscriptionStatus::default(),
-        ),
-        at(5),
-    );
+    let reconciling = find(&published.status.conditions, types::RECONCILING).unwrap();
     assert_eq!(
-        find(&published.status.conditions, types::STALLED)
-            .unwrap()
-            .reason,
-        "SchemeRefused"
+        (reconciling.status, reconciling.reason.as_str()),
+        (ConditionStatus::True, "ProgressingWithRetry")
     );
 }
 
