@@ -1109,6 +1109,132 @@ async fn auth_headers_are_sent() {
     assert!(!err.to_string().contains("alice"), "{err}");
 }
 
+// ---------------------------------------------------------------------------
+// Redaction: no credential in errors or logs
+
+/// Collects what `tracing` writes while it is alive (this thread only).
+struct Logs {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> Self {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("vmlisub=trace")
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .finish();
+        Self {
+            buffer,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn errors_and_logs_never_show_url_credentials() {
+    let data = image(5000);
+    let served = data.clone();
+    let server = Server::http(move |request, _| {
+        if request.path.starts_with("/moved") {
+            Reply::redirect("/img?X-Amz-Signature=SIGNATURE2&part=1")
+        } else if request.path.starts_with("/cut") {
+            Reply::ok(served.clone())
+                .header("ETag", "\"e\"")
+                .fault(Fault::CloseAfter(100))
+        } else if request.path.starts_with("/img") {
+            Reply::ok(served.clone())
+        } else {
+            Reply::status(404)
+        }
+    })
+    .await;
+    let logs = Logs::capture();
+    let with_secrets = |path: &str| {
+        server
+            .url(path)
+            .replace("http://", "http://USERNAME:PASSWORD@")
+    };
+    let transfer = transfer();
+    let err = transfer
+        .fetch_list(&with_secrets("/list?token=TOKEN1&v=2"), 100, None)
+        .await
+        .unwrap_err();
+    let mut shown = format!("{err} {err:?}");
+    assert!(shown.contains("token=REDACTED&v=2"), "{shown}");
+    let err = transfer
+        .fetch_list(&with_secrets("/list?sig=SIG1"), 100, None)
+        .await
+        .unwrap_err();
+    shown.push_str(&format!("{err}"));
+    let err = transfer
+        .fetch_list("https://USERNAME:PASSWORD@[::1/x?key=KEY1", 100, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "invalid-url");
+    shown.push_str(&format!("{err}"));
+    let scratch = Scratch::new();
+    let done = download(
+        &transfer,
+        &with_secrets("/moved?access_token=TOKEN2"),
+        &scratch.partial(),
+        &data,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.size, 5000);
+    // The sidecar of an interrupted download holds the URL too.
+    let scratch = Scratch::new();
+    let err = download(
+        &transfer,
+        &with_secrets("/cut?X-Amz-Credential=CREDENTIAL1"),
+        &scratch.partial(),
+        &data,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.reason(), "truncated", "{err}");
+    shown.push_str(&format!("{err}"));
+    let sidecar = std::fs::read_to_string(sidecar_path(&scratch.partial())).unwrap();
+    assert!(sidecar.contains("X-Amz-Credential=REDACTED"), "{sidecar}");
+    let logs = logs.text();
+    assert!(logs.contains("REDACTED"), "{logs}");
+    for secret in [
+        "USERNAME",
+        "PASSWORD",
+        "TOKEN1",
+        "SIG1",
+        "KEY1",
+        "TOKEN2",
+        "SIGNATURE2",
+        "CREDENTIAL1",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+        assert!(!logs.contains(secret), "{secret} in {logs}");
+        assert!(!sidecar.contains(secret), "{secret} in {sidecar}");
+    }
+}
+
 #[tokio::test]
 async fn conditional_get_returns_not_modified() {
     const ETAG: &str = "\"list-7\"";
