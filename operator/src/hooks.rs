@@ -118,6 +118,9 @@ impl Event {
         event.set("IL_DC_IDENTIFIER", list_identifier);
         event.set("VO", vo.unwrap_or_default());
         if let serde_json::Value::Object(map) = image {
+            // Names taken by an earlier key, even one whose value was
+            // dropped: a later key never stands in for it.
+            let mut taken = std::collections::BTreeSet::new();
             for (key, value) in map {
                 let name = key.replace([':', '-'], "_").to_ascii_uppercase();
                 let text = match value {
@@ -134,7 +137,7 @@ impl Event {
                     tracing::debug!(key = ?key, "image key not passed to event hooks");
                     continue;
                 }
-                if !event.fields.contains_key(&name) {
+                if taken.insert(name.clone()) {
                     event.set(&name, &text);
                 }
             }
@@ -510,6 +513,15 @@ mod tests {
         );
         assert_eq!(event.field("DC_TITLE"), None);
         assert_eq!(event.field("VO"), None);
+        // Nor does another key of the same name fill in.
+        let event = Event::image_value(
+            EventType::AvailablePrefix,
+            &json!({"dc:title": "a\u{0}b", "dc-title": "other"}),
+            "l",
+            None,
+            "/f",
+        );
+        assert_eq!(event.field("DC_TITLE"), None);
         assert!(event.environment().iter().all(|(_, v)| !v.contains('\0')));
     }
 
