@@ -16,7 +16,7 @@ use std::path::Path;
 
 use crate::reason::Reason;
 use crate::store::write_atomically;
-use crate::transfer::{ListFetch, Transfer};
+use crate::transfer::{ListFetch, Transfer, redact_url};
 use crate::trust::TrustStore;
 use crate::trust::cert::CertInfo;
 use crate::trust::refresh::{self, Rejected};
@@ -119,17 +119,20 @@ async fn refresh_one(
         detail: "no usable CRL URL".into(),
     };
     for url in urls {
+        // CRL URLs come from the CA directory; shown without credentials
+        // all the same, as every URL is.
+        let url_shown = redact_url(url);
         let bytes = match transfer.fetch_list(url, MAX_FILE_BYTES, None).await {
             Ok(ListFetch::Fetched { bytes, .. }) => bytes,
             Ok(ListFetch::NotModified) => {
                 return Outcome::Unchanged {
-                    detail: format!("{url}: not modified"),
+                    detail: format!("{url_shown}: not modified"),
                 };
             }
             Err(err) => {
                 failure = Outcome::Failed {
                     reason: "fetch-failed",
-                    detail: format!("{url}: {err}"),
+                    detail: format!("{url_shown}: {err}"),
                 };
                 continue;
             }
@@ -153,13 +156,13 @@ async fn refresh_one(
             }
             Err(rejected @ Rejected::NotNewer(_)) => {
                 return Outcome::Unchanged {
-                    detail: format!("{url}: {rejected}"),
+                    detail: format!("{url_shown}: {rejected}"),
                 };
             }
             Err(rejected) => {
                 failure = Outcome::Failed {
                     reason: rejected.reason(),
-                    detail: format!("{url}: {rejected}"),
+                    detail: format!("{url_shown}: {rejected}"),
                 };
             }
         }

@@ -70,7 +70,20 @@ spec:
 
     fn sync(&self) -> Output {
         let log = self.root.join("events.log");
+        self.sync_with_hook(
+            &format!(
+                "sh -c 'echo \"$VMILS_EVENT_TYPE $VMILS_EVENT_DC_IDENTIFIER\" >> {}'",
+                log.display()
+            ),
+            &[],
+        )
+    }
+
+    /// One pass with `hook` as the event command, `env` added to the
+    /// environment vmlisub (and so the hook) inherits.
+    fn sync_with_hook(&self, hook: &str, env: &[(&str, &str)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_vmlisub"))
+            .envs(env.iter().copied())
             .args(["sync", "--once", "--allow-file-urls", "-f"])
             .arg(self.root.join("manifests"))
             .arg("--cache-dir")
@@ -80,10 +93,7 @@ spec:
             .arg("--state")
             .arg(self.root.join("state/state.json"))
             .arg("--event-command")
-            .arg(format!(
-                "sh -c 'echo \"$VMILS_EVENT_TYPE $VMILS_EVENT_DC_IDENTIFIER\" >> {}'",
-                log.display()
-            ))
+            .arg(hook)
             .output()
             .unwrap()
     }
@@ -391,4 +401,78 @@ spec:
     let out = site.sync();
     assert!(!out.status.success());
     assert!(!site.endorsed("img-a").exists(), "{}", text(&out));
+}
+
+/// The issue's hook, `sh -c 'logger "new: $VMILS_EVENT_DC_TITLE"'` (with
+/// printf for logger), on a signed list whose image fields and keys are
+/// hostile: nothing they hold runs, the values arrive byte for byte, the
+/// image's `type` key does not change the event type, and a value with a
+/// NUL stays unset even when vmlisub itself inherited that variable.
+#[test]
+fn hostile_image_fields_reach_event_hooks_as_data_only() {
+    let site = Site::new();
+    let bytes = b"image bytes";
+    let uri = site.image("a.img", bytes);
+    let marker = site.root.join("pwned");
+    let m = marker.display();
+    let title = format!("x\"; touch {m}; \"");
+    let description = format!("$(touch {m})`touch {m}`\n'; touch {m}; '");
+    let sum: String = {
+        use sha2::Digest as _;
+        sha2::Sha512::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let now = jiff::Timestamp::now();
+    let document = serde_json::json!({"hv:imagelist": {
+        "dc:identifier": LIST_ID, "dc:title": "Live test list",
+        "dc:description": "generated", "dc:source": "https://example.org/",
+        "dc:date:created": support::live::list_time(now - jiff::SignedDuration::from_hours(1)),
+        "dc:date:expires": support::live::list_time(now + jiff::SignedDuration::from_hours(24)),
+        "hv:version": "1", "hv:uri": "https://example.org/image.list",
+        "hv:endorser": {"hv:x509": {"hv:dn": site.pki.subject, "hv:ca": site.pki.issuer,
+            "hv:email": "signer@example.org", "dc:creator": "test"}},
+        "hv:images": [{"hv:image": {
+            "dc:identifier": "img-a", "dc:title": title, "dc:description": description,
+            "hv:uri": uri, "hv:size": bytes.len(), "sl:checksum:sha512": sum,
+            "sl:arch": "x86_64", "sl:os": "Linux", "sl:osversion": "test",
+            "sl:comments": "before\u{0}after", "hv:hypervisor": "KVM", "hv:version": "1",
+            "hv:format": "raw", "type": "ExpirePostfix", "x; touch pwned": "y"
+        }}]
+    }});
+    site.publish(
+        &site
+            .pki
+            .sign(&serde_json::to_vec_pretty(&document).unwrap()),
+    );
+    site.manifests("AutoSubscribe", &site.pki.subject);
+
+    let out = site.root.join("hook");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = out.display();
+    let hook = format!(
+        r#"sh -c 'printf "%s\n" "new: $VMILS_EVENT_DC_TITLE" >> {o}/log; printf "%s\n" "$VMILS_EVENT_TYPE" >> {o}/types; if [ -n "$VMILS_EVENT_DC_IDENTIFIER" ]; then printf %s "$VMILS_EVENT_DC_TITLE" > {o}/title; printf %s "$VMILS_EVENT_DC_DESCRIPTION" > {o}/description; printf %s "${{VMILS_EVENT_SL_COMMENTS-unset}}" > {o}/comments; fi'"#
+    );
+    let result = site.sync_with_hook(&hook, &[("VMILS_EVENT_SL_COMMENTS", "inherited")]);
+    assert!(result.status.success(), "{}", text(&result));
+    assert!(site.endorsed("img-a").exists());
+    assert!(!marker.exists(), "a hostile value ran: {}", text(&result));
+    assert_eq!(std::fs::read_to_string(out.join("title")).unwrap(), title);
+    assert_eq!(
+        std::fs::read_to_string(out.join("description")).unwrap(),
+        description
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("comments")).unwrap(),
+        "unset"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("types")).unwrap(),
+        "ProcessPrefix\nAvailablePrefix\nAvailablePostfix\nProcessPostfix\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("log")).unwrap(),
+        format!("new: \nnew: {title}\nnew: {title}\nnew: \n")
+    );
 }

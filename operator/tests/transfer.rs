@@ -171,18 +171,27 @@ impl Drop for Server {
 
 impl Server {
     async fn http(handler: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static) -> Self {
-        Self::start(Arc::new(handler), None).await
+        Self::start("127.0.0.1:0", Arc::new(handler), None).await
+    }
+
+    /// A plain http server on another address, e.g. `127.0.0.2:0` (another
+    /// host on the loopback network) or `127.0.0.1:<port>`.
+    async fn http_at(
+        address: &str,
+        handler: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Self::start(address, Arc::new(handler), None).await
     }
 
     async fn https(
         pki: &Pki,
         handler: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static,
     ) -> Self {
-        Self::start(Arc::new(handler), Some(pki.acceptor())).await
+        Self::start("127.0.0.1:0", Arc::new(handler), Some(pki.acceptor())).await
     }
 
-    async fn start(handler: Handler, tls: Option<TlsAcceptor>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    async fn start(address: &str, handler: Handler, tls: Option<TlsAcceptor>) -> Self {
+        let listener = TcpListener::bind(address).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stats = Arc::new(Stats::default());
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -1083,7 +1092,7 @@ async fn auth_headers_are_sent() {
         (Auth::appdb_token("tok"), "Basic dG9rOngtb2F1dGgtYmFzaWM="),
     ];
     for (index, (auth, _)) in cases.iter().enumerate() {
-        base.with_auth(auth.clone())
+        base.with_credentials(auth.clone(), Some(&url))
             .fetch_list(&url, 10, None)
             .await
             .unwrap();
@@ -1107,6 +1116,310 @@ async fn auth_headers_are_sent() {
     assert_eq!(err.reason(), "too-large");
     assert!(!err.to_string().contains("s3cret"), "{err}");
     assert!(!err.to_string().contains("alice"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// Credential scope: the list's credentials stay with the list's origin
+
+/// Answers everything with a small body.
+fn any_ok(_: &Request, _: usize) -> Reply {
+    Reply::ok(b"x".to_vec())
+}
+
+/// The `Authorization` header of every request a server saw.
+fn authorizations(server: &Server) -> Vec<Option<String>> {
+    server
+        .requests()
+        .iter()
+        .map(|r| r.header("authorization").map(str::to_string))
+        .collect()
+}
+
+/// Fetches `url` as a list (any answer will do: only the request counts).
+async fn touch(transfer: &Transfer, url: &str) {
+    let _ = transfer.fetch_list(url, 100, None).await;
+}
+
+#[tokio::test]
+async fn credentials_reach_the_list_origin_and_no_other() {
+    let list_host = Server::http(any_ok).await;
+    let other_port = Server::http(any_ok).await;
+    let other_host = Server::http_at("127.0.0.2:0", any_ok).await;
+    let list_url = list_host.url("/vo/image.list");
+    for (auth, header) in [
+        (
+            Auth::Basic {
+                user: "user".into(),
+                password: "pass".into(),
+            },
+            "Basic dXNlcjpwYXNz",
+        ),
+        (
+            Auth::Bearer {
+                token: "tok".into(),
+            },
+            "Bearer tok",
+        ),
+    ] {
+        let transfer = Transfer::new(&TransferConfig {
+            auth,
+            credential_scope: Some(list_url.clone()),
+            ..config()
+        })
+        .unwrap();
+        // The list, and an image next to it (absolute or relative URL).
+        touch(&transfer, &list_url).await;
+        let data = image(1000);
+        let served = data.clone();
+        let images = Server::http(move |_, _| Reply::ok(served.clone())).await;
+        let scratch = Scratch::new();
+        // (The list server answers "x", a size mismatch: only the request
+        // matters here.)
+        let _ = download(
+            &transfer,
+            &list_host.url("/vo/a.img"),
+            &scratch.partial(),
+            &data,
+        )
+        .await;
+        // Images elsewhere: another port, another host.
+        download(&transfer, &images.url("/a.img"), &scratch.partial(), &data)
+            .await
+            .unwrap();
+        touch(&transfer, &other_port.url("/b.img")).await;
+        touch(&transfer, &other_host.url("/c.img")).await;
+        let header = Some(header.to_string());
+        assert_eq!(authorizations(&list_host), [header.clone(), header]);
+        assert_eq!(authorizations(&images), [None]);
+        list_host.stats.requests.lock().unwrap().clear();
+    }
+    assert_eq!(authorizations(&other_port), [None, None]);
+    assert_eq!(authorizations(&other_host), [None, None]);
+}
+
+#[tokio::test]
+async fn an_https_list_never_sends_credentials_over_plain_http() {
+    // A plain http server on the very host and port of the https list URL
+    // (nothing speaks TLS there: only the image request matters).
+    let plain = Server::http(any_ok).await;
+    let https_list = format!("https://{}/vo/image.list", plain.addr);
+    let auth = Auth::Basic {
+        user: "user".into(),
+        password: "pass".into(),
+    };
+    let transfer = transfer().with_credentials(auth.clone(), Some(&https_list));
+    touch(&transfer, &plain.url("/vo/a.img")).await;
+    // A plain http list on that origin does send them there.
+    let http_list = plain.url("/vo/image.list");
+    let transfer = transfer.with_credentials(auth, Some(&http_list));
+    touch(&transfer, &plain.url("/vo/a.img")).await;
+    assert_eq!(
+        authorizations(&plain),
+        [None, Some("Basic dXNlcjpwYXNz".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn list_url_userinfo_is_scoped_like_a_secret() {
+    let list_host = Server::http(any_ok).await;
+    let other = Server::http(any_ok).await;
+    let list_url = list_host
+        .url("/vo/image.list")
+        .replace("http://", "http://alice:s3cret@");
+    let transfer = transfer().with_credentials(Auth::None, Some(&list_url));
+    let alice = Some("Basic YWxpY2U6czNjcmV0".to_string());
+    touch(&transfer, &list_url).await;
+    // Image URLs as the engine resolves them: relative ones keep the
+    // list's user information, on the list's origin.
+    let relative = vmlisub::subscription::select::resolve_image_url(&list_url, "a.img");
+    assert!(relative.contains("alice:s3cret@"), "{relative}");
+    touch(&transfer, &relative).await;
+    // An absolute URL on the list's origin gets them from the scope.
+    touch(&transfer, &list_host.url("/b.img")).await;
+    // Absolute or scheme-relative URLs elsewhere get nothing.
+    touch(&transfer, &other.url("/c.img")).await;
+    let elsewhere = format!("//{}/d.img", other.addr);
+    let resolved = vmlisub::subscription::select::resolve_image_url(&list_url, &elsewhere);
+    assert!(!resolved.contains("s3cret"), "{resolved}");
+    touch(&transfer, &resolved).await;
+    assert_eq!(
+        authorizations(&list_host),
+        [alice.clone(), alice.clone(), alice]
+    );
+    assert_eq!(authorizations(&other), [None, None]);
+}
+
+#[tokio::test]
+async fn without_a_scope_configured_credentials_go_nowhere() {
+    let server = Server::http(any_ok).await;
+    let transfer = transfer().with_credentials(
+        Auth::Bearer {
+            token: "tok".into(),
+        },
+        None,
+    );
+    touch(&transfer, &server.url("/list")).await;
+    // A scope that is no http(s) origin scopes nothing either.
+    let transfer = transfer.with_credentials(
+        Auth::Bearer {
+            token: "tok".into(),
+        },
+        Some("file:///etc/lists/x.list"),
+    );
+    touch(&transfer, &server.url("/list")).await;
+    assert_eq!(authorizations(&server), [None, None]);
+}
+
+#[tokio::test]
+async fn redirects_to_another_origin_drop_the_credentials() {
+    let elsewhere = Server::http(any_ok).await;
+    let target = elsewhere.url("/mirror/a.img");
+    let list_host = Server::http(move |request, _| match request.path.as_str() {
+        "/vo/moved.img" => Reply::redirect("/vo/here.img"),
+        "/vo/away.img" => Reply::redirect(&target),
+        _ => any_ok(request, 0),
+    })
+    .await;
+    let transfer = transfer().with_credentials(
+        Auth::Bearer {
+            token: "tok".into(),
+        },
+        Some(&list_host.url("/vo/image.list")),
+    );
+    touch(&transfer, &list_host.url("/vo/moved.img")).await;
+    touch(&transfer, &list_host.url("/vo/away.img")).await;
+    let bearer = Some("Bearer tok".to_string());
+    assert_eq!(
+        authorizations(&list_host),
+        [bearer.clone(), bearer.clone(), bearer]
+    );
+    assert_eq!(authorizations(&elsewhere), [None]);
+}
+
+// ---------------------------------------------------------------------------
+// Redaction: no credential in errors or logs
+
+/// Collects what `tracing` writes while it is alive (this thread only).
+struct Logs {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> Self {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("vmlisub=trace")
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .finish();
+        Self {
+            buffer,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn errors_and_logs_never_show_url_credentials() {
+    let data = image(5000);
+    let served = data.clone();
+    let server = Server::http(move |request, _| {
+        if request.path.starts_with("/moved") {
+            Reply::redirect("/img?X-Amz-Signature=SIGNATURE2&part=1")
+        } else if request.path.starts_with("/cut") {
+            Reply::ok(served.clone())
+                .header("ETag", "\"e\"")
+                .fault(Fault::CloseAfter(100))
+        } else if request.path.starts_with("/img") {
+            Reply::ok(served.clone())
+        } else {
+            Reply::status(404)
+        }
+    })
+    .await;
+    let logs = Logs::capture();
+    let with_secrets = |path: &str| {
+        server
+            .url(path)
+            .replace("http://", "http://USERNAME:PASSWORD@")
+    };
+    let transfer = transfer();
+    let err = transfer
+        .fetch_list(&with_secrets("/list?token=TOKEN1&v=2"), 100, None)
+        .await
+        .unwrap_err();
+    let mut shown = format!("{err} {err:?}");
+    assert!(shown.contains("token=REDACTED&v=2"), "{shown}");
+    let err = transfer
+        .fetch_list(&with_secrets("/list?sig=SIG1"), 100, None)
+        .await
+        .unwrap_err();
+    shown.push_str(&format!("{err}"));
+    let err = transfer
+        .fetch_list("https://USERNAME:PASSWORD@[::1/x?key=KEY1", 100, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "invalid-url");
+    shown.push_str(&format!("{err}"));
+    let scratch = Scratch::new();
+    let done = download(
+        &transfer,
+        &with_secrets("/moved?access_token=TOKEN2"),
+        &scratch.partial(),
+        &data,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.size, 5000);
+    // The sidecar of an interrupted download holds the URL too.
+    let scratch = Scratch::new();
+    let err = download(
+        &transfer,
+        &with_secrets("/cut?X-Amz-Credential=CREDENTIAL1"),
+        &scratch.partial(),
+        &data,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.reason(), "truncated", "{err}");
+    shown.push_str(&format!("{err}"));
+    let sidecar = std::fs::read_to_string(sidecar_path(&scratch.partial())).unwrap();
+    assert!(sidecar.contains("X-Amz-Credential=REDACTED"), "{sidecar}");
+    let logs = logs.text();
+    assert!(logs.contains("REDACTED"), "{logs}");
+    for secret in [
+        "USERNAME",
+        "PASSWORD",
+        "TOKEN1",
+        "SIG1",
+        "KEY1",
+        "TOKEN2",
+        "SIGNATURE2",
+        "CREDENTIAL1",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+        assert!(!logs.contains(secret), "{secret} in {logs}");
+        assert!(!sidecar.contains(secret), "{secret} in {sidecar}");
+    }
 }
 
 #[tokio::test]

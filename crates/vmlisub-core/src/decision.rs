@@ -26,6 +26,7 @@
 
 use crate::imagelist::{Image, ImageList, compare_versions};
 use crate::reason::Reason;
+use crate::redact::redact_url;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -374,12 +375,15 @@ pub fn is_image_expired(list: &ImageList, image: &Image, now: Timestamp) -> bool
 }
 
 /// The `hv:uri` warning, if the list names another URL than the one the
-/// user subscribed to. Compared exactly: it is only a report.
+/// user subscribed to. Compared exactly, but without credentials on either
+/// side (a token in the subscription URL does not make it another list),
+/// and reported with them removed: the warning reaches status and logs.
 pub fn uri_differs(list: &ImageList, subscription_url: Option<&str>) -> Option<DecisionWarning> {
-    let url = subscription_url?;
-    (list.uri != url).then(|| DecisionWarning::UriDiffers {
-        list_uri: list.uri.clone(),
-        subscription_url: url.to_owned(),
+    let url = redact_url(subscription_url?);
+    let list_uri = redact_url(&list.uri);
+    (list_uri != url).then_some(DecisionWarning::UriDiffers {
+        list_uri,
+        subscription_url: url,
     })
 }
 
@@ -1388,6 +1392,29 @@ mod tests {
         );
         assert_eq!(uri_differs(&list, None), None);
         assert_eq!(uri_differs(&L::default().build(), Some(URL)), None);
+    }
+
+    #[test]
+    fn uri_warning_never_carries_credentials() {
+        // The same list, subscribed to with a token: no difference.
+        let with_token = URL.replacen("https://", "https://TOKEN:x-oauth-basic@", 1);
+        assert_ne!(with_token, URL);
+        assert_eq!(uri_differs(&L::default().build(), Some(&with_token)), None);
+        // Another list: reported, without the token or a signature in the
+        // list's own hv:uri.
+        let list = L {
+            uri: "https://elsewhere.example/list?sig=LISTSECRET",
+            ..L::default()
+        }
+        .build();
+        let warning = uri_differs(&list, Some(&with_token)).unwrap();
+        let shown = format!("{warning} {}", serde_json::to_string(&warning).unwrap());
+        assert!(!shown.contains("TOKEN"), "{shown}");
+        assert!(!shown.contains("LISTSECRET"), "{shown}");
+        assert!(
+            shown.contains("https://elsewhere.example/list?sig=REDACTED"),
+            "{shown}"
+        );
     }
 
     #[test]

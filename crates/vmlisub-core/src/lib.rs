@@ -14,9 +14,11 @@
 //! * [`store`]: the image cache's pure half: names on disk, records, the
 //!   download/keep/expire plan and the retention plan.
 //! * [`reason`]: the stable reason codes every error carries.
+//! * [`redact`]: URLs without their credentials, for every message.
 
 pub mod decision;
 pub mod imagelist;
 pub mod reason;
+pub mod redact;
 pub mod store;
 pub mod trust;

@@ -122,6 +122,9 @@ pub struct ImageListSubscriptionSpec {
     pub trust: Option<TrustSource>,
     /// A Secret with `username`/`password` (HTTP Basic; AppDB tokens use the
     /// token as username and `x-oauth-basic` as password) or `token` (bearer).
+    /// Sent only to the origin (scheme, host, port) of `url`: never to
+    /// images on other hosts or ports, never over plain http unless `url`
+    /// is http.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectReference>,
     /// A Secret with `ca.crt`: extra transport CAs for the list and image

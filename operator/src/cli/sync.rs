@@ -43,8 +43,9 @@ pub struct SyncArgs {
     )]
     pub state_file: PathBuf,
 
-    /// Command run on each cache event, with VMILS_EVENT_* variables (no
-    /// shell: write `sh -c '...'` for one).
+    /// Command run on each cache event, with the event in VMILS_EVENT_*
+    /// environment variables. No shell, no substitution in the arguments:
+    /// write `sh -c '... "$VMILS_EVENT_TYPE"'` for one.
     #[arg(long, short = 'x')]
     pub event_command: Option<String>,
 

@@ -197,14 +197,16 @@ impl Subscriptions {
     }
 
     /// The transfer client for a list's settings, built once per distinct
-    /// configuration.
+    /// configuration. Its credentials are scoped to `list_url`'s origin.
     pub(crate) fn transfer_for(
         &self,
         settings: &Result<TransferSettings, Failure>,
+        list_url: &str,
     ) -> Result<Transfer, Failure> {
         let settings = settings.as_ref().map_err(Clone::clone)?;
         let mut config = self.config.transfer.clone();
         config.allow_file_scheme = self.config.allow_file_urls;
+        config.credential_scope = Some(list_url.to_string());
         if let Some(auth) = &settings.auth {
             config.auth = auth.clone();
         }
@@ -303,7 +305,7 @@ impl Subscriptions {
         now: Timestamp,
         observer: &dyn DownloadObserver,
     ) -> Result<PathBuf, Failure> {
-        let transfer = self.transfer_for(transfer)?;
+        let transfer = self.transfer_for(transfer, list_url)?;
         self.store
             .check_space_for(key, image.size)
             .map_err(|err| Failure::of(&err))?;

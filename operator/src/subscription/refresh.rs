@@ -189,7 +189,7 @@ impl Subscriptions {
                 )
                 .withdrawing(ExpireReason::EndorserRemoved));
             }
-            let transfer = self.transfer_for(&inputs.transfer)?;
+            let transfer = self.transfer_for(&inputs.transfer, &list.spec.url)?;
             // The validators on record are those of the last *accepted*
             // response (a refused response never records its own), so a 304
             // always refers to the stored list, and is only asked for while

@@ -62,9 +62,18 @@ pub struct TransferConfig {
     /// server to its CA. TLS is always verified; there is no way to turn
     /// verification off.
     pub replace_system_roots: bool,
-    /// Credentials sent with every request (not across redirects to
-    /// another host, scheme or port).
+    /// Credentials, sent only to requests on the origin of
+    /// `credential_scope` (and not across redirects to another host,
+    /// scheme or port).
     pub auth: Auth,
+    /// The URL credentials belong to: the list's. `auth`, or when it is
+    /// [`Auth::None`] the `user:password@` of this URL, go only to requests
+    /// on its origin (scheme, host and port): an image on another host or
+    /// port gets none, and an `https` scope never sends them over plain
+    /// `http`. `None` (or a URL that does not parse, or has no host):
+    /// `auth` is sent nowhere. A request URL's own `user:password@` is
+    /// always sent to that URL (it names its origin itself).
+    pub credential_scope: Option<String>,
     /// Image downloads that may run at once per [`DownloadLimiter`]
     /// (list fetches are not counted: they are small and must not queue
     /// behind images).
@@ -87,6 +96,7 @@ impl Default for TransferConfig {
             extra_ca_pem: Vec::new(),
             replace_system_roots: false,
             auth: Auth::None,
+            credential_scope: None,
             max_concurrent_downloads: 2,
         }
     }
@@ -108,6 +118,10 @@ impl fmt::Debug for TransferConfig {
             .field("extra_ca_pem_bytes", &self.extra_ca_pem.len())
             .field("replace_system_roots", &self.replace_system_roots)
             .field("auth", &self.auth)
+            .field(
+                "credential_scope",
+                &self.credential_scope.as_deref().map(redact_str),
+            )
             .field("max_concurrent_downloads", &self.max_concurrent_downloads)
             .finish()
     }
@@ -287,5 +301,12 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("pw@"), "{shown}");
         assert!(shown.contains("alice"), "{shown}");
+        let config = TransferConfig {
+            credential_scope: Some("https://tok3n:x-oauth-basic@h/l?sig=s1g".into()),
+            ..TransferConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("tok3n"), "{shown}");
+        assert!(!shown.contains("s1g"), "{shown}");
     }
 }

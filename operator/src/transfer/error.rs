@@ -2,14 +2,24 @@
 //!
 //! Every variant carries the (credential-free) URL it concerns, so that a
 //! message is useful on its own in a status condition or an event, and maps
-//! to a stable reason code (see [`crate::reason`]).
+//! to a stable reason code (see [`crate::reason`]). The transfer layer
+//! stores URLs already redacted; the messages redact them once more, so
+//! that a `TransferError` built anywhere else cannot show credentials
+//! either.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use vmlisub_core::redact::redact_url;
+
 use crate::reason::Reason;
+
+/// A URL as messages show it (a no-op on an already redacted one).
+fn shown(url: &str) -> String {
+    redact_url(url)
+}
 
 /// Which deadline expired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +54,7 @@ pub enum TransferError {
         detail: String,
     },
     /// The URL does not parse.
-    #[error("invalid URL {url}: {detail}")]
+    #[error("invalid URL {}: {detail}", shown(url))]
     InvalidUrl {
         /// The URL, credentials stripped.
         url: String,
@@ -52,7 +62,7 @@ pub enum TransferError {
         detail: String,
     },
     /// A scheme other than `https`/`http` (or `file` when allowed).
-    #[error("{url}: URL scheme {scheme:?} is not allowed{hint}")]
+    #[error("{}: URL scheme {scheme:?} is not allowed{hint}", shown(url))]
     SchemeRefused {
         /// The URL, credentials stripped.
         url: String,
@@ -62,7 +72,7 @@ pub enum TransferError {
         hint: &'static str,
     },
     /// The server answered with an unexpected status.
-    #[error("{url}: HTTP status {status}")]
+    #[error("{}: HTTP status {status}", shown(url))]
     HttpStatus {
         /// The URL, credentials stripped.
         url: String,
@@ -70,7 +80,7 @@ pub enum TransferError {
         status: u16,
     },
     /// A deadline expired.
-    #[error("{url}: timed out: {phase}")]
+    #[error("{}: timed out: {phase}", shown(url))]
     Timeout {
         /// The URL, credentials stripped.
         url: String,
@@ -78,7 +88,7 @@ pub enum TransferError {
         phase: TimeoutPhase,
     },
     /// The TCP connection (or the proxy) could not be established.
-    #[error("{url}: cannot connect: {detail}")]
+    #[error("{}: cannot connect: {detail}", shown(url))]
     Connect {
         /// The URL, credentials stripped.
         url: String,
@@ -87,7 +97,7 @@ pub enum TransferError {
     },
     /// The exchange broke before a complete response head arrived
     /// (connection closed or reset, malformed response).
-    #[error("{url}: request failed: {detail}")]
+    #[error("{}: request failed: {detail}", shown(url))]
     Network {
         /// The URL, credentials stripped.
         url: String,
@@ -96,7 +106,7 @@ pub enum TransferError {
     },
     /// The TLS handshake failed, typically an untrusted or mismatching
     /// server certificate.
-    #[error("{url}: TLS handshake failed: {detail}")]
+    #[error("{}: TLS handshake failed: {detail}", shown(url))]
     Tls {
         /// The URL, credentials stripped.
         url: String,
@@ -104,7 +114,10 @@ pub enum TransferError {
         detail: String,
     },
     /// More bytes than allowed (list size cap, or the image's `hv:size`).
-    #[error("{url}: response exceeds the limit of {limit} bytes (got at least {seen})")]
+    #[error(
+        "{}: response exceeds the limit of {limit} bytes (got at least {seen})",
+        shown(url)
+    )]
     TooLarge {
         /// The URL, credentials stripped.
         url: String,
@@ -115,7 +128,7 @@ pub enum TransferError {
     },
     /// The image (or what the server announces) has another size than
     /// `hv:size`.
-    #[error("{url}: size is {actual} bytes, the list says {expected}")]
+    #[error("{}: size is {actual} bytes, the list says {expected}", shown(url))]
     SizeMismatch {
         /// The URL, credentials stripped.
         url: String,
@@ -125,7 +138,7 @@ pub enum TransferError {
         actual: u64,
     },
     /// The image's sha512 differs from the list's.
-    #[error("{url}: sha512 is {actual}, the list says {expected}")]
+    #[error("{}: sha512 is {actual}, the list says {expected}", shown(url))]
     ChecksumMismatch {
         /// The URL, credentials stripped.
         url: String,
@@ -135,7 +148,7 @@ pub enum TransferError {
         actual: String,
     },
     /// A redirect was not followed (https to http, or a non-HTTP scheme).
-    #[error("{url}: redirect to {target} refused: {why}")]
+    #[error("{}: redirect to {} refused: {why}", shown(url), shown(target))]
     RedirectRefused {
         /// The requested URL, credentials stripped.
         url: String,
@@ -145,7 +158,7 @@ pub enum TransferError {
         why: &'static str,
     },
     /// More redirects than `max_redirects` (a loop, usually).
-    #[error("{url}: more than {max} redirects")]
+    #[error("{}: more than {max} redirects", shown(url))]
     TooManyRedirects {
         /// The requested URL, credentials stripped.
         url: String,
@@ -154,7 +167,10 @@ pub enum TransferError {
     },
     /// The connection ended before the announced body was complete. A
     /// download keeps what it received and resumes next time.
-    #[error("{url}: transfer interrupted after {received} bytes: {detail}")]
+    #[error(
+        "{}: transfer interrupted after {received} bytes: {detail}",
+        shown(url)
+    )]
     Truncated {
         /// The URL, credentials stripped.
         url: String,
@@ -165,7 +181,7 @@ pub enum TransferError {
     },
     /// The server broke HTTP semantics (e.g. a `Content-Range` that does
     /// not match the requested range).
-    #[error("{url}: protocol error: {detail}")]
+    #[error("{}: protocol error: {detail}", shown(url))]
     Protocol {
         /// The URL, credentials stripped.
         url: String,
@@ -173,7 +189,7 @@ pub enum TransferError {
         detail: String,
     },
     /// Reading or writing a local file failed.
-    #[error("{url}: cannot {action} {}: {source}", path.display())]
+    #[error("{}: cannot {action} {}: {source}", shown(url), path.display())]
     Io {
         /// The URL, credentials stripped.
         url: String,
@@ -305,6 +321,43 @@ mod tests {
         };
         assert_eq!(crate::reason::camel_case(e.reason()), "ChecksumMismatch");
         assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn messages_never_show_credentials() {
+        let url = "https://alice:hunter2@h.example/x.img?X-Amz-Signature=f00d&part=1";
+        let errors = [
+            TransferError::InvalidUrl {
+                url: url.into(),
+                detail: "d".into(),
+            },
+            TransferError::HttpStatus {
+                url: url.into(),
+                status: 403,
+            },
+            TransferError::Timeout {
+                url: url.into(),
+                phase: TimeoutPhase::Idle,
+            },
+            TransferError::RedirectRefused {
+                url: url.into(),
+                target: "http://bob:pw2@other/?token=tok2".into(),
+                why: "w",
+            },
+            TransferError::Io {
+                url: url.into(),
+                path: "/p".into(),
+                action: "open",
+                source: io::Error::other("e"),
+            },
+        ];
+        for error in errors {
+            let message = error.to_string();
+            for secret in ["alice", "hunter2", "f00d", "bob", "pw2", "tok2"] {
+                assert!(!message.contains(secret), "{message}");
+            }
+            assert!(message.contains("https://h.example/x.img?X-Amz-Signature=REDACTED&part=1"));
+        }
     }
 
     #[test]

@@ -24,8 +24,14 @@
 //!   validator; the next attempt re-hashes the partial and asks for the rest
 //!   with `Range` + `If-Range`, restarting cleanly when the server cannot
 //!   resume or the file changed.
-//! * **No secrets in messages**: credentials are stripped from every URL
-//!   that reaches an error, a log line or the sidecar.
+//! * **Credentials stay with their origin**: the subscription's
+//!   credentials go only to the list URL's origin (scheme, host, port),
+//!   never to image hosts elsewhere and never from https down to plain
+//!   http ([`TransferConfig::credential_scope`]); redirects to another
+//!   origin drop them.
+//! * **No secrets in messages**: user information and credential
+//!   parameters are stripped from every URL that reaches an error, a log
+//!   line or the sidecar ([`vmlisub_core::redact`]).
 //! * `file://` only when explicitly allowed (tests, air-gapped mirrors).
 
 mod config;
@@ -101,7 +107,7 @@ struct Settings {
 pub struct Transfer {
     client: reqwest::Client,
     settings: Arc<Settings>,
-    auth: Arc<Auth>,
+    credentials: Arc<Credentials>,
     limiter: DownloadLimiter,
 }
 
@@ -109,9 +115,90 @@ impl std::fmt::Debug for Transfer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transfer")
             .field("settings", &self.settings)
-            .field("auth", &self.auth)
+            .field("credentials", &self.credentials)
             .field("limiter", &self.limiter)
             .finish_non_exhaustive()
+    }
+}
+
+/// The credentials of a client and the one origin they may go to.
+struct Credentials {
+    auth: Auth,
+    /// The scope URL without its credentials; only its origin is used.
+    /// `None`: credentials go nowhere.
+    scope: Option<Url>,
+    /// The scope URL's own `user:password@`.
+    scope_userinfo: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("auth", &self.auth)
+            .field("scope", &self.scope.as_ref().map(redact))
+            .field(
+                "scope_userinfo",
+                &self.scope_userinfo.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// What goes into one request's `Authorization` header.
+enum Credential<'a> {
+    Basic(&'a str, &'a str),
+    Bearer(&'a str),
+}
+
+impl Credentials {
+    fn new(auth: Auth, scope: Option<&str>) -> Self {
+        let parsed = scope
+            .and_then(|raw| Url::parse(raw).ok())
+            .filter(|url| matches!(url.scheme(), "https" | "http"))
+            .filter(|url| url.host_str().is_some_and(|host| !host.is_empty()));
+        let (scope, scope_userinfo) = match parsed {
+            Some(url) => {
+                let (clean, userinfo) = take_credentials(&url);
+                (Some(clean), userinfo)
+            }
+            None => (None, None),
+        };
+        Self {
+            auth,
+            scope,
+            scope_userinfo,
+        }
+    }
+
+    /// The credential for a request to `url` (already without its
+    /// `user:password@`, which is `own`): the configured ones on the scope's
+    /// origin only; a URL's own user information, which names its origin
+    /// itself, everywhere.
+    fn for_request<'a>(
+        &'a self,
+        url: &Url,
+        own: Option<&'a (String, String)>,
+    ) -> Option<Credential<'a>> {
+        let basic = |(user, password): &'a (String, String)| Credential::Basic(user, password);
+        let in_scope = self
+            .scope
+            .as_ref()
+            .is_some_and(|scope| scope.origin() == url.origin());
+        if !in_scope {
+            if self.scope_userinfo.is_some() || !matches!(self.auth, Auth::None) {
+                tracing::debug!(
+                    url = %redact(url),
+                    scope = ?self.scope.as_ref().map(redact),
+                    "not sending the subscription's credentials outside the list URL's origin"
+                );
+            }
+            return own.map(basic);
+        }
+        match &self.auth {
+            Auth::Basic { user, password } => Some(Credential::Basic(user, password)),
+            Auth::Bearer { token } => Some(Credential::Bearer(token)),
+            Auth::None => own.or(self.scope_userinfo.as_ref()).map(basic),
+        }
     }
 }
 
@@ -184,16 +271,20 @@ impl Transfer {
                 download_timeout: config.download_timeout,
                 allow_file_scheme: config.allow_file_scheme,
             }),
-            auth: Arc::new(config.auth.clone()),
+            credentials: Arc::new(Credentials::new(
+                config.auth.clone(),
+                config.credential_scope.as_deref(),
+            )),
             limiter,
         })
     }
 
-    /// The same client (pool, TLS, proxy, limiter) with other credentials:
+    /// The same client (pool, TLS, proxy, limiter) with other credentials
+    /// for another scope (see [`TransferConfig::credential_scope`]):
     /// subscriptions that differ only in their secret share connections.
-    pub fn with_auth(&self, auth: Auth) -> Self {
+    pub fn with_credentials(&self, auth: Auth, scope: Option<&str>) -> Self {
         Self {
-            auth: Arc::new(auth),
+            credentials: Arc::new(Credentials::new(auth, scope)),
             ..self.clone()
         }
     }
@@ -247,15 +338,14 @@ impl Transfer {
         }
     }
 
-    /// A GET with the configured credentials; credentials from the URL are
-    /// used only when none are configured.
+    /// A GET with the credentials that may go to `url`'s origin (see
+    /// [`Credentials::for_request`]); `url_credentials` are `url`'s own.
     fn get(&self, url: &Url, url_credentials: Option<&(String, String)>) -> RequestBuilder {
         let request = self.client.get(url.clone());
-        match (&*self.auth, url_credentials) {
-            (Auth::Basic { user, password }, _) => request.basic_auth(user, Some(password)),
-            (Auth::Bearer { token }, _) => request.bearer_auth(token),
-            (Auth::None, Some((user, password))) => request.basic_auth(user, Some(password)),
-            (Auth::None, None) => request,
+        match self.credentials.for_request(url, url_credentials) {
+            Some(Credential::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            Some(Credential::Bearer(token)) => request.bearer_auth(token),
+            None => request,
         }
     }
 

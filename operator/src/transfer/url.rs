@@ -1,40 +1,27 @@
 //! URL handling: which schemes are allowed, and how URLs are shown.
 //!
-//! List URLs may carry credentials (`https://token:x-oauth-basic@host/...`).
-//! Every URL that reaches an error message, a log line or a sidecar file
-//! goes through [`redact`] first, so that secrets never leave the process
-//! through status fields, events or logs.
+//! List URLs may carry credentials (`https://token:x-oauth-basic@host/...`)
+//! and image URLs may be pre-signed (`...?X-Amz-Signature=...`). Every URL
+//! that reaches an error message, a log line or a sidecar file goes through
+//! [`redact`] / [`redact_str`] first, which remove the user information and
+//! the values of credential parameters
+//! ([`vmlisub_core::redact::redact_url`] says which), so that secrets never
+//! leave the process through status fields, events or logs.
 
 use reqwest::Url;
+use vmlisub_core::redact::redact_url;
 
-/// A URL without its user name and password.
+/// A URL without its user name, password and credential parameters.
 pub fn redact(url: &Url) -> String {
-    if url.username().is_empty() && url.password().is_none() {
-        return url.to_string();
-    }
-    let mut clean = url.clone();
-    // Only fails for URLs that cannot have credentials, which have none.
-    let _ = clean.set_username("");
-    let _ = clean.set_password(None);
-    clean.to_string()
+    redact_url(url.as_str())
 }
 
-/// Strips credentials from a URL string, even one that does not parse
-/// (then anything between `://` and the last `@` of the authority goes).
+/// [`redact`] for a URL string, normalised when it parses and cleaned all
+/// the same when it does not.
 pub fn redact_str(url: &str) -> String {
     match Url::parse(url) {
         Ok(parsed) => redact(&parsed),
-        Err(_) => {
-            let Some(start) = url.find("://").map(|i| i + 3) else {
-                return url.to_string();
-            };
-            let rest = &url[start..];
-            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            match rest[..authority_end].rfind('@') {
-                Some(at) => format!("{}{}", &url[..start], &rest[at + 1..]),
-                None => url.to_string(),
-            }
-        }
+        Err(_) => redact_url(url),
     }
 }
 
@@ -101,5 +88,22 @@ mod tests {
         assert_eq!(redact_str("https://u:p@[bad/x"), "https://[bad/x");
         assert_eq!(redact_str("no scheme"), "no scheme");
         assert_eq!(redact_str("http://a.b/c@d"), "http://a.b/c@d");
+        assert_eq!(redact_str("https://u:p#w@h:99999/x"), "https://h:99999/x");
+    }
+
+    #[test]
+    fn credential_parameters_are_redacted() {
+        let url = Url::parse(
+            "https://u:p@s3.example/b/x.img?X-Amz-Credential=AKIA&X-Amz-Signature=f00&part=1#token=t",
+        )
+        .unwrap();
+        assert_eq!(
+            redact(&url),
+            "https://s3.example/b/x.img?X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED&part=1#token=REDACTED"
+        );
+        assert_eq!(
+            redact_str("https://h/x?sig=a b&token=%ZZ"),
+            "https://h/x?sig=REDACTED&token=REDACTED"
+        );
     }
 }
