@@ -1666,3 +1666,38 @@ async fn large_download_memory_is_bounded() {
         after - before
     );
 }
+
+/// `imageSecretRef`: a mirror on another origin gets the image credentials
+/// over https; plain http elsewhere gets nothing, and the list's origin
+/// still gets the list's own credentials.
+#[tokio::test]
+async fn image_credentials_go_to_other_origins_over_https_only() {
+    let pki = Pki::new("mirror");
+    let list_host = Server::http(any_ok).await;
+    let mirror = Server::https(&pki, any_ok).await;
+    let plain_mirror = Server::http(any_ok).await;
+    let list_url = list_host.url("/vo/image.list");
+    let transfer = Transfer::new(&TransferConfig {
+        auth: Auth::Bearer {
+            token: "list-token".into(),
+        },
+        image_auth: Auth::Basic {
+            user: "mirror".into(),
+            password: "pw".into(),
+        },
+        credential_scope: Some(list_url.clone()),
+        extra_ca_pem: pki.ca_pem.clone(),
+        ..config()
+    })
+    .unwrap();
+    touch(&transfer, &list_url).await;
+    touch(&transfer, &mirror.url("/a.img")).await;
+    touch(&transfer, &plain_mirror.url("/b.img")).await;
+    assert_eq!(
+        authorizations(&list_host),
+        [Some("Bearer list-token".into())]
+    );
+    // base64("mirror:pw")
+    assert_eq!(authorizations(&mirror), [Some("Basic bWlycm9yOnB3".into())]);
+    assert_eq!(authorizations(&plain_mirror), [None]);
+}

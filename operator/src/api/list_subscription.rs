@@ -127,6 +127,12 @@ pub struct ImageListSubscriptionSpec {
     /// is http.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectReference>,
+    /// A Secret like `secretRef`'s (`username`/`password` or `token`) for
+    /// image downloads from other hosts than the list's (mirrors that need
+    /// their own credentials). Sent over https only; `secretRef`'s
+    /// credentials never leave the list URL's origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_secret_ref: Option<LocalObjectReference>,
     /// A Secret with `ca.crt`: extra transport CAs for the list and image
     /// servers (TLS trust, separate from list trust).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -110,6 +110,7 @@ fn not_opted_in(kind: SourceKind, what: &str, key: &ObjectKey, name: &str) -> Fa
 pub fn transfer_secret_names(list: &ImageListSubscription) -> impl Iterator<Item = &str> {
     [
         list.spec.secret_ref.as_ref(),
+        list.spec.image_secret_ref.as_ref(),
         list.spec.cert_secret_ref.as_ref(),
         list.spec.proxy_secret_ref.as_ref(),
     ]
@@ -123,6 +124,8 @@ pub fn transfer_secret_names(list: &ImageListSubscription) -> impl Iterator<Item
 pub struct TransferSettings {
     /// `secretRef`'s credentials.
     pub auth: Option<Auth>,
+    /// `imageSecretRef`'s credentials.
+    pub image_auth: Option<Auth>,
     /// Extra transport CAs (`certSecretRef`'s `ca.crt`).
     pub extra_ca_pem: Option<Vec<u8>>,
     /// `proxySecretRef`'s proxy, if it names one.
@@ -215,27 +218,26 @@ pub fn transfer_settings(
             .get(k)
             .map(|v| String::from_utf8_lossy(v).into_owned())
     };
+    let credentials = |what: &str, name: &str| -> Result<Auth, Failure> {
+        let data = secret(what, name)?;
+        match (
+            text(data, "username"),
+            text(data, "password"),
+            text(data, "token"),
+        ) {
+            (Some(user), Some(password), _) => Ok(Auth::Basic { user, password }),
+            (_, _, Some(token)) => Ok(Auth::Bearer { token }),
+            _ => Err(Failure::spec(
+                "secret-invalid",
+                format!("{what} Secret {name} needs username and password, or token"),
+            )),
+        }
+    };
     if let Some(reference) = &list.spec.secret_ref {
-        let data = secret("secretRef", &reference.name)?;
-        settings.auth = Some(
-            match (
-                text(data, "username"),
-                text(data, "password"),
-                text(data, "token"),
-            ) {
-                (Some(user), Some(password), _) => Auth::Basic { user, password },
-                (_, _, Some(token)) => Auth::Bearer { token },
-                _ => {
-                    return Err(Failure::spec(
-                        "secret-invalid",
-                        format!(
-                            "Secret {} needs username and password, or token",
-                            reference.name
-                        ),
-                    ));
-                }
-            },
-        );
+        settings.auth = Some(credentials("secretRef", &reference.name)?);
+    }
+    if let Some(reference) = &list.spec.image_secret_ref {
+        settings.image_auth = Some(credentials("imageSecretRef", &reference.name)?);
     }
     if let Some(reference) = &list.spec.cert_secret_ref {
         let data = secret("certSecretRef", &reference.name)?;

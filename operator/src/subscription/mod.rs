@@ -210,6 +210,9 @@ impl Subscriptions {
         if let Some(auth) = &settings.auth {
             config.auth = auth.clone();
         }
+        if let Some(auth) = &settings.image_auth {
+            config.image_auth = auth.clone();
+        }
         if let Some(pem) = &settings.extra_ca_pem {
             config.extra_ca_pem = pem.clone();
         }

@@ -17,6 +17,7 @@ use crate::api::{
 };
 use crate::imagelist::{self, Image, Sha512Hex};
 use crate::store::{ExpireReason, ImageKey};
+use crate::transfer::redact_url;
 use crate::trust;
 
 fn rfc3339(at: Timestamp) -> String {
@@ -59,7 +60,8 @@ pub fn summary_of(image: &Image) -> ImageSummary {
         identifier: image.identifier.as_str().to_string(),
         title: image.title.clone(),
         version: text("hv:version"),
-        uri: image.uri.clone(),
+        // Shown to everyone who may read the object: no credentials.
+        uri: redact_url(&image.uri),
         size: image.size,
         sha512: image.sha512.as_str().to_string(),
         os: text("sl:os"),
@@ -80,7 +82,7 @@ pub fn list_status(good: &GoodList, signer: &trust::Signer, now: Timestamp) -> L
         version: list.version.clone(),
         created: rfc3339(list.created),
         expires: rfc3339(list.expires),
-        uri: list.uri.clone(),
+        uri: redact_url(&list.uri),
         vo: list.vo.clone(),
         signer: ListSigner {
             subject: signer.subject.clone(),

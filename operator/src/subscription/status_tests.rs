@@ -444,3 +444,18 @@ fn kstatus_stalled_for_spec_errors_reconciling_while_retrying() {
     assert!(condition(&status.conditions, types::RECONCILING).is_none());
     assert!(condition(&status.conditions, types::STALLED).is_none());
 }
+
+#[test]
+fn image_and_list_uris_are_shown_without_credentials() {
+    let good = good(1);
+    let mut image = good.parsed.list.images[0].clone();
+    image.uri = "https://alice:s3cret@mirror.example.org/img?token=abc&x=1".into();
+    let summary = summary_of(&image);
+    assert!(!summary.uri.contains("s3cret"), "{}", summary.uri);
+    assert!(!summary.uri.contains("abc"), "{}", summary.uri);
+    assert!(
+        summary.uri.contains("mirror.example.org/img"),
+        "{}",
+        summary.uri
+    );
+}

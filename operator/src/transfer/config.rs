@@ -74,6 +74,10 @@ pub struct TransferConfig {
     /// `auth` is sent nowhere. A request URL's own `user:password@` is
     /// always sent to that URL (it names its origin itself).
     pub credential_scope: Option<String>,
+    /// Credentials for requests outside `credential_scope`'s origin (image
+    /// mirrors that need their own, `spec.imageSecretRef`): sent over
+    /// https only, never over plain http.
+    pub image_auth: Auth,
     /// Image downloads that may run at once per [`DownloadLimiter`]
     /// (list fetches are not counted: they are small and must not queue
     /// behind images).
@@ -97,6 +101,7 @@ impl Default for TransferConfig {
             replace_system_roots: false,
             auth: Auth::None,
             credential_scope: None,
+            image_auth: Auth::None,
             max_concurrent_downloads: 2,
         }
     }
@@ -118,6 +123,7 @@ impl fmt::Debug for TransferConfig {
             .field("extra_ca_pem_bytes", &self.extra_ca_pem.len())
             .field("replace_system_roots", &self.replace_system_roots)
             .field("auth", &self.auth)
+            .field("image_auth", &self.image_auth)
             .field(
                 "credential_scope",
                 &self.credential_scope.as_deref().map(redact_str),

@@ -124,6 +124,8 @@ impl std::fmt::Debug for Transfer {
 /// The credentials of a client and the one origin they may go to.
 struct Credentials {
     auth: Auth,
+    /// For requests outside the scope's origin, over https only.
+    image_auth: Auth,
     /// The scope URL without its credentials; only its origin is used.
     /// `None`: credentials go nowhere.
     scope: Option<Url>,
@@ -135,6 +137,7 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("auth", &self.auth)
+            .field("image_auth", &self.image_auth)
             .field("scope", &self.scope.as_ref().map(redact))
             .field(
                 "scope_userinfo",
@@ -151,7 +154,7 @@ enum Credential<'a> {
 }
 
 impl Credentials {
-    fn new(auth: Auth, scope: Option<&str>) -> Self {
+    fn new(auth: Auth, image_auth: Auth, scope: Option<&str>) -> Self {
         let parsed = scope
             .and_then(|raw| Url::parse(raw).ok())
             .filter(|url| matches!(url.scheme(), "https" | "http"))
@@ -165,6 +168,7 @@ impl Credentials {
         };
         Self {
             auth,
+            image_auth,
             scope,
             scope_userinfo,
         }
@@ -191,6 +195,15 @@ impl Credentials {
                     scope = ?self.scope.as_ref().map(redact),
                     "not sending the subscription's credentials outside the list URL's origin"
                 );
+            }
+            if own.is_none() && url.scheme() == "https" {
+                match &self.image_auth {
+                    Auth::Basic { user, password } => {
+                        return Some(Credential::Basic(user, password));
+                    }
+                    Auth::Bearer { token } => return Some(Credential::Bearer(token)),
+                    Auth::None => {}
+                }
             }
             return own.map(basic);
         }
@@ -273,6 +286,7 @@ impl Transfer {
             }),
             credentials: Arc::new(Credentials::new(
                 config.auth.clone(),
+                config.image_auth.clone(),
                 config.credential_scope.as_deref(),
             )),
             limiter,
@@ -284,7 +298,7 @@ impl Transfer {
     /// subscriptions that differ only in their secret share connections.
     pub fn with_credentials(&self, auth: Auth, scope: Option<&str>) -> Self {
         Self {
-            credentials: Arc::new(Credentials::new(auth, scope)),
+            credentials: Arc::new(Credentials::new(auth, Auth::None, scope)),
             ..self.clone()
         }
     }

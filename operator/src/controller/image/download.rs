@@ -18,6 +18,7 @@ use crate::store::ImageKey;
 use crate::subscription::select::resolve_image_url;
 use crate::subscription::status;
 use crate::subscription::{DownloadObserver, GoodList, ObjectKey};
+use crate::transfer::redact_url;
 
 /// Least time between two progress writes of one download.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
@@ -70,7 +71,7 @@ pub async fn download(
                     listed.identifier.as_str(),
                     listed.size,
                     listed.sha512.as_str(),
-                    resolve_image_url(&list.spec.url, &listed.uri)
+                    redact_url(&resolve_image_url(&list.spec.url, &listed.uri))
                 ),
             )
             .await;
