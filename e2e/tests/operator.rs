@@ -1227,3 +1227,78 @@ async fn operator_serves_artifacts_only_to_allowed_service_account_tokens() -> R
     cluster.delete_namespace(&other).await?;
     Ok(())
 }
+
+/// A list of 10,000 images (the parser's limit) on the real API server: the
+/// status carries counts and a pointer to the served list, not the image
+/// table, so it stays far below etcd's object limit and the list becomes
+/// Ready; the full table is one authorised GET away.
+#[tokio::test]
+async fn operator_keeps_the_status_of_a_10000_image_list_small() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let ns = cluster.create_namespace("operator-big").await?;
+    cluster
+        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let site = site(&cluster, &ns, "big").await?;
+    let ids: Vec<String> = (0..10_000).map(|i| format!("img-{i:05}")).collect();
+    let uris: Vec<String> = ids
+        .iter()
+        .map(|id| format!("{}/{id}", site.publisher.url))
+        .collect();
+    let images: Vec<(&str, &str, &[u8])> = ids
+        .iter()
+        .zip(&uris)
+        .map(|(id, uri)| (id.as_str(), uri.as_str(), id.as_bytes()))
+        .collect();
+    let signed = site.pki.list(LIST_ID, "1", &images);
+    let url = site.publisher.put("image.list", &signed)?;
+    apply(&cluster, &ns, site.endorser()).await?;
+    apply(
+        &cluster,
+        &ns,
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+            "metadata": {"name": "site"},
+            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
+        }),
+    )
+    .await?;
+    let mut operator = site.run.start("operator-big").await?;
+    let list = wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "a 10,000-image list Ready",
+        &mut operator,
+        |s| ready_is(s, "True", ""),
+    )
+    .await?;
+    assert_eq!(list["imageCount"], 10_000, "{list:#}");
+    let size = list.to_string().len();
+    assert!(size < 4096, "status of {size} bytes: {list:#}");
+    let artifact = &list["artifact"];
+    let served_at = artifact["url"].as_str().context("artifact.url")?;
+    assert!(
+        served_at.ends_with(&format!("/lists/{ns}/site.json")),
+        "{list:#}"
+    );
+    let token = vmlisub_e2e::operator::artifact_reader_token(&cluster, &ns, "reader").await?;
+    let (status_code, body) = vmlisub_e2e::operator::http_get_as(served_at, None, &token)?;
+    assert_eq!(status_code, 200);
+    assert_eq!(artifact["size"], body.len());
+    assert_eq!(
+        artifact["digest"].as_str().unwrap(),
+        format!("sha512:{}", sha512_hex(&body))
+    );
+    let table: Value = serde_json::from_slice(&body)?;
+    assert_eq!(
+        table["hv:imagelist"]["hv:images"].as_array().map(Vec::len),
+        Some(10_000)
+    );
+
+    operator.terminate(Duration::from_secs(10)).await?;
+    uninstall_chart_rbac(&cluster, &site.release).await?;
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}

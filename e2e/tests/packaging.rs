@@ -548,7 +548,10 @@ async fn chart_lints_in_every_mode_and_refuses_bad_values() -> Result<()> {
         (&["--set", "artifactAuth.mode=basic"], "artifactAuth"),
         (&["--set", "serverLimits.idleTimeout=60"], "idleTimeout"),
         (&["--set", "serverLimits.idleTimeout=0s"], "idleTimeout"),
-        (&["--set", "serverLimits.headerReadTimeout=0m0s"], "headerReadTimeout"),
+        (
+            &["--set", "serverLimits.headerReadTimeout=0m0s"],
+            "headerReadTimeout",
+        ),
         (
             &["--set", "serverLimits.maxConnections=0"],
             "maxConnections",

@@ -243,14 +243,23 @@ pub struct ImageListSubscriptionStatus {
     /// The last good list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list: Option<ListStatus>,
-    /// The images of the last good list.
-    #[serde(default)]
-    pub images: Vec<ImageSummary>,
+    /// Where the last good list's content (the JSON its signature covers,
+    /// with every image) is kept and served: `url` is the artifact server's
+    /// `/lists/<namespace>/<name>.json`. The status carries counts, not the
+    /// image table, so it stays small for lists of any size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<super::image_subscription::Artifact>,
+    /// How many images the last good list endorses now (0 once withdrawn).
     #[serde(default)]
     pub image_count: i64,
-    /// Images of the list that were refused.
+    /// The first images of the list that were refused (at most 20; see
+    /// `rejectedImageCount`).
     #[serde(default)]
+    #[schemars(length(max = 20))]
     pub rejected_images: Vec<RejectedImageReport>,
+    /// How many images of the list were refused in all.
+    #[serde(default)]
+    pub rejected_image_count: i64,
     /// HTTP validators of the last fetch, for conditional GET.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,

@@ -277,6 +277,13 @@ impl Subscriptions {
                         entry.pinned_identifier =
                             Some(good.parsed.list.identifier.as_str().to_string());
                         entry.status.list = Some(status::list_status(&good, &verified_signer, now));
+                        entry.status.artifact = Some(status::list_artifact(
+                            self.config.artifact_base_url.as_deref(),
+                            &self.list_file(key).with_extension("json"),
+                            key,
+                            &content,
+                            now,
+                        ));
                         decision::raise_high_water(
                             &mut entry.high_water,
                             &good.parsed.list,

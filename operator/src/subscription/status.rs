@@ -8,6 +8,7 @@ use std::path::Path;
 use jiff::Timestamp;
 
 use super::failure::{Concern, Failure};
+use super::inputs::ObjectKey;
 use super::view::GoodList;
 use crate::api::conditions::{self, Condition, ConditionStatus, types};
 use crate::api::{
@@ -95,6 +96,37 @@ pub fn list_status(good: &GoodList, signer: &trust::Signer, now: Timestamp) -> L
     }
 }
 
+/// Refused images listed in a list's status (the rest are counted).
+pub const MAX_REJECTED_SHOWN: usize = 20;
+
+/// Where a stored list's content is kept and served.
+pub fn list_artifact(
+    base_url: Option<&str>,
+    path: &Path,
+    key: &ObjectKey,
+    content: &[u8],
+    now: Timestamp,
+) -> Artifact {
+    use sha2::Digest as _;
+    let digest: [u8; 64] = sha2::Sha512::digest(content).into();
+    Artifact {
+        path: path.display().to_string(),
+        url: base_url
+            .map(|base| {
+                format!(
+                    "{}/lists/{}/{}.json",
+                    base.trim_end_matches('/'),
+                    key.namespace,
+                    key.name
+                )
+            })
+            .unwrap_or_default(),
+        digest: format!("sha512:{}", Sha512Hex::from_digest(&digest).as_str()),
+        size: content.len() as u64,
+        last_update_time: rfc3339(now),
+    }
+}
+
 /// How far a fetched list got before it was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
@@ -132,12 +164,13 @@ pub fn list_good(status: &mut ImageListSubscriptionStatus, good: &GoodList, now:
     );
     conditions::remove_condition(conditions, types::STALLED);
     conditions::remove_condition(conditions, types::RECONCILING);
-    status.images = good.parsed.list.images.iter().map(summary_of).collect();
-    status.image_count = status.images.len() as i64;
+    status.image_count = good.parsed.list.images.len() as i64;
+    status.rejected_image_count = good.parsed.rejected.len() as i64;
     status.rejected_images = good
         .parsed
         .rejected
         .iter()
+        .take(MAX_REJECTED_SHOWN)
         .map(|r| RejectedImageReport {
             index: r.index as u64,
             identifier: r.identifier.clone(),
@@ -209,7 +242,6 @@ pub fn list_failed(
         );
     }
     if failure.withdraws().is_some() {
-        status.images.clear();
         status.image_count = 0;
     }
     // kstatus: Stalled when only a spec change can help, otherwise
