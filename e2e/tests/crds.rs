@@ -153,6 +153,50 @@ async fn vmlisub_crds_install_default_and_validate() -> Result<()> {
         "sha512 not validated: {bad_sum:?}"
     );
 
+    // kubectl: distinct short names, Ready (and with -o wide the Ready
+    // message and Suspended) on every kind, and `explain` has a word for
+    // the kinds and their fields.
+    for (short, columns) in [
+        ("endo", &["READY", "MESSAGE", "CREDENTIALS"][..]),
+        (
+            "ils",
+            &["READY", "VERSION", "IMAGES", "SUSPENDED", "MESSAGE"][..],
+        ),
+        (
+            "imgsub",
+            &["READY", "PHASE", "SIZE", "SUSPENDED", "MESSAGE"][..],
+        ),
+    ] {
+        let out = vmlisub_e2e::kubectl(&["get", short, "-n", &ns, "-o", "wide"], None)?;
+        let header = out.stdout.lines().next().unwrap_or_default().to_string();
+        for column in columns {
+            ensure!(
+                header.contains(column),
+                "{short}: no {column} in {header:?}"
+            );
+        }
+    }
+    let explained = vmlisub_e2e::eventually(
+        std::time::Duration::from_secs(30),
+        "kubectl explain to know the CRDs",
+        || async {
+            Ok(vmlisub_e2e::kubectl(
+                &["explain", "imagelistsubscriptions.status.artifact.size"],
+                None,
+            )
+            .ok()
+            .filter(|out| out.stdout.contains("Size in bytes"))
+            .map(|out| out.stdout))
+        },
+    )
+    .await?;
+    ensure!(explained.contains("Size in bytes"), "{explained}");
+    let kind = vmlisub_e2e::kubectl(&["explain", "endorsers"], None)?.stdout;
+    ensure!(
+        kind.contains("An Endorser: the certificate identities")
+            && !kind.contains("Auto-generated"),
+        "{kind}"
+    );
     cluster.delete_namespace(&ns).await?;
     Ok(())
 }

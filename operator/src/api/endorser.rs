@@ -35,9 +35,11 @@ pub struct EndorserCredential {
     kind = "Endorser",
     namespaced,
     status = "EndorserStatus",
-    shortname = "endorser",
+    doc = "An Endorser: the certificate identities (subject and issuer DNs) trusted to sign the image lists that name it. A list is accepted only when its signer is one of its Endorsers' credentials.",
+    shortname = "endo",
     category = "vmli",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
     printcolumn = r#"{"name":"Credentials","type":"integer","jsonPath":".status.credentialCount"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -60,6 +62,7 @@ pub struct EndorserStatus {
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+    /// The `metadata.generation` this status was computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// How many credentials the spec holds.

@@ -17,12 +17,16 @@ use super::list_subscription::{ImageSummary, LocalObjectReference};
     kind = "ImageSubscription",
     namespaced,
     status = "ImageSubscriptionStatus",
+    doc = "An ImageSubscription: one image of a list to keep cached, selected by identifier or sha512 in the list's current verified version; downloaded, proven (size and sha512), served and expired with its list.",
     shortname = "imgsub",
     category = "vmli",
     printcolumn = r#"{"name":"Subscription","type":"string","jsonPath":".spec.subscriptionRef.name"}"#,
     printcolumn = r#"{"name":"Image","type":"string","jsonPath":".status.image.title"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".status.artifact.size"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Suspended","type":"boolean","jsonPath":".spec.suspend","priority":1}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -69,7 +73,9 @@ pub struct Artifact {
     pub url: String,
     /// `sha512:<hex>`, as KubeVirt CDI's `checksum` field takes it.
     pub digest: String,
+    /// Size in bytes.
     pub size: u64,
+    /// When the file was last verified (RFC 3339).
     pub last_update_time: String,
 }
 
@@ -77,7 +83,9 @@ pub struct Artifact {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DownloadProgress {
+    /// Bytes received so far.
     pub bytes: u64,
+    /// The image's size (`hv:size`).
     pub total: u64,
     /// Whole percent, 0-100.
     pub percent: u8,
@@ -87,9 +95,14 @@ pub struct DownloadProgress {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExpiredRecord {
+    /// The expired file's digest, `sha512:<hex>`.
     pub sha512: String,
+    /// Why it expired: a stable code, e.g. `removed-from-list`,
+    /// `checksum-changed`, `signer-revoked` (docs/reason-codes.md).
     pub reason: String,
+    /// When it expired (RFC 3339).
     pub expired_at: String,
+    /// Its entry in the expired archive (`expired/<ns>/<list>/<entry>`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub archived_path: String,
 }
@@ -98,18 +111,24 @@ pub struct ExpiredRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageSubscriptionStatus {
+    /// Pending, Downloading, Available, Expired or Failed.
     #[serde(default)]
     pub phase: ImagePhase,
+    /// `Ready` (summarised), `Available`, and `Reconciling` while a
+    /// download runs or is retried.
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+    /// The `metadata.generation` this status was computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// The image as its list describes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageSummary>,
+    /// Where the verified image can be read (absent unless Available).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact: Option<Artifact>,
+    /// Progress of the running download.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<DownloadProgress>,
     /// When the cached file was last re-hashed.

@@ -75,6 +75,7 @@ pub struct TrustSource {
     kind = "ImageListSubscription",
     namespaced,
     status = "ImageListSubscriptionStatus",
+    doc = "An ImageListSubscription: one signed HEPiX image list, fetched on an interval, verified (S/MIME signature, certificate path to the CA directory, CRLs), authorised against its Endorsers and kept as the last good list; its images are cached by ImageSubscriptions.",
     shortname = "ils",
     shortname = "imagelist",
     category = "vmli",
@@ -82,7 +83,9 @@ pub struct TrustSource {
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.list.version"}"#,
     printcolumn = r#"{"name":"Expires","type":"string","jsonPath":".status.list.expires"}"#,
     printcolumn = r#"{"name":"Images","type":"integer","jsonPath":".status.imageCount"}"#,
-    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url","priority":1}"#
+    printcolumn = r#"{"name":"Suspended","type":"boolean","jsonPath":".spec.suspend","priority":1}"#,
+    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url","priority":1}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ImageListSubscriptionSpec {
@@ -165,9 +168,13 @@ fn default_interval() -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListSigner {
+    /// The signer certificate's subject, one-line DN.
     pub subject: String,
+    /// Its issuer (the CA), one-line DN.
     pub issuer: String,
+    /// Its serial number (hex).
     pub serial: String,
+    /// When it expires (RFC 3339): re-signing is due before.
     pub not_after: String,
 }
 
@@ -175,15 +182,23 @@ pub struct ListSigner {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListStatus {
+    /// The list's `dc:identifier`.
     pub identifier: String,
+    /// The list's `dc:title`.
     pub title: String,
+    /// The list's `hv:version`.
     pub version: String,
+    /// When the publisher created this version (`dc:date:created`).
     pub created: String,
+    /// When this version expires (`dc:date:expires`); its images are
+    /// withdrawn then unless a newer version arrives.
     pub expires: String,
     /// The list's own `hv:uri` (informational).
     pub uri: String,
+    /// The virtual organisation the list is for (`ad:vo`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vo: Option<String>,
+    /// Who signed it.
     pub signer: ListSigner,
     /// `sha512:<hex>` of the signed bytes.
     pub digest: String,
@@ -195,21 +210,32 @@ pub struct ListStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageSummary {
+    /// The image's `dc:identifier`.
     pub identifier: String,
+    /// Its `dc:title`.
     pub title: String,
+    /// Its `hv:version`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub version: String,
+    /// Where it is published (`hv:uri`, without credentials).
     pub uri: String,
+    /// Its size in bytes (`hv:size`), enforced during the download.
     pub size: u64,
+    /// Its `sl:checksum:sha512` (hex), proven before it is served.
     pub sha512: String,
+    /// `sl:os`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub os: String,
+    /// `sl:osversion`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub os_version: String,
+    /// `sl:arch`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub arch: String,
+    /// `hv:hypervisor`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hypervisor: String,
+    /// `hv:format` (e.g. `qcow2`, `raw`, `ova`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub format: String,
     /// Per-image expiry (`dc:date:expires`), when the list gives one.
@@ -221,10 +247,14 @@ pub struct ImageSummary {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectedImageReport {
+    /// Its position in the list's `hv:images` (0-based).
     pub index: u64,
+    /// Its `dc:identifier`, if it had one (escaped for display).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
+    /// A stable code, e.g. `missing-field`, `invalid-checksum`.
     pub reason: String,
+    /// What exactly was wrong.
     pub message: String,
 }
 
@@ -232,9 +262,12 @@ pub struct RejectedImageReport {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageListSubscriptionStatus {
+    /// `Ready`, `SignatureVerified`, `Endorsed`, `AutoEndorsed`, and
+    /// `Reconciling` (retrying) or `Stalled` (only a fix can help).
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+    /// The `metadata.generation` this status was computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// The last handled `reconcile.fluxcd.io/requestedAt` value.
@@ -263,6 +296,7 @@ pub struct ImageListSubscriptionStatus {
     /// HTTP validators of the last fetch, for conditional GET.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    /// The `Last-Modified` of the last accepted response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
     /// When the list was last fetched (successfully or not).
