@@ -1057,6 +1057,7 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
     let alerts: BTreeSet<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
     for want in [
         "VmlisubImageListExpiringSoon",
+        "VmlisubImageListStale",
         "VmlisubCRLStale",
         "VmlisubCRLExpiringSoon",
         "VmlisubCRLRefreshFailing",
@@ -1072,6 +1073,10 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
             .unwrap()
             .to_owned()
     };
+    assert!(
+        by_name("VmlisubImageListStale").contains("vmlisub_list_last_success_timestamp_seconds")
+            && by_name("VmlisubImageListStale").ends_with("> 86400")
+    );
     assert!(
         by_name("VmlisubImageListExpiringSoon").contains("vmlisub_list_expiry_timestamp_seconds")
             && by_name("VmlisubImageListExpiringSoon").ends_with("< 86400")

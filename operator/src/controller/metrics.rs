@@ -23,6 +23,7 @@ pub struct Metrics {
     pub cache_bytes: IntGauge,
     pub list_expiry: GaugeVec,
     pub signer_not_after: GaugeVec,
+    pub list_last_success: GaugeVec,
     pub crl_next_update: GaugeVec,
     pub crl_refresh_failures: IntCounterVec,
     pub leader: IntGauge,
@@ -44,6 +45,18 @@ impl Metrics {
         self.reconciles
             .with_label_values(&[kind, if result.is_ok() { "success" } else { "error" }])
             .inc();
+    }
+
+    /// Drops the series of a list that is gone, so that its alerts stop.
+    pub fn forget_list(&self, namespace: &str, name: &str) {
+        for gauge in [
+            &self.list_expiry,
+            &self.signer_not_after,
+            &self.list_last_success,
+        ] {
+            // Absent series are fine: the list may never have had a good version.
+            let _ = gauge.remove_label_values(&[namespace, name]);
+        }
     }
 
     /// Creates and registers every metric.
@@ -111,6 +124,23 @@ impl Metrics {
             ),
             &["namespace", "name"],
         )?;
+        let list_last_success = GaugeVec::new(
+            Opts::new(
+                "vmlisub_list_last_success_timestamp_seconds",
+                "When each subscription's list was last fetched and accepted, or found unchanged (Unix time)",
+            ),
+            &["namespace", "name"],
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "vmlisub_build_info",
+                "1, labelled with the running vmlisub version",
+            ),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         let crl_next_update = GaugeVec::new(
             Opts::new(
                 "vmlisub_crl_next_update_timestamp_seconds",
@@ -139,6 +169,8 @@ impl Metrics {
         registry.register(Box::new(cache_bytes.clone()))?;
         registry.register(Box::new(list_expiry.clone()))?;
         registry.register(Box::new(signer_not_after.clone()))?;
+        registry.register(Box::new(list_last_success.clone()))?;
+        registry.register(Box::new(build_info))?;
         registry.register(Box::new(crl_next_update.clone()))?;
         registry.register(Box::new(crl_refresh_failures.clone()))?;
         registry.register(Box::new(leader.clone()))?;
@@ -154,6 +186,7 @@ impl Metrics {
             cache_bytes,
             list_expiry,
             signer_not_after,
+            list_last_success,
             crl_next_update,
             crl_refresh_failures,
             leader,
@@ -206,5 +239,25 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_forgotten_list_leaves_no_series() {
+        let metrics = Metrics::new().unwrap();
+        for gauge in [
+            &metrics.list_expiry,
+            &metrics.signer_not_after,
+            &metrics.list_last_success,
+        ] {
+            gauge.with_label_values(&["grid", "gone"]).set(1.0);
+            gauge.with_label_values(&["grid", "kept"]).set(1.0);
+        }
+        metrics.forget_list("grid", "gone");
+        let text = metrics.render();
+        assert!(!text.contains("name=\"gone\""), "{text}");
+        assert_eq!(text.matches("name=\"kept\"").count(), 3, "{text}");
+        assert!(text.contains("vmlisub_build_info{version="), "{text}");
+        // Forgetting a list that never had series is harmless.
+        metrics.forget_list("grid", "never");
     }
 }

@@ -188,10 +188,17 @@ fn record_metrics(
             .with_label_values(&[failure.reason.as_ref()])
             .inc();
     }
+    let labels = [key.namespace.as_str(), key.name.as_str()];
+    if refresh.fetched && matches!(refresh.view, ListView::Good(_)) {
+        context
+            .metrics
+            .list_last_success
+            .with_label_values(&labels)
+            .set(Timestamp::now().as_second() as f64);
+    }
     let Some(info) = &status.list else {
         return;
     };
-    let labels = [key.namespace.as_str(), key.name.as_str()];
     let seconds = |value: &str| imagelist::parse_timestamp(value).map(|t| t.as_second() as f64);
     if let Ok(expires) = seconds(&info.expires) {
         context
@@ -219,6 +226,7 @@ async fn cleanup(
     let key = key_of(list);
     context.core.forget_list(&key)?;
     context.set_view(key.clone(), None);
+    context.metrics.forget_list(&key.namespace, &key.name);
     let view = ListView::withdrawn(
         ExpireReason::SubscriptionGone,
         "the ImageListSubscription was deleted",

@@ -27,8 +27,8 @@ pub struct Published {
     /// Only a spec change (or a fix outside the spec) cures the failure:
     /// retried slowly.
     pub stalled: bool,
-    /// Whether anything a reader would notice changed (a fetch alone, a
-    /// 304 of the same list, is not worth a write).
+    /// Whether the status changed (a fetch always moves `lastFetchTime`;
+    /// a reconcile that only re-checked the stored list writes nothing).
     pub changed: bool,
 }
 
@@ -55,11 +55,9 @@ pub fn publish(observed: &Observed<'_>, refresh: &ListRefresh, now: Timestamp) -
     // Stalled and Reconciling come with the refresh (kstatus, the same in
     // both drivers).
     let stalled = conditions::find(&status.conditions, types::STALLED).is_some();
-    let mut comparable = status.clone();
-    if let Some(current) = observed.current {
-        comparable.last_fetch_time = current.last_fetch_time.clone();
-    }
-    let changed = observed.current != Some(&comparable);
+    // A fetch is worth a write (lastFetchTime tells when the publisher was
+    // last asked, 304 or not); a re-check of the stored list alone is not.
+    let changed = observed.current != Some(&status);
     Published {
         status,
         stalled,

@@ -92,7 +92,7 @@ fn a_transient_failure_is_reconciling_not_stalled() {
 }
 
 #[test]
-fn a_fetch_of_the_same_list_is_no_change() {
+fn a_fetch_moves_last_fetch_time_and_a_recheck_writes_nothing() {
     let mut before = ImageListSubscriptionStatus {
         observed_generation: Some(2),
         last_fetch_time: Some("1970-01-01T00:00:00Z".into()),
@@ -105,6 +105,18 @@ fn a_fetch_of_the_same_list_is_no_change() {
         &observed(Some(&before)),
         &refresh(ListView::Good(Arc::new(good())), true, after),
         at(3600),
+    );
+    // A 304 of the same list: lastFetchTime says the publisher was asked.
+    assert!(published.changed);
+    assert_eq!(
+        published.status.last_fetch_time.as_deref(),
+        Some("1970-01-01T01:00:00Z")
+    );
+    // The stored list re-checked, nothing fetched: no write.
+    let published = publish(
+        &observed(Some(&before)),
+        &refresh(ListView::Good(Arc::new(good())), false, before.clone()),
+        at(3700),
     );
     assert!(!published.changed);
     // A new generation is a change.
