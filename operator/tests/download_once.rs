@@ -15,7 +15,7 @@ use vmlisub::imagelist::ImageId;
 use vmlisub::imagelist::{self, Sha512Hex};
 use vmlisub::store::{ListKey, Namespace, SubscriptionName};
 use vmlisub::subscription::{
-    CoreConfig, DEFAULT_MAX_LIST_BYTES, GoodList, Subscriptions, TransferSettings,
+    CoreConfig, DEFAULT_MAX_LIST_BYTES, Download, GoodList, Subscriptions, TransferSettings,
 };
 use vmlisub::transfer::TransferConfig;
 
@@ -117,10 +117,15 @@ async fn two_subscriptions_of_one_image_download_it_once() {
     let settings = Ok(TransferSettings::default());
     let list_url = format!("{url}/image.list");
     let now = jiff::Timestamp::now();
-    let (first, second) = tokio::join!(
-        core.download(&settings, &list_url, &good, image, &key, now, &()),
-        core.download(&settings, &list_url, &good, image, &key, now, &()),
-    );
+    let request = Download {
+        transfer: &settings,
+        list_url: &list_url,
+        good: &good,
+        image,
+        key: &key,
+        now,
+    };
+    let (first, second) = tokio::join!(core.download(&request, &()), core.download(&request, &()),);
     let (first, second) = (first.unwrap(), second.unwrap());
     assert_eq!(first, second);
     assert_eq!(requests.load(Ordering::SeqCst), 1, "one download for both");

@@ -80,6 +80,19 @@ impl Reason for CoreError {
     }
 }
 
+/// One image to download: from which list, with which transfer settings.
+#[derive(Clone, Copy)]
+pub struct Download<'a> {
+    pub transfer: &'a Result<TransferSettings, Failure>,
+    /// The list's URL (relative `hv:uri`s resolve against it; credentials
+    /// are scoped to its origin).
+    pub list_url: &'a str,
+    pub good: &'a GoodList,
+    pub image: &'a Image,
+    pub key: &'a ImageKey,
+    pub now: Timestamp,
+}
+
 /// Hears about one download: the CLI runs its hooks and draws a progress
 /// line, the operator writes `status.progress`.
 pub trait DownloadObserver: Send + Sync {
@@ -264,17 +277,12 @@ impl Subscriptions {
     /// disk. A partial download stays resumable unless its bytes are known
     /// to be wrong. Concurrent calls for one image run one at a time; a
     /// later one finds the image cached and returns it.
-    #[allow(clippy::too_many_arguments)]
     pub async fn download(
         &self,
-        transfer: &Result<TransferSettings, Failure>,
-        list_url: &str,
-        good: &GoodList,
-        image: &Image,
-        key: &ImageKey,
-        now: Timestamp,
+        request: &Download<'_>,
         observer: &dyn DownloadObserver,
     ) -> Result<PathBuf, Failure> {
+        let (key, image) = (request.key, request.image);
         let gate = Arc::clone(lock(&self.in_flight).entry(key.clone()).or_default());
         let result = {
             let _turn = gate.lock().await;
@@ -283,10 +291,7 @@ impl Subscriptions {
                 Some(cached) if cached.sha512 == image.sha512 && cached.size == image.size => {
                     Ok(self.store.image_path(key))
                 }
-                _ => {
-                    self.download_now(transfer, list_url, good, image, key, now, observer)
-                        .await
-                }
+                _ => self.download_now(request, observer).await,
             }
         };
         let mut in_flight = lock(&self.in_flight);
@@ -297,17 +302,19 @@ impl Subscriptions {
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn download_now(
         &self,
-        transfer: &Result<TransferSettings, Failure>,
-        list_url: &str,
-        good: &GoodList,
-        image: &Image,
-        key: &ImageKey,
-        now: Timestamp,
+        request: &Download<'_>,
         observer: &dyn DownloadObserver,
     ) -> Result<PathBuf, Failure> {
+        let Download {
+            transfer,
+            list_url,
+            good,
+            image,
+            key,
+            now,
+        } = *request;
         let transfer = self.transfer_for(transfer, list_url)?;
         self.store
             .check_space_for(key, image.size)

@@ -269,12 +269,14 @@ impl Syncer {
             let downloaded = self
                 .core
                 .download(
-                    transfer,
-                    &list.spec.url,
-                    good,
-                    image,
-                    &download.key,
-                    now,
+                    &crate::subscription::Download {
+                        transfer,
+                        list_url: &list.spec.url,
+                        good,
+                        image,
+                        key: &download.key,
+                        now,
+                    },
                     &observer,
                 )
                 .await;

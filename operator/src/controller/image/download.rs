@@ -84,10 +84,15 @@ pub async fn download(
     let observer = Progress(progress_tx);
     let permit = context.downloads.acquire().await;
     let started = Instant::now();
-    let transfer =
-        context
-            .core
-            .download(&settings, &list.spec.url, good, listed, key, now, &observer);
+    let request = crate::subscription::Download {
+        transfer: &settings,
+        list_url: &list.spec.url,
+        good,
+        image: listed,
+        key,
+        now,
+    };
+    let transfer = context.core.download(&request, &observer);
     tokio::pin!(transfer);
     let mut last_written = Instant::now();
     let result = loop {
