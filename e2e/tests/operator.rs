@@ -663,6 +663,13 @@ async fn operator_keeps_refusing_a_tampered_list_across_reconciles() -> Result<(
             "{token}: {list:#}"
         );
         assert_eq!(list["list"]["version"], "2", "the last good list stays");
+        // kstatus: retrying, not given up.
+        assert_eq!(
+            condition(&list, "Reconciling"),
+            Some(("True".to_string(), "ProgressingWithRetry".to_string())),
+            "{token}: {list:#}"
+        );
+        assert!(condition(&list, "Stalled").is_none(), "{token}: {list:#}");
         let seen = list_requests(&site.publisher);
         let fetches = &seen[before..];
         assert!(
@@ -688,6 +695,7 @@ async fn operator_keeps_refusing_a_tampered_list_across_reconciles() -> Result<(
     )
     .await?;
     assert_eq!(condition(&list, "SignatureVerified").unwrap().0, "True");
+    assert!(condition(&list, "Reconciling").is_none(), "{list:#}");
 
     operator.terminate(Duration::from_secs(10)).await?;
     uninstall_chart_rbac(&cluster, &site.release).await?;
