@@ -54,11 +54,12 @@ crds:
 bench:
 	$(CARGO) bench -p vmlisub-core --bench verify
 
-## 100 lists x 20 images against a throw-away control plane: time to all
-## Ready, the operator's peak RSS, API traffic while idle (release build).
+## 500 lists x 20 images plus one list of 5,000 against a throw-away control
+## plane: time to all Ready, the operator's peak RSS, API requests per
+## reconcile, writes while idle (release build).
 bench-scale:
 	$(CARGO) build --release -p vmlisub --locked
-	VMLISUB_OPERATOR_BIN=$(CURDIR)/target/release/vmlisub bash e2e/run.sh --ignored --nocapture scale_
+	VMLISUB_OPERATOR_BIN=$${CARGO_TARGET_DIR:-$(CURDIR)/target}/release/vmlisub bash e2e/run.sh --ignored --nocapture scale_
 
 ## Download + verify of a 1 GiB image over loopback HTTP: vmlisub sync vs
 ## curl + sha512sum vs openssl dgst, and peak RSS at 4 GiB (needs ~10 GiB

@@ -1,8 +1,11 @@
-//! Scale benchmark (not a test: `make bench-scale`): 100 lists of 20 small
-//! images each against the real control plane. Prints the time until every
-//! list is Ready and every image Available, the operator's peak RSS, and the
-//! API traffic of the vmlisub kinds while nothing changes (short intervals,
-//! so every list is re-fetched during the idle window).
+//! Scale benchmark (not a test: `make bench-scale`): 500 lists of 20 small
+//! images each (10,000 ImageSubscriptions by AutoSubscribe) plus one list of
+//! 5,000 images, against the real control plane. Prints the time until every
+//! list is Ready and every image Available, the operator's peak RSS, the API
+//! requests per reconcile, and the API traffic and object writes of the
+//! vmlisub kinds while nothing is due (hourly intervals). Sizes:
+//! `VMLISUB_SCALE_LISTS`, `VMLISUB_SCALE_IMAGES`, `VMLISUB_SCALE_BIG` (0: no
+//! big list).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../operator/tests/support/live.rs"]
@@ -18,9 +21,27 @@ use kube::discovery::ApiResource;
 use serde_json::json;
 use vmlisub_e2e::operator::{OperatorRun, Publisher, free_port};
 
-const LISTS: usize = 100;
-const IMAGES: usize = 20;
-const IDLE: Duration = Duration::from_secs(90);
+const IDLE: Duration = Duration::from_secs(60);
+
+fn size(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `vmlisub_reconciles_total` of the operator, summed over kinds and results.
+fn reconciles(metrics_url: &str) -> f64 {
+    vmlisub_e2e::operator::http_get(metrics_url, None)
+        .map(|(_, body)| {
+            String::from_utf8_lossy(&body)
+                .lines()
+                .filter(|l| l.starts_with("vmlisub_reconciles_total{"))
+                .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+                .sum()
+        })
+        .unwrap_or(0.0)
+}
 
 fn api(cluster: &vmlisub_e2e::Cluster, ns: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
     let resource = ApiResource::from_gvk_with_plural(
@@ -73,7 +94,12 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 #[tokio::test]
 #[ignore = "benchmark: make bench-scale"]
-async fn scale_100_lists_of_20_images() -> Result<()> {
+async fn scale_lists_of_images() -> Result<()> {
+    let (lists_n, images_n, big_n) = (
+        size("VMLISUB_SCALE_LISTS", 500),
+        size("VMLISUB_SCALE_IMAGES", 20),
+        size("VMLISUB_SCALE_BIG", 5000),
+    );
     let cluster = vmlisub_e2e::cluster_or_skip!();
     let ns = cluster.create_namespace("scale").await?;
     cluster
@@ -86,7 +112,7 @@ async fn scale_100_lists_of_20_images() -> Result<()> {
     std::fs::create_dir_all(dir.join("pki"))?;
     let pki = live::LivePki::new(&dir.join("pki"));
     let publisher = Publisher::start(&dir.join("www"))?;
-    let images: Vec<(String, Vec<u8>)> = (0..IMAGES)
+    let images: Vec<(String, Vec<u8>)> = (0..images_n)
         .map(|i| (format!("image-{i:02}"), vec![i as u8; 4096]))
         .collect();
     let uris: Vec<String> = images
@@ -104,13 +130,37 @@ async fn scale_100_lists_of_20_images() -> Result<()> {
         "spec": {"credentials": [{"subject": pki.subject, "issuer": pki.issuer}]},
     }))?;
     cluster.apply_dynamic(&endorser, Some(&ns)).await?;
-    for n in 0..LISTS {
+    if big_n > 0 {
+        let big: Vec<(String, String)> = (0..big_n)
+            .map(|i| {
+                (
+                    format!("big-{i:05}"),
+                    format!("{}/big-{i:05}", publisher.url),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, &str, &[u8])> = big
+            .iter()
+            .map(|(id, uri)| (id.as_str(), uri.as_str(), id.as_bytes()))
+            .collect();
+        let url = publisher.put(
+            "big-list",
+            &pki.list("00000000-0000-4000-8000-b19000000000", "1", &refs),
+        )?;
+        let list: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+            "metadata": {"name": "big"},
+            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
+        }))?;
+        cluster.apply_dynamic(&list, Some(&ns)).await?;
+    }
+    for n in 0..lists_n {
         let id = format!("00000000-0000-4000-8000-{n:012}");
         let url = publisher.put(&format!("list-{n}"), &pki.list(&id, "1", &entries))?;
         let list: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
             "metadata": {"name": format!("list-{n:03}")},
-            "spec": {"url": url, "interval": "30s", "endorsers": [{"name": "publisher"}],
+            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}],
                      "imagePolicy": "AutoSubscribe"},
         }))?;
         cluster.apply_dynamic(&list, Some(&ns)).await?;
@@ -125,6 +175,8 @@ async fn scale_100_lists_of_20_images() -> Result<()> {
         namespace: ns.clone(),
         leader_elect: false,
     };
+    let metrics_url = format!("http://127.0.0.1:{}/metrics", run.metrics_port);
+    let requests_at_start = requests_by_verb(&cluster).await?;
     let started = Instant::now();
     let mut operator = run.start("operator-scale").await?;
     let lists = api(
@@ -140,7 +192,11 @@ async fn scale_100_lists_of_20_images() -> Result<()> {
             .await?
             .items
             .iter()
-            .filter(|l| l.data["status"]["imageCount"] == IMAGES)
+            .filter(|l| {
+                l.data["status"]["imageCount"] == images_n
+                    || (l.metadata.name.as_deref() == Some("big")
+                        && l.data["status"]["imageCount"] == big_n)
+            })
             .count();
         let available = subscriptions
             .list(&ListParams::default())
@@ -149,7 +205,7 @@ async fn scale_100_lists_of_20_images() -> Result<()> {
             .iter()
             .filter(|i| i.data["status"]["phase"] == "Available")
             .count();
-        if ready_lists == LISTS && available == LISTS * IMAGES {
+        if ready_lists == lists_n + usize::from(big_n > 0) && available == lists_n * images_n {
             break started.elapsed();
         }
         if started.elapsed() > Duration::from_secs(600) {
@@ -161,7 +217,13 @@ async fn scale_100_lists_of_20_images() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let rss_ready = peak_rss_kib(operator.pid());
-    // Idle: nothing changes; lists are re-fetched every ~30 s.
+    let requests_at_ready = requests_by_verb(&cluster).await?;
+    let reconciles_at_ready = reconciles(&metrics_url);
+    let requests_to_ready: f64 = requests_at_ready
+        .iter()
+        .map(|(verb, n)| n - requests_at_start.get(verb).copied().unwrap_or(0.0))
+        .sum();
+    // Idle: nothing is due (hourly intervals).
     tokio::time::sleep(Duration::from_secs(5)).await;
     let versions = |items: Vec<DynamicObject>| -> BTreeMap<String, String> {
         items
@@ -207,8 +269,12 @@ async fn scale_100_lists_of_20_images() -> Result<()> {
             .filter(|(k, v)| after_objects.1.get(*k) != Some(v))
             .count();
     println!(
-        "SCALE lists={LISTS} images_per_list={IMAGES} total_images={}",
-        LISTS * IMAGES
+        "SCALE lists={lists_n} images_per_list={images_n} total_images={} big_list_images={big_n}",
+        lists_n * images_n
+    );
+    println!(
+        "SCALE requests_to_ready={requests_to_ready:.0} reconciles_to_ready={reconciles_at_ready:.0} requests_per_reconcile={:.2}",
+        requests_to_ready / reconciles_at_ready.max(1.0)
     );
     println!("SCALE all_ready_seconds={:.1}", all_ready.as_secs_f64());
     println!(
