@@ -17,6 +17,7 @@ pub mod crds;
 pub mod operator;
 pub mod serve;
 pub mod sync;
+pub mod transport;
 pub mod verify;
 
 /// Subscribe to signed HEPiX virtual-machine image lists.
@@ -41,7 +42,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Verify a signed image list and print it.
+    /// Verify a signed image list (a file, or a URL) and print it.
     Verify(verify::VerifyArgs),
     /// Fetch, verify and cache images from manifests, without Kubernetes.
     Sync(sync::SyncArgs),
