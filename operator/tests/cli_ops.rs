@@ -1,7 +1,8 @@
 //! The commands vmcatcher users reach for, as a process against real
-//! loopback servers and a PKI made now: `verify URL`; and the hostile
-//! cases (a tampered list, an endless or lying body, file:// without
-//! permission, credentials on the command line).
+//! loopback servers and a PKI made now: `verify URL` and `subscribe URL`
+//! (whose YAML `sync` then runs); and the hostile cases (a tampered list, an
+//! endless or lying body, file:// without permission, credentials on the
+//! command line, a title that tries to smuggle YAML).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -51,6 +52,10 @@ macro_rules! args {
     ($($arg:expr),* $(,)?) => {
         vec![$(OsString::from($arg)),*]
     };
+}
+
+fn stdout(outcome: &Outcome) -> String {
+    String::from_utf8_lossy(&outcome.stdout).into_owned()
 }
 
 /// A list document like [`LivePki::list`]'s, with a chosen title, signed.
@@ -123,6 +128,30 @@ impl Site {
         std::fs::write(&path, content).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         path
+    }
+
+    fn state(&self) -> OsString {
+        self.root.join("state/state.json").into()
+    }
+
+    fn cache(&self) -> OsString {
+        self.root.join("cache").into()
+    }
+
+    fn sync(&self) -> Outcome {
+        run(args![
+            "sync",
+            "--once",
+            "--no-crl-refresh",
+            "-f",
+            self.root.join("manifests"),
+            "--ca-dir",
+            self.ca_dir(),
+            "--cache-dir",
+            self.cache(),
+            "--state",
+            self.state(),
+        ])
     }
 }
 
@@ -300,4 +329,260 @@ fn verify_by_url_refuses_hostile_answers() {
         &file_url
     ])
     .assert_ok();
+}
+
+// ---------------------------------------------------------------------------
+// vmlisub subscribe URL, then sync
+
+/// Checks `object` against the CRD schema of its kind (`vmlisub crds`):
+/// every field known, required fields present, string patterns and length
+/// limits kept: what the API server would check on `kubectl apply`.
+fn assert_valid_for_the_api_server(object: &Value) {
+    let crds = run(args!["crds"]);
+    crds.assert_ok();
+    let crds: Vec<Value> = serde_saphyr::from_multiple(&stdout(&crds)).unwrap();
+    let kind = object["kind"].as_str().unwrap();
+    let crd = crds
+        .iter()
+        .find(|crd| crd["spec"]["names"]["kind"] == kind)
+        .unwrap_or_else(|| panic!("no CRD for {kind}"));
+    assert_eq!(
+        object["apiVersion"],
+        format!(
+            "{}/{}",
+            crd["spec"]["group"].as_str().unwrap(),
+            crd["spec"]["versions"][0]["name"].as_str().unwrap()
+        )
+    );
+    let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+    let mut errors = Vec::new();
+    check_schema(schema, object, kind, &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}\n{object:#}");
+}
+
+fn check_schema(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+    match schema["type"].as_str() {
+        Some("object") => {
+            let Some(map) = value.as_object() else {
+                errors.push(format!("{at}: not an object"));
+                return;
+            };
+            if let Some(properties) = schema["properties"].as_object() {
+                for (key, child) in map {
+                    // The API server knows these of every object.
+                    let root = !at.contains('.');
+                    match properties.get(key) {
+                        None if root
+                            && ["apiVersion", "kind", "metadata"].contains(&key.as_str()) => {}
+                        Some(child_schema) => {
+                            check_schema(child_schema, child, &format!("{at}.{key}"), errors)
+                        }
+                        None if schema["x-kubernetes-preserve-unknown-fields"] == true => {}
+                        None => errors.push(format!("{at}.{key}: unknown field")),
+                    }
+                }
+            }
+            for required in schema["required"].as_array().into_iter().flatten() {
+                if !map.contains_key(required.as_str().unwrap()) {
+                    errors.push(format!("{at}: {required} is required"));
+                }
+            }
+        }
+        Some("array") => match value.as_array() {
+            Some(items) => {
+                if let Some(min) = schema["minItems"].as_u64()
+                    && (items.len() as u64) < min
+                {
+                    errors.push(format!("{at}: fewer than {min} items"));
+                }
+                for (index, item) in items.iter().enumerate() {
+                    check_schema(&schema["items"], item, &format!("{at}[{index}]"), errors);
+                }
+            }
+            None => errors.push(format!("{at}: not an array")),
+        },
+        Some("string") => match value.as_str() {
+            Some(text) => {
+                if let Some(pattern) = schema["pattern"].as_str()
+                    && !regex::Regex::new(pattern).unwrap().is_match(text)
+                {
+                    errors.push(format!("{at}: {text:?} does not match {pattern}"));
+                }
+                if let Some(max) = schema["maxLength"].as_u64()
+                    && text.chars().count() as u64 > max
+                {
+                    errors.push(format!("{at}: longer than {max}"));
+                }
+                if let Some(allowed) = schema["enum"].as_array()
+                    && !allowed.iter().any(|a| a == value)
+                {
+                    errors.push(format!("{at}: {text:?} not one of {allowed:?}"));
+                }
+            }
+            None => errors.push(format!("{at}: not a string")),
+        },
+        Some("boolean") if !value.is_boolean() => errors.push(format!("{at}: not a boolean")),
+        Some("integer") if !value.is_i64() && !value.is_u64() => {
+            errors.push(format!("{at}: not an integer"))
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn subscribe_prints_what_sync_then_runs() {
+    let site = Site::new();
+    let tls = TransportPki::new();
+    let web = Web::https(&tls);
+    let (a, b) = (
+        b"image A bytes".as_slice(),
+        b"image B, never served".as_slice(),
+    );
+    web.serve("/images/a.img", a);
+    // Image B is listed but its URL answers 404: it stays subscribed, not available.
+    let v1 = signed_list(
+        &site.pki,
+        "Live test list",
+        "1",
+        &[("img-a", "images/a.img", a), ("img-b", "images/b.img", b)],
+    );
+    web.serve("/image.list", &v1);
+    let url = web.url("/image.list");
+
+    let subscribed = run(args![
+        "subscribe",
+        "--ca-dir",
+        site.ca_dir(),
+        "--transport-ca",
+        &tls.ca_file,
+        &url
+    ]);
+    subscribed.assert_ok();
+    let yaml = stdout(&subscribed);
+    assert!(
+        yaml.starts_with("# Review before applying: this trusts\n"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains(&format!("#   {}\n", site.pki.subject)),
+        "{yaml}"
+    );
+    assert!(yaml.contains(LIST_ID), "{yaml}");
+    let objects: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+    let objects: Vec<&Value> = objects.iter().filter(|o| !o.is_null()).collect();
+    assert_eq!(objects.len(), 2, "{yaml}");
+    let (endorser, list) = (objects[0], objects[1]);
+    assert_eq!(endorser["kind"], "Endorser");
+    assert_eq!(endorser["metadata"]["name"], "live-test-list");
+    assert_eq!(
+        endorser["spec"]["credentials"],
+        serde_json::json!([{"subject": site.pki.subject, "issuer": site.pki.issuer}])
+    );
+    assert_eq!(list["kind"], "ImageListSubscription");
+    assert_eq!(list["metadata"]["name"], "live-test-list");
+    assert_eq!(list["spec"]["url"], url.as_str());
+    assert_eq!(list["spec"]["identifier"], LIST_ID);
+    assert_eq!(list["spec"]["interval"], "6h");
+    assert_eq!(
+        list["spec"]["endorsers"],
+        serde_json::json!([{"name": "live-test-list"}])
+    );
+    assert_eq!(
+        list["spec"]["certSecretRef"]["name"],
+        "live-test-list-transport-ca"
+    );
+    for object in &objects {
+        assert_valid_for_the_api_server(object);
+    }
+
+    // The output, as it is, plus the Secret it asks for and two
+    // ImageSubscriptions, is what sync runs.
+    std::fs::write(site.root.join("manifests/subscription.yaml"), &yaml).unwrap();
+    let ca_pem = std::fs::read_to_string(&tls.ca_file).unwrap();
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "live-test-list-transport-ca",
+                     "labels": {"vmli.hepix.org/credentials": "true"}},
+        "stringData": {"ca.crt": ca_pem},
+    });
+    std::fs::write(
+        site.root.join("manifests/secret.json"),
+        serde_json::to_vec(&secret).unwrap(),
+    )
+    .unwrap();
+    let image_subscription = |id: &str| {
+        format!(
+            "apiVersion: vmli.hepix.org/v1alpha1\nkind: ImageSubscription\nmetadata: {{name: {id}}}\nspec:\n  subscriptionRef: {{name: live-test-list}}\n  identifier: {id}\n"
+        )
+    };
+    std::fs::write(
+        site.root.join("manifests/images.yaml"),
+        image_subscription("img-a") + "---\n" + &image_subscription("img-b"),
+    )
+    .unwrap();
+    let first = site.sync();
+    // Image B cannot be downloaded, so the pass is not all Ready.
+    assert_eq!(first.code, Some(1), "{}", first.describe());
+    let endorsed = site
+        .root
+        .join("cache/endorsed/default/live-test-list/img-a/image");
+    assert_eq!(std::fs::read(&endorsed).unwrap(), a, "{}", first.describe());
+}
+
+#[test]
+fn subscribe_refuses_what_it_cannot_vouch_for() {
+    let site = Site::new();
+    let web = Web::http();
+    // A title that tries to end the comment header and add an object.
+    let hostile = "Nice list\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: evil}";
+    web.serve("/hostile.list", &signed_list(&site.pki, hostile, "1", &[]));
+    let signed = signed_list(&site.pki, "Live test list", "1", &[]);
+    let tampered =
+        String::from_utf8(signed.clone())
+            .unwrap()
+            .replacen("Live test list", "Evil test list", 1);
+    web.serve("/tampered.list", tampered.as_bytes());
+    web.serve_endless("/endless.list");
+    let subscribe = |extra: Vec<OsString>, url: &str| {
+        let mut args = args!["subscribe", "--ca-dir", site.ca_dir()];
+        args.extend(extra);
+        args.push(url.into());
+        run(args)
+    };
+
+    let out = subscribe(
+        args!["--name", "vo-list", "-n", "grid"],
+        &web.url("/hostile.list"),
+    );
+    out.assert_ok();
+    let yaml = stdout(&out);
+    let objects: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+    let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
+    assert_eq!(kinds, ["Endorser", "ImageListSubscription"], "{yaml}");
+    assert!(objects.iter().all(|o| o["metadata"]["namespace"] == "grid"));
+    assert!(objects.iter().all(|o| o["metadata"]["name"] == "vo-list"));
+    assert_eq!(yaml.lines().filter(|l| *l == "---").count(), 2, "{yaml}");
+    assert!(
+        !yaml.lines().any(|l| l.starts_with("kind: Secret")),
+        "{yaml}"
+    );
+
+    subscribe(vec![], &web.url("/tampered.list")).assert_reason("digest-mismatch");
+    subscribe(vec![], &web.url("/endless.list")).assert_reason("too-large");
+    let file = site.root.join("image.list");
+    std::fs::write(&file, &signed).unwrap();
+    subscribe(vec![], &format!("file://{}", file.display())).assert_reason("scheme-refused");
+    subscribe(vec![], file.to_str().unwrap()).assert_reason("usage");
+    subscribe(args!["--name", "Not_A_Name"], &web.url("/hostile.list")).assert_reason("usage");
+    // Local files only when asked for; the output then subscribes to it.
+    let local = subscribe(
+        args!["--allow-file-urls"],
+        &format!("file://{}", file.display()),
+    );
+    local.assert_ok();
+    assert!(
+        stdout(&local).contains("name: live-test-list"),
+        "{}",
+        stdout(&local)
+    );
 }

@@ -16,6 +16,7 @@ use crate::reason::Reason;
 pub mod crds;
 pub mod operator;
 pub mod serve;
+pub mod subscribe;
 pub mod sync;
 pub mod transport;
 pub mod verify;
@@ -44,6 +45,9 @@ pub struct Cli {
 pub enum Command {
     /// Verify a signed image list (a file, or a URL) and print it.
     Verify(verify::VerifyArgs),
+    /// Verify a list by URL and print an Endorser and an
+    /// ImageListSubscription for it, for review.
+    Subscribe(subscribe::SubscribeArgs),
     /// Fetch, verify and cache images from manifests, without Kubernetes.
     Sync(sync::SyncArgs),
     /// Serve the verified images of a cache read-only over HTTP.
@@ -163,6 +167,7 @@ impl ServerLimitArgs {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Verify(args) => verify::run(&args),
+        Command::Subscribe(args) => subscribe::run(&args),
         Command::Crds(args) => crds::run(&args),
         Command::Sync(args) => sync::run(&args),
         Command::Serve(args) => serve::run(&args),

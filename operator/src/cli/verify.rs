@@ -191,6 +191,9 @@ pub(crate) enum Endorsement<'a> {
     Unchecked,
     /// One of these credentials.
     Given(&'a [Credential]),
+    /// Whoever signed it (`vmlisub subscribe`, which proposes the signer
+    /// as the Endorser): every other check still runs.
+    Signer,
 }
 
 /// A list verified and checked as every driver checks one.
@@ -230,9 +233,14 @@ pub(crate) fn check(
         subject: verified.signer.subject.clone(),
         issuer: verified.signer.issuer.clone(),
     };
+    let own = [Credential {
+        subject: signer.subject.clone(),
+        issuer: signer.issuer.clone(),
+    }];
     let endorsers = match endorsement {
         Endorsement::Unchecked => None,
         Endorsement::Given(credentials) => Some(credentials),
+        Endorsement::Signer => Some(own.as_slice()),
     };
     let skew = std::time::Duration::from_secs(trust_args.max_clock_skew);
     let mut warnings =
