@@ -1,6 +1,7 @@
 //! The commands vmcatcher users reach for, as a process against real
-//! loopback servers and a PKI made now: `verify URL` and `subscribe URL`
-//! (whose YAML `sync` then runs); and the hostile cases (a tampered list, an
+//! loopback servers and a PKI made now: `verify URL`, `subscribe URL`
+//! (whose YAML `sync` then runs), `cache ls [--expired]` and
+//! `sync --status -o json`; and the hostile cases (a tampered list, an
 //! endless or lying body, file:// without permission, credentials on the
 //! command line, a title that tries to smuggle YAML).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,7 +9,7 @@
 mod support;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -152,6 +153,12 @@ impl Site {
             "--state",
             self.state(),
         ])
+    }
+
+    fn json(&self, args: Vec<OsString>) -> Value {
+        let outcome = run(args);
+        outcome.assert_ok();
+        outcome.json()
     }
 }
 
@@ -332,7 +339,7 @@ fn verify_by_url_refuses_hostile_answers() {
 }
 
 // ---------------------------------------------------------------------------
-// vmlisub subscribe URL, then sync
+// vmlisub subscribe URL, then sync, cache ls, sync --status -o json
 
 /// Checks `object` against the CRD schema of its kind (`vmlisub crds`):
 /// every field known, required fields present, string patterns and length
@@ -430,7 +437,7 @@ fn check_schema(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String
 }
 
 #[test]
-fn subscribe_prints_what_sync_then_runs() {
+fn subscribe_prints_what_sync_then_runs_and_the_listings_follow() {
     let site = Site::new();
     let tls = TransportPki::new();
     let web = Web::https(&tls);
@@ -527,6 +534,123 @@ fn subscribe_prints_what_sync_then_runs() {
         .root
         .join("cache/endorsed/default/live-test-list/img-a/image");
     assert_eq!(std::fs::read(&endorsed).unwrap(), a, "{}", first.describe());
+
+    // cache ls: the verified image, with its digest.
+    let cached = site.json(args![
+        "cache",
+        "ls",
+        "--cache-dir",
+        site.cache(),
+        "-o",
+        "json"
+    ]);
+    let entries = cached["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{cached:#}");
+    assert_eq!(entries[0]["namespace"], "default");
+    assert_eq!(entries[0]["list"], "live-test-list");
+    assert_eq!(entries[0]["image"], "img-a");
+    assert_eq!(entries[0]["size"], a.len());
+    let sha_a: String = {
+        use sha2::Digest as _;
+        sha2::Sha512::digest(a)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(entries[0]["sha512"], sha_a.as_str());
+    assert!(entries[0]["verifiedAt"].as_str().unwrap().ends_with('Z'));
+
+    // sync --status -o json: the documented summary.
+    let status = site.json(args![
+        "sync",
+        "--status",
+        "--state",
+        site.state(),
+        "-o",
+        "json"
+    ]);
+    assert_eq!(status["schemaVersion"], 1);
+    let lists = status["lists"].as_array().unwrap();
+    assert_eq!(lists.len(), 1);
+    assert_eq!(lists[0]["namespace"], "default");
+    assert_eq!(lists[0]["name"], "live-test-list");
+    assert_eq!(lists[0]["ready"]["status"], "True");
+    assert_eq!(lists[0]["list"]["identifier"], LIST_ID);
+    assert_eq!(lists[0]["list"]["version"], "1");
+    assert_eq!(
+        lists[0]["list"]["signer"]["subject"],
+        site.pki.subject.as_str()
+    );
+    assert!(lists[0]["nextFetch"].is_string());
+    let images = status["images"].as_array().unwrap();
+    let image = |name: &str| images.iter().find(|i| i["name"] == name).unwrap();
+    assert_eq!(image("img-a")["phase"], "Available");
+    assert_eq!(image("img-a")["ready"]["status"], "True");
+    assert_eq!(
+        image("img-a")["artifact"]["digest"],
+        format!("sha512:{sha_a}")
+    );
+    assert_eq!(image("img-b")["ready"]["status"], "False");
+    assert_eq!(status["endorsers"][0]["name"], "live-test-list");
+    assert!(status["lists"][0]["status"]["conditions"].is_array());
+
+    // Version 2 drops image A: it expires into the archive.
+    let v2 = signed_list(
+        &site.pki,
+        "Live test list",
+        "2",
+        &[("img-b", "images/b.img", b)],
+    );
+    web.serve("/image.list", &v2);
+    let second = site.sync();
+    assert_eq!(second.code, Some(1), "{}", second.describe());
+    assert!(!endorsed.exists(), "{}", second.describe());
+    assert_eq!(
+        site.json(args![
+            "cache",
+            "ls",
+            "--cache-dir",
+            site.cache(),
+            "-o",
+            "json"
+        ])["entries"],
+        serde_json::json!([])
+    );
+    let archive = site.json(args![
+        "cache",
+        "ls",
+        "--expired",
+        "--cache-dir",
+        site.cache(),
+        "-o",
+        "json"
+    ]);
+    let entries = archive["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{archive:#}");
+    assert_eq!(entries[0]["image"], "img-a");
+    assert_eq!(entries[0]["reason"], "removed-from-list");
+    assert_eq!(entries[0]["sha512"], sha_a.as_str());
+    assert_eq!(entries[0]["size"], a.len());
+    assert!(
+        Path::new(entries[0]["path"].as_str().unwrap())
+            .join("image")
+            .exists()
+    );
+    let table = run(args![
+        "cache",
+        "ls",
+        "--expired",
+        "--cache-dir",
+        site.cache()
+    ]);
+    table.assert_ok();
+    assert!(
+        stdout(&table)
+            .lines()
+            .any(|l| l.contains("img-a") && l.contains("removed-from-list")),
+        "{}",
+        stdout(&table)
+    );
 }
 
 #[test]
@@ -585,4 +709,22 @@ fn subscribe_refuses_what_it_cannot_vouch_for() {
         "{}",
         stdout(&local)
     );
+}
+
+#[test]
+fn listings_only_read() {
+    let site = Site::new();
+    let missing = site.root.join("no-cache-here");
+    run(args!["cache", "ls", "--cache-dir", &missing]).assert_reason("cache-unavailable");
+    run(args!["cache", "ls", "--expired", "--cache-dir", &missing])
+        .assert_reason("cache-unavailable");
+    assert!(!missing.exists(), "a listing created the cache");
+    // No state: nothing to list, and nothing written.
+    let state = site.root.join("state/state.json");
+    let status = run(args!["sync", "--status", "--state", &state, "-o", "json"]);
+    status.assert_ok();
+    assert_eq!(status.json()["lists"], serde_json::json!([]));
+    assert!(!state.exists());
+    // -o is for --status.
+    assert_eq!(run(args!["sync", "-f", &state, "-o", "json"]).code, Some(2));
 }

@@ -13,8 +13,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::reason::Reason;
 
+pub mod cache;
 pub mod crds;
 pub mod operator;
+pub mod output;
 pub mod serve;
 pub mod subscribe;
 pub mod sync;
@@ -50,6 +52,8 @@ pub enum Command {
     Subscribe(subscribe::SubscribeArgs),
     /// Fetch, verify and cache images from manifests, without Kubernetes.
     Sync(sync::SyncArgs),
+    /// Look into the image cache and its expired archive (read-only).
+    Cache(cache::CacheArgs),
     /// Serve the verified images of a cache read-only over HTTP.
     Serve(serve::ServeArgs),
     /// Print the CustomResourceDefinitions (YAML).
@@ -168,6 +172,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Verify(args) => verify::run(&args),
         Command::Subscribe(args) => subscribe::run(&args),
+        Command::Cache(args) => cache::run(&args),
         Command::Crds(args) => crds::run(&args),
         Command::Sync(args) => sync::run(&args),
         Command::Serve(args) => serve::run(&args),
