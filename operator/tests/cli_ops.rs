@@ -1,6 +1,6 @@
 //! The commands vmcatcher users reach for, as a process against real
 //! loopback servers and a PKI made now: `verify URL`, `subscribe URL`
-//! (whose YAML `sync` then runs), `cache ls [--expired]` and
+//! (whose YAML `sync` then runs), `images`, `cache ls [--expired]` and
 //! `sync --status -o json`; and the hostile cases (a tampered list, an
 //! endless or lying body, file:// without permission, credentials on the
 //! command line, a title that tries to smuggle YAML).
@@ -339,7 +339,7 @@ fn verify_by_url_refuses_hostile_answers() {
 }
 
 // ---------------------------------------------------------------------------
-// vmlisub subscribe URL, then sync, cache ls, sync --status -o json
+// vmlisub subscribe URL, then sync, images, cache ls, sync --status -o json
 
 /// Checks `object` against the CRD schema of its kind (`vmlisub crds`):
 /// every field known, required fields present, string patterns and length
@@ -434,6 +434,26 @@ fn check_schema(schema: &Value, value: &Value, at: &str, errors: &mut Vec<String
         }
         _ => {}
     }
+}
+
+fn image_states(document: &Value, list: &str) -> Vec<(String, String)> {
+    let list = document["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == list)
+        .unwrap_or_else(|| panic!("no list {list} in {document:#}"));
+    list["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["identifier"].as_str().unwrap().to_string(),
+                i["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -535,6 +555,56 @@ fn subscribe_prints_what_sync_then_runs_and_the_listings_follow() {
         .join("cache/endorsed/default/live-test-list/img-a/image");
     assert_eq!(std::fs::read(&endorsed).unwrap(), a, "{}", first.describe());
 
+    // images, with the manifests and without.
+    let images_args = |with_manifests: bool| {
+        let mut args = args![
+            "images",
+            "--state",
+            site.state(),
+            "--cache-dir",
+            site.cache(),
+            "-o",
+            "json"
+        ];
+        if with_manifests {
+            args.extend(args!["-f", site.root.join("manifests")]);
+        }
+        args
+    };
+    for with_manifests in [true, false] {
+        let document = site.json(images_args(with_manifests));
+        assert_eq!(document["schemaVersion"], 1);
+        assert_eq!(
+            image_states(&document, "live-test-list"),
+            [
+                ("img-a".into(), "available".into()),
+                ("img-b".into(), "subscribed".into())
+            ],
+            "{document:#}"
+        );
+    }
+    let table = run(args![
+        "images",
+        "--state",
+        site.state(),
+        "--cache-dir",
+        site.cache()
+    ]);
+    table.assert_ok();
+    let table = stdout(&table);
+    assert!(table.starts_with("LIST"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("default/live-test-list")
+                && l.contains("img-a")
+                && l.contains("Image img-a")
+                && l.contains("img-a-v1")
+                && l.contains(&a.len().to_string())
+                && l.trim_end().ends_with("available")),
+        "{table}"
+    );
+
     // cache ls: the verified image, with its digest.
     let cached = site.json(args![
         "cache",
@@ -605,6 +675,19 @@ fn subscribe_prints_what_sync_then_runs_and_the_listings_follow() {
     let second = site.sync();
     assert_eq!(second.code, Some(1), "{}", second.describe());
     assert!(!endorsed.exists(), "{}", second.describe());
+    let document = site.json(images_args(true));
+    assert_eq!(
+        image_states(&document, "live-test-list"),
+        [
+            ("img-b".into(), "subscribed".into()),
+            ("img-a".into(), "expired".into())
+        ],
+        "{document:#}"
+    );
+    let gone = &document["lists"][0]["images"][1];
+    assert_eq!(gone["reason"], "removed-from-list");
+    assert_eq!(gone["inList"], false);
+    assert_eq!(gone["title"], "Image img-a");
     assert_eq!(
         site.json(args![
             "cache",
@@ -719,8 +802,20 @@ fn listings_only_read() {
     run(args!["cache", "ls", "--expired", "--cache-dir", &missing])
         .assert_reason("cache-unavailable");
     assert!(!missing.exists(), "a listing created the cache");
-    // No state: nothing to list, and nothing written.
+    // No state, no cache: nothing to list, and nothing written.
     let state = site.root.join("state/state.json");
+    let out = run(args![
+        "images",
+        "--state",
+        &state,
+        "--cache-dir",
+        &missing,
+        "-o",
+        "json"
+    ]);
+    out.assert_ok();
+    assert_eq!(out.json()["lists"], serde_json::json!([]));
+    assert!(!missing.exists() && !state.exists());
     let status = run(args!["sync", "--status", "--state", &state, "-o", "json"]);
     status.assert_ok();
     assert_eq!(status.json()["lists"], serde_json::json!([]));

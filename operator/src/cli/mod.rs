@@ -15,6 +15,7 @@ use crate::reason::Reason;
 
 pub mod cache;
 pub mod crds;
+pub mod images;
 pub mod operator;
 pub mod output;
 pub mod serve;
@@ -52,6 +53,9 @@ pub enum Command {
     Subscribe(subscribe::SubscribeArgs),
     /// Fetch, verify and cache images from manifests, without Kubernetes.
     Sync(sync::SyncArgs),
+    /// List each list's images: available, subscribed, not subscribed or
+    /// expired (like vmcatcher_image -l).
+    Images(images::ImagesArgs),
     /// Look into the image cache and its expired archive (read-only).
     Cache(cache::CacheArgs),
     /// Serve the verified images of a cache read-only over HTTP.
@@ -172,6 +176,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Verify(args) => verify::run(&args),
         Command::Subscribe(args) => subscribe::run(&args),
+        Command::Images(args) => images::run(&args),
         Command::Cache(args) => cache::run(&args),
         Command::Crds(args) => crds::run(&args),
         Command::Sync(args) => sync::run(&args),

@@ -196,17 +196,7 @@ impl Subscriptions {
 
     /// Where the last good signed list of `key` is kept.
     pub(crate) fn list_file(&self, key: &ObjectKey) -> PathBuf {
-        self.state_dir()
-            .join("lists")
-            .join(&key.namespace)
-            .join(format!("{}.smime", key.name))
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        match self.config.state_file.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
+        state::stored_list_file(&self.config.state_file, key)
     }
 
     /// The transfer client for a list's settings, built once per distinct
