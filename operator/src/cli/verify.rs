@@ -1,4 +1,5 @@
-//! `vmlisub verify`: check a signed image list and print it.
+//! `vmlisub verify`: check a signed image list (a file, standard input or
+//! a URL, fetched as the drivers fetch lists) and print it.
 //!
 //! This is the trust core on the command line: the same verification the
 //! operator runs before it accepts a list, with the verdict explained.
