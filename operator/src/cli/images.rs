@@ -40,7 +40,7 @@ pub struct ImagesArgs {
     pub cache_dir: PathBuf,
 
     /// The state file of `vmlisub sync` (the operator's:
-    /// `<cache-dir>/state/state.json`).
+    /// `<cache-dir>/state/operator.json`).
     #[arg(long = "state", env = "VMLISUB_STATE", default_value = super::sync::DEFAULT_STATE_FILE)]
     pub state_file: PathBuf,
 
