@@ -13,10 +13,15 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::reason::Reason;
 
+pub mod cache;
 pub mod crds;
+pub mod images;
 pub mod operator;
+pub mod output;
 pub mod serve;
+pub mod subscribe;
 pub mod sync;
+pub mod transport;
 pub mod verify;
 
 /// Subscribe to signed HEPiX virtual-machine image lists.
@@ -41,10 +46,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Verify a signed image list and print it.
+    /// Verify a signed image list (a file, or a URL) and print it.
     Verify(verify::VerifyArgs),
+    /// Verify a list by URL and print an Endorser and an
+    /// ImageListSubscription for it, for review.
+    Subscribe(subscribe::SubscribeArgs),
     /// Fetch, verify and cache images from manifests, without Kubernetes.
     Sync(sync::SyncArgs),
+    /// List each list's images: available, subscribed, not subscribed or
+    /// expired (like vmcatcher_image -l).
+    Images(images::ImagesArgs),
+    /// Look into the image cache and its expired archive (read-only).
+    Cache(cache::CacheArgs),
     /// Serve the verified images of a cache read-only over HTTP.
     Serve(serve::ServeArgs),
     /// Print the CustomResourceDefinitions (YAML).
@@ -162,6 +175,9 @@ impl ServerLimitArgs {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Verify(args) => verify::run(&args),
+        Command::Subscribe(args) => subscribe::run(&args),
+        Command::Images(args) => images::run(&args),
+        Command::Cache(args) => cache::run(&args),
         Command::Crds(args) => crds::run(&args),
         Command::Sync(args) => sync::run(&args),
         Command::Serve(args) => serve::run(&args),

@@ -7,6 +7,9 @@ use std::time::Duration;
 use clap::Args;
 use jiff::Timestamp;
 
+use serde_json::{Value, json};
+
+use super::output::{self, OutputFormat, SCHEMA_VERSION};
 use crate::hooks::Hook;
 use crate::store::RetentionPolicy;
 use crate::subscription::state::State;
@@ -14,6 +17,9 @@ use crate::subscription::{CoreConfig, DEFAULT_MAX_LIST_BYTES};
 use crate::sync::manifest;
 use crate::sync::pass::{ProgressSink, SyncConfig, Syncer};
 use crate::transfer::TransferConfig;
+
+/// Where `vmlisub sync` keeps its state by default.
+pub const DEFAULT_STATE_FILE: &str = "/var/lib/vmlisub/state.json";
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -36,11 +42,7 @@ pub struct SyncArgs {
     pub ca_dir: PathBuf,
 
     /// The state file (statuses and the last good lists, kept beside it).
-    #[arg(
-        long = "state",
-        env = "VMLISUB_STATE",
-        default_value = "/var/lib/vmlisub/state.json"
-    )]
+    #[arg(long = "state", env = "VMLISUB_STATE", default_value = DEFAULT_STATE_FILE)]
     pub state_file: PathBuf,
 
     /// Command run on each cache event, with the event in VMILS_EVENT_*
@@ -64,6 +66,17 @@ pub struct SyncArgs {
     /// Print the recorded status and exit (like the original's -l / -i).
     #[arg(long)]
     pub status: bool,
+
+    /// Output of --status: `table` (text for people) or `json` (a stable
+    /// schema, see docs/cli.md).
+    #[arg(
+        long,
+        short = 'o',
+        value_enum,
+        default_value = "table",
+        requires = "status"
+    )]
+    pub output: OutputFormat,
 
     /// Allow file:// URLs for lists and images.
     #[arg(long)]
@@ -222,6 +235,13 @@ fn print_status(args: &SyncArgs) -> ExitCode {
         Ok(state) => state,
         Err(err) => return super::fail(&err),
     };
+    if args.output == OutputFormat::Json {
+        print!(
+            "{}",
+            output::json_text(&status_json(&args.state_file, &state))
+        );
+        return ExitCode::SUCCESS;
+    }
     let ready = |conditions: &[crate::api::Condition]| {
         crate::api::conditions::find(conditions, crate::api::conditions::types::READY)
             .map(|c| format!("{:?}/{}", c.status, c.reason))
@@ -249,4 +269,111 @@ fn print_status(args: &SyncArgs) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// The `sync --status -o json` document (schema in docs/cli.md): a summary
+/// per object that stays put across CRD versions, read from the status's
+/// wire form, plus that status verbatim under `status`.
+fn status_json(state_file: &std::path::Path, state: &State) -> Value {
+    fn split(key: &str) -> (&str, &str) {
+        key.split_once('/').unwrap_or(("", key))
+    }
+    fn pick(value: &Value, fields: &[&str]) -> Value {
+        let mut out = serde_json::Map::new();
+        for field in fields {
+            if let Some(found) = value.get(*field).filter(|v| !v.is_null()) {
+                out.insert((*field).to_string(), found.clone());
+            }
+        }
+        Value::Object(out)
+    }
+    fn ready(status: &Value) -> Value {
+        status
+            .get("conditions")
+            .and_then(Value::as_array)
+            .and_then(|conditions| {
+                conditions
+                    .iter()
+                    .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+            })
+            .map_or(Value::Null, |c| {
+                pick(c, &["status", "reason", "message", "lastTransitionTime"])
+            })
+    }
+    let endorsers: Vec<Value> = state
+        .endorsers
+        .iter()
+        .map(|(key, status)| {
+            let (namespace, name) = split(key);
+            let status = serde_json::to_value(status).unwrap_or_default();
+            json!({
+                "namespace": namespace,
+                "name": name,
+                "ready": ready(&status),
+                "status": status,
+            })
+        })
+        .collect();
+    let lists: Vec<Value> = state
+        .lists
+        .iter()
+        .map(|(key, entry)| {
+            let (namespace, name) = split(key);
+            let status = serde_json::to_value(&entry.status).unwrap_or_default();
+            let list = status.get("list").filter(|l| l.is_object()).map(|list| {
+                let mut summary = pick(
+                    list,
+                    &[
+                        "identifier",
+                        "title",
+                        "version",
+                        "created",
+                        "expires",
+                        "importedAt",
+                    ],
+                );
+                if let (Value::Object(summary), Some(signer)) = (&mut summary, list.get("signer")) {
+                    summary.insert("signer".into(), pick(signer, &["subject", "issuer"]));
+                }
+                summary
+            });
+            json!({
+                "namespace": namespace,
+                "name": name,
+                "ready": ready(&status),
+                "list": list,
+                "imageCount": status.get("imageCount").cloned().unwrap_or(Value::Null),
+                "lastFetchTime": status.get("lastFetchTime").cloned().unwrap_or(Value::Null),
+                "nextFetch": entry.next_fetch,
+                "status": status,
+            })
+        })
+        .collect();
+    let images: Vec<Value> = state
+        .images
+        .iter()
+        .map(|(key, status)| {
+            let (namespace, name) = split(key);
+            let status = serde_json::to_value(status).unwrap_or_default();
+            json!({
+                "namespace": namespace,
+                "name": name,
+                "ready": ready(&status),
+                "phase": status.get("phase").cloned().unwrap_or(Value::Null),
+                "identifier": status.pointer("/image/identifier").cloned().unwrap_or(Value::Null),
+                "artifact": status
+                    .get("artifact")
+                    .filter(|a| a.is_object())
+                    .map(|a| pick(a, &["path", "url", "digest", "size"])),
+                "status": status,
+            })
+        })
+        .collect();
+    json!({
+        "schemaVersion": SCHEMA_VERSION,
+        "stateFile": state_file.display().to_string(),
+        "endorsers": endorsers,
+        "lists": lists,
+        "images": images,
+    })
 }

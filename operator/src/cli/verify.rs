@@ -1,4 +1,5 @@
-//! `vmlisub verify`: check a signed image list and print it.
+//! `vmlisub verify`: check a signed image list (a file, standard input or
+//! a URL, fetched as the drivers fetch lists) and print it.
 //!
 //! This is the trust core on the command line: the same verification the
 //! operator runs before it accepts a list, with the verdict explained.
@@ -11,6 +12,7 @@ use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
+use super::transport::{self, FetchError, TransportArgs};
 use crate::decision::{self, Credential, SignerIdentity};
 use crate::imagelist::{self, Parsed};
 use crate::reason::Reason;
@@ -31,8 +33,10 @@ pub enum Format {
     Smime,
 }
 
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
+/// What a list is verified against: the same inputs `vmlisub sync` and
+/// the operator verify with.
+#[derive(Debug, Clone, Args)]
+pub struct TrustArgs {
     /// CA directory in the IGTF layout (CA PEMs, CRLs, namespace policies).
     #[arg(long, env = "VMLISUB_CA_DIR", default_value = DEFAULT_CA_DIR)]
     pub ca_dir: PathBuf,
@@ -47,10 +51,6 @@ pub struct VerifyArgs {
     #[arg(long, default_value = "require")]
     pub crl_policy: CrlPolicy,
 
-    /// Verify as of this time (RFC 3339, e.g. 2011-03-11T00:00:00Z) instead of now.
-    #[arg(long)]
-    pub at: Option<Timestamp>,
-
     /// Accept SHA-1 digests and sha1WithRSA certificates (2011-era lists).
     #[arg(long)]
     pub allow_sha1: bool,
@@ -58,6 +58,16 @@ pub struct VerifyArgs {
     /// Largest clock skew tolerated for a list's creation time, in seconds.
     #[arg(long, default_value_t = 300)]
     pub max_clock_skew: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub trust: TrustArgs,
+
+    /// Verify as of this time (RFC 3339, e.g. 2011-03-11T00:00:00Z) instead of now.
+    #[arg(long)]
+    pub at: Option<Timestamp>,
 
     /// Authorised endorser subject (one-line DN); pair each with --endorser-issuer.
     #[arg(long = "endorser", value_name = "SUBJECT")]
@@ -71,13 +81,17 @@ pub struct VerifyArgs {
     #[arg(long, short = 'f', value_enum, default_value = "lines")]
     pub format: Format,
 
-    /// The signed list, or `-` for standard input.
+    #[command(flatten)]
+    pub transport: TransportArgs,
+
+    /// The signed list: a file, `-` for standard input, or an http(s) URL
+    /// (fetched as `vmlisub sync` fetches lists).
     pub file: String,
 }
 
 /// CLI-level failures that are not verification verdicts.
 #[derive(Debug, thiserror::Error)]
-enum CliError {
+pub(crate) enum CliError {
     #[error("cannot read {path}: {source}")]
     Input {
         path: String,
@@ -101,9 +115,11 @@ impl Reason for CliError {
 
 /// Every failure of `vmlisub verify`, in one type so that it prints alike.
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub(crate) enum Failure {
     #[error(transparent)]
     Cli(#[from] CliError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
     #[error(transparent)]
     Verify(#[from] trust::VerifyError),
     #[error(transparent)]
@@ -116,6 +132,7 @@ impl Reason for Failure {
     fn reason(&self) -> &'static str {
         match self {
             Self::Cli(err) => err.reason(),
+            Self::Fetch(err) => err.reason(),
             Self::Verify(err) => err.reason(),
             Self::List(err) => err.reason(),
             Self::Decision(err) => err.reason(),
@@ -169,44 +186,111 @@ fn endorser_credentials(args: &VerifyArgs) -> Result<Vec<Credential>, CliError> 
         .collect())
 }
 
-fn verify_file(args: &VerifyArgs) -> Result<Vec<u8>, Failure> {
-    let credentials = endorser_credentials(args)?;
-    let message = read_input(&args.file)?;
-    let store = trust::load_dirs(&args.ca_dir, args.crl_dir.as_deref()).map_err(CliError::from)?;
+/// Whom a verified list must be signed by.
+pub(crate) enum Endorsement<'a> {
+    /// Nobody named: not checked, and the report says so.
+    Unchecked,
+    /// One of these credentials.
+    Given(&'a [Credential]),
+    /// Whoever signed it (`vmlisub subscribe`, which proposes the signer
+    /// as the Endorser): every other check still runs.
+    Signer,
+}
+
+/// A list verified and checked as every driver checks one.
+pub(crate) struct Checked {
+    /// The signed bytes.
+    pub message: Vec<u8>,
+    pub verified: Verified,
+    pub parsed: Parsed,
+    /// The decision's warnings, and CA directory entries that were skipped.
+    pub warnings: Vec<String>,
+}
+
+/// Verifies `message` against the CA directory of `trust` as of `at`
+/// ([`trust::verify`], [`imagelist::parse`] and the decision's standalone
+/// checks: the code `vmlisub sync` and the operator run on every list).
+/// `url`: where it was fetched from, to report a different `hv:uri`.
+pub(crate) fn check(
+    message: Vec<u8>,
+    trust_args: &TrustArgs,
+    at: Timestamp,
+    endorsement: Endorsement<'_>,
+    url: Option<&str>,
+) -> Result<Checked, Failure> {
+    let store = trust::load_dirs(&trust_args.ca_dir, trust_args.crl_dir.as_deref())
+        .map_err(CliError::from)?;
     for problem in &store.problems {
         tracing::warn!(file = %problem.file, problem = %problem.message, "skipped CA directory entry");
     }
     let options = VerifyOptions {
-        at: args.at.unwrap_or_else(Timestamp::now),
-        crl_policy: args.crl_policy,
-        allow_sha1: args.allow_sha1,
+        at,
+        crl_policy: trust_args.crl_policy,
+        allow_sha1: trust_args.allow_sha1,
     };
     let verified = trust::verify(&message, &store, &options)?;
     let parsed = imagelist::parse(&verified.content)?;
-    let store_warnings: Vec<String> = store
-        .problems
-        .iter()
-        .map(|problem| {
-            format!(
-                "CA directory entry {} skipped: {}",
-                problem.file, problem.message
-            )
-        })
-        .collect();
-
     let signer = SignerIdentity {
         subject: verified.signer.subject.clone(),
         issuer: verified.signer.issuer.clone(),
     };
-    let skew = std::time::Duration::from_secs(args.max_clock_skew);
-    let mut warnings = decision::check_standalone(
-        &parsed.list,
-        &signer,
-        (!credentials.is_empty()).then_some(credentials.as_slice()),
-        options.at,
-        skew,
+    let own = [Credential {
+        subject: signer.subject.clone(),
+        issuer: signer.issuer.clone(),
+    }];
+    let endorsers = match endorsement {
+        Endorsement::Unchecked => None,
+        Endorsement::Given(credentials) => Some(credentials),
+        Endorsement::Signer => Some(own.as_slice()),
+    };
+    let skew = std::time::Duration::from_secs(trust_args.max_clock_skew);
+    let mut warnings =
+        decision::check_standalone(&parsed.list, &signer, endorsers, options.at, skew)?;
+    warnings.extend(
+        decision::uri_differs(&parsed.list, url)
+            .into_iter()
+            .map(|warning| warning.to_string()),
+    );
+    warnings.extend(store.problems.iter().map(|problem| {
+        format!(
+            "CA directory entry {} skipped: {}",
+            problem.file, problem.message
+        )
+    }));
+    Ok(Checked {
+        message,
+        verified,
+        parsed,
+        warnings,
+    })
+}
+
+fn verify_file(args: &VerifyArgs) -> Result<Vec<u8>, Failure> {
+    let credentials = endorser_credentials(args)?;
+    let (message, url) = if transport::is_url(&args.file) {
+        let fetched = transport::fetch(&args.file, &args.transport)?;
+        (fetched.bytes, Some(args.file.as_str()))
+    } else {
+        (read_input(&args.file)?, None)
+    };
+    let endorsement = if credentials.is_empty() {
+        Endorsement::Unchecked
+    } else {
+        Endorsement::Given(&credentials)
+    };
+    let checked = check(
+        message,
+        &args.trust,
+        args.at.unwrap_or_else(Timestamp::now),
+        endorsement,
+        url,
     )?;
-    warnings.extend(store_warnings);
+    let Checked {
+        message,
+        verified,
+        parsed,
+        warnings,
+    } = checked;
 
     Ok(match args.format {
         Format::Smime => message,

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::failure::Failure;
 use crate::api::{Endorser, ImageListSubscription};
 use crate::decision::Credential;
-use crate::transfer::{Auth, ProxyConfig};
+use crate::transfer::{Auth, ProxyConfig, TransferConfig};
 
 /// A Secret as sync understands it: `stringData`/`data` key-value pairs
 /// (for `secretRef`, `certSecretRef`, `proxySecretRef`).
@@ -132,6 +132,39 @@ pub struct TransferSettings {
     pub proxy: Option<ProxyConfig>,
     /// `spec.timeout`: the deadline of one list fetch.
     pub list_timeout: Option<std::time::Duration>,
+}
+
+impl TransferSettings {
+    /// The transfer configuration these settings give on top of `base`
+    /// (the driver's defaults) for the list at `list_url`, to which the
+    /// credentials are scoped: what every fetch of a list and its images
+    /// uses, in both drivers and in `vmlisub verify URL` / `subscribe`.
+    pub fn apply_to(
+        &self,
+        base: &TransferConfig,
+        allow_file_urls: bool,
+        list_url: &str,
+    ) -> TransferConfig {
+        let mut config = base.clone();
+        config.allow_file_scheme = allow_file_urls;
+        config.credential_scope = Some(list_url.to_string());
+        if let Some(auth) = &self.auth {
+            config.auth = auth.clone();
+        }
+        if let Some(auth) = &self.image_auth {
+            config.image_auth = auth.clone();
+        }
+        if let Some(pem) = &self.extra_ca_pem {
+            config.extra_ca_pem = pem.clone();
+        }
+        if let Some(proxy) = &self.proxy {
+            config.proxy = proxy.clone();
+        }
+        if let Some(timeout) = self.list_timeout {
+            config.total_timeout = timeout;
+        }
+        config
+    }
 }
 
 /// The signing trust a list adds to (or puts in place of) the CA

@@ -196,17 +196,7 @@ impl Subscriptions {
 
     /// Where the last good signed list of `key` is kept.
     pub(crate) fn list_file(&self, key: &ObjectKey) -> PathBuf {
-        self.state_dir()
-            .join("lists")
-            .join(&key.namespace)
-            .join(format!("{}.smime", key.name))
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        match self.config.state_file.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
+        state::stored_list_file(&self.config.state_file, key)
     }
 
     /// The transfer client for a list's settings, built once per distinct
@@ -217,24 +207,8 @@ impl Subscriptions {
         list_url: &str,
     ) -> Result<Transfer, Failure> {
         let settings = settings.as_ref().map_err(Clone::clone)?;
-        let mut config = self.config.transfer.clone();
-        config.allow_file_scheme = self.config.allow_file_urls;
-        config.credential_scope = Some(list_url.to_string());
-        if let Some(auth) = &settings.auth {
-            config.auth = auth.clone();
-        }
-        if let Some(auth) = &settings.image_auth {
-            config.image_auth = auth.clone();
-        }
-        if let Some(pem) = &settings.extra_ca_pem {
-            config.extra_ca_pem = pem.clone();
-        }
-        if let Some(proxy) = &settings.proxy {
-            config.proxy = proxy.clone();
-        }
-        if let Some(timeout) = settings.list_timeout {
-            config.total_timeout = timeout;
-        }
+        let config =
+            settings.apply_to(&self.config.transfer, self.config.allow_file_urls, list_url);
         let fingerprint = serde_json::to_string(&config).unwrap_or_default();
         if let Some(transfer) = lock(&self.transfers).get(&fingerprint) {
             return Ok(transfer.clone());

@@ -103,6 +103,25 @@ impl ListState {
     }
 }
 
+/// The directory the state file is in (the last good lists are kept
+/// below it).
+pub fn state_dir(state_file: &Path) -> PathBuf {
+    match state_file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Where the last good signed list of `key` is kept next to `state_file`:
+/// `lists/<namespace>/<name>.smime`, with the bare JSON it carries beside
+/// it as `<name>.json` (what the artifact server publishes).
+pub fn stored_list_file(state_file: &Path, key: &super::ObjectKey) -> PathBuf {
+    state_dir(state_file)
+        .join("lists")
+        .join(&key.namespace)
+        .join(format!("{}.smime", key.name))
+}
+
 /// Why the state could not be read or written.
 #[derive(Debug, Error)]
 pub enum StateError {

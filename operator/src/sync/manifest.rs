@@ -136,23 +136,47 @@ pub fn load(paths: &[PathBuf]) -> Result<Manifests, ManifestError> {
             path: file.clone(),
             source,
         })?;
-        let documents: Vec<Value> =
-            serde_saphyr::from_multiple(&text).map_err(|err| ManifestError::Yaml {
-                path: file.clone(),
-                message: err.to_string(),
-            })?;
-        for (index, document) in documents.into_iter().enumerate() {
-            if document.is_null() {
-                continue;
-            }
-            count += 1;
-            if count > MAX_OBJECTS {
-                return Err(ManifestError::TooMany);
-            }
-            add_document(&mut manifests, &file, index, document)?;
-        }
+        add_text(&mut manifests, &mut count, &file, &text)?;
     }
     Ok(manifests)
+}
+
+/// Reads and validates the manifests of one YAML text, as [`load`] reads
+/// a file (`origin` names it in messages): what `vmlisub subscribe` checks
+/// its own output with.
+pub fn load_text(text: &str, origin: &Path) -> Result<Manifests, ManifestError> {
+    if text.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(ManifestError::TooLarge {
+            path: origin.to_path_buf(),
+        });
+    }
+    let mut manifests = Manifests::default();
+    add_text(&mut manifests, &mut 0, origin, text)?;
+    Ok(manifests)
+}
+
+fn add_text(
+    manifests: &mut Manifests,
+    count: &mut usize,
+    file: &Path,
+    text: &str,
+) -> Result<(), ManifestError> {
+    let documents: Vec<Value> =
+        serde_saphyr::from_multiple(text).map_err(|err| ManifestError::Yaml {
+            path: file.to_path_buf(),
+            message: err.to_string(),
+        })?;
+    for (index, document) in documents.into_iter().enumerate() {
+        if document.is_null() {
+            continue;
+        }
+        *count += 1;
+        if *count > MAX_OBJECTS {
+            return Err(ManifestError::TooMany);
+        }
+        add_document(manifests, file, index, document)?;
+    }
+    Ok(())
 }
 
 fn add_document(

@@ -97,7 +97,7 @@ impl Sources for ManifestSources<'_> {
 }
 
 /// The ImageSubscriptions of one list in the manifests.
-fn images_of<'m>(
+pub fn images_of<'m>(
     manifests: &'m Manifests,
     key: &ObjectKey,
 ) -> impl Iterator<Item = &'m ImageSubscription> {

@@ -21,3 +21,4 @@ pub mod scenario;
 pub mod smime;
 pub mod time;
 pub mod trust;
+pub mod web;

@@ -9,7 +9,7 @@ use crate::imagelist::ImageId;
 use crate::store::error::StoreError;
 use crate::store::fsops::{DirHandle, Kind};
 use crate::store::names::{ImageKey, validate_component};
-use crate::store::record::{ExpireReason, Expiry, ExpiryMarker};
+use crate::store::record::{ExpireReason, Expiry, ExpiryMarker, ImageRecord};
 use crate::store::retention::{ExpiredEntry, RetentionPolicy, plan_retention};
 use jiff::Timestamp;
 
@@ -208,6 +208,28 @@ impl CacheStore {
     ) -> Result<RetentionReport, StoreError> {
         let entries = self.expired_entries()?;
         Ok(self.apply_retention(&plan_retention(&entries, policy, now)))
+    }
+
+    /// The directory of an expired entry (for listings).
+    pub fn expired_entry_path(&self, entry: &ExpiredEntry) -> std::path::PathBuf {
+        self.sub_path(EXPIRED_DIR, &entry.key).join(&entry.name)
+    }
+
+    /// The record an expired entry kept (`None` when it has only an expiry
+    /// marker, or is gone). Read-only, for listings such as `vmlisub cache
+    /// ls --expired`.
+    pub fn expired_record(&self, entry: &ExpiredEntry) -> Result<Option<ImageRecord>, StoreError> {
+        validate_component(&entry.name).map_err(|source| StoreError::UnsafeName {
+            what: "expired entry name",
+            source,
+        })?;
+        let Some(sub) = self.sub_dir(EXPIRED_DIR, &entry.key, None)? else {
+            return Ok(None);
+        };
+        let Some(dir) = sub.open_dir(&entry.name)? else {
+            return Ok(None);
+        };
+        read_record(&dir)
     }
 
     fn delete_expired(&self, entry: &ExpiredEntry) -> Result<u64, StoreError> {
