@@ -5,6 +5,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use super::artifact::Artifact;
 use super::conditions::Condition;
 use super::list_subscription::{ImageSummary, LocalObjectReference};
 
@@ -60,23 +61,6 @@ pub enum ImagePhase {
     Available,
     Expired,
     Failed,
-}
-
-/// Where a verified image can be read.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Artifact {
-    /// Path on the cache volume.
-    pub path: String,
-    /// URL on the operator's artifact server (when configured).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub url: String,
-    /// `sha512:<hex>`, as KubeVirt CDI's `checksum` field takes it.
-    pub digest: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// When the file was last verified (RFC 3339).
-    pub last_update_time: String,
 }
 
 /// Download progress, updated at a throttled rate.

@@ -281,7 +281,7 @@ pub struct ImageListSubscriptionStatus {
     /// `/lists/<namespace>/<name>.json`. The status carries counts, not the
     /// image table, so it stays small for lists of any size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact: Option<super::image_subscription::Artifact>,
+    pub artifact: Option<super::artifact::Artifact>,
     /// How many images the last good list endorses now (0 once withdrawn).
     #[serde(default)]
     pub image_count: i64,

@@ -6,11 +6,13 @@
 //! the very manifests a user would `kubectl apply` and writes the same
 //! status types into its state file.
 
+pub mod artifact;
 pub mod conditions;
 pub mod duration;
 pub mod endorser;
 pub mod image_subscription;
 pub mod list_subscription;
+pub mod names;
 
 pub use conditions::{Condition, ConditionStatus};
 

@@ -191,8 +191,8 @@ impl Artifacts {
             return not_found();
         };
         // Validated names only: nothing but `<ns>/<name>.<ext>` is reachable.
-        if !crate::sync::manifest::is_valid_namespace(namespace)
-            || !crate::sync::manifest::is_valid_name(name)
+        if !crate::api::names::is_valid_namespace(namespace)
+            || !crate::api::names::is_valid_name(name)
         {
             return not_found();
         }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use thiserror::Error;
 
+pub use crate::api::names::{is_valid_name, is_valid_namespace};
 use crate::api::{API_VERSION, Endorser, ImageListSubscription, ImageSubscription};
 use crate::reason::Reason;
 pub use crate::subscription::{ObjectKey, SecretData};
@@ -67,27 +68,6 @@ impl Reason for ManifestError {
             _ => "manifest-invalid",
         }
     }
-}
-
-/// Whether `name` is a Kubernetes object name (RFC 1123 subdomain): the
-/// cache derives directory names from it, so it is checked here, once.
-pub fn is_valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
-/// Whether `namespace` is a Kubernetes namespace name (RFC 1123 label).
-pub fn is_valid_namespace(namespace: &str) -> bool {
-    is_valid_name(namespace) && !namespace.contains('.') && namespace.len() <= 63
 }
 
 /// The YAML and JSON files named by `paths` (directories are read one level

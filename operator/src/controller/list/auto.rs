@@ -9,12 +9,12 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::{Api, Resource as _, ResourceExt as _};
 
+use crate::api::names::is_valid_name;
 use crate::api::{Endorser, ImageListSubscription, ImageSubscription, LIST_LABEL, ListSigner};
 use crate::controller::{Context, ControllerError, MANAGER};
 use crate::imagelist::Image;
 use crate::subscription::select::auto_selected;
 use crate::subscription::{GoodList, ObjectKey};
-use crate::sync::manifest::is_valid_name;
 
 /// The Endorser that `autoEndorse` records for a list.
 pub fn auto_endorser_name(list: &str) -> String {
