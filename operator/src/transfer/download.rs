@@ -1,14 +1,13 @@
 //! Image downloads: streamed through sha512 into a partial file, capped at
 //! `hv:size` while bytes arrive, resumable, verified before success.
 
-use std::io::{SeekFrom, Write as _};
+use std::io::{Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_RANGE, ETAG, HeaderMap, IF_RANGE, LAST_MODIFIED, RANGE};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha512};
 use tokio::fs::{File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
@@ -17,6 +16,7 @@ use tokio::time::Instant;
 
 use super::error::TransferError;
 use super::local::{self, io_error};
+use super::sha512::Sha512;
 use super::{Target, Transfer, next_chunk};
 
 /// Bytes are handed to the hashing and writing threads in buffers of this
@@ -219,31 +219,28 @@ impl<P: Fn(Progress)> Job<'_, P> {
 
     /// Hashes the first `length` bytes of the partial file: resuming must
     /// not trust bytes written by an earlier process, so they go through
-    /// the same hasher as new ones.
+    /// the same hasher as new ones. The file is read and hashed on a
+    /// blocking thread (a re-hash of gigabytes would otherwise hold an
+    /// async worker for seconds); it comes back positioned at `length`.
     async fn hash_prefix(
         &self,
-        file: &mut File,
+        file: File,
         length: u64,
-        hasher: &mut Sha512,
-    ) -> Result<(), TransferError> {
-        file.seek(SeekFrom::Start(0))
-            .await
-            .map_err(self.io("seek"))?;
-        let mut buffer = vec![0u8; WRITE_BUFFER];
-        let mut left = length;
-        while left > 0 {
-            let want = usize::try_from(left.min(WRITE_BUFFER as u64)).unwrap_or(WRITE_BUFFER);
-            let n = file
-                .read(&mut buffer[..want])
-                .await
-                .map_err(self.io("read"))?;
-            if n == 0 {
-                return Err(self.io("read")(std::io::ErrorKind::UnexpectedEof.into()));
+        mut hasher: Sha512,
+    ) -> Result<(File, Sha512), TransferError> {
+        let mut file = file.into_std().await;
+        let hashed = tokio::task::spawn_blocking(move || {
+            file.seek(SeekFrom::Start(0))?;
+            let read = hasher.update_from_reader(&mut file, length)?;
+            if read < length {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
-            hasher.update(&buffer[..n]);
-            left -= n as u64;
-        }
-        Ok(())
+            Ok((file, hasher))
+        })
+        .await
+        .unwrap_or_else(joined);
+        let (file, hasher) = hashed.map_err(self.io("read"))?;
+        Ok((File::from_std(file), hasher))
     }
 
     /// A content failure: the partial holds wrong bytes, so forget how to
@@ -505,7 +502,7 @@ impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
                 .fail_content(self.job.size_mismatch(self.written))
                 .await);
         }
-        let digest: [u8; 64] = hasher.finalize().into();
+        let digest = hasher.finish();
         if &digest != self.job.sha512 {
             let error = TransferError::ChecksumMismatch {
                 url: self.job.shown.to_string(),
@@ -661,10 +658,10 @@ impl Transfer {
             have = 0;
         }
         if have > 0 {
-            job.hash_prefix(&mut file, have, &mut hasher).await?;
+            (file, hasher) = job.hash_prefix(file, have, hasher).await?;
         }
         if full {
-            let digest: [u8; 64] = hasher.clone().finalize().into();
+            let digest = hasher.clone().finish();
             if &digest == job.sha512 {
                 tracing::debug!(url = %job.shown, "partial file already complete");
                 return Sink::new(job, file, hasher, have).await.finish().await;
