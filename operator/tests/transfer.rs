@@ -1953,3 +1953,65 @@ fn file_rehash_agrees_with_sha2_through_short_reads() {
         assert_eq!(hasher.finish(), sha2, "limit {limit}");
     }
 }
+
+/// The single-core speed of the three SHA-512s, per CPU second (the
+/// figures in docs/benchmarks.md): ring (the downloader's), sha2 and
+/// OpenSSL's (`openssl speed`, which also counts CPU time). Run in release:
+/// `cargo test --release -p vmlisub --test transfer -- --ignored
+/// sha512_speed --nocapture`.
+#[test]
+#[ignore = "measurement: hashes 7 GiB, run in release"]
+fn sha512_speed_per_cpu_second() {
+    fn thread_cpu_seconds() -> f64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+        stat.split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+            / 1e9
+    }
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+    const MIB: usize = 256;
+    const ROUNDS: usize = 9;
+    let buffer = noise(256 * 1024);
+    let (mut ring, mut sha2) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let start = thread_cpu_seconds();
+        let mut hasher = StreamSha512::new();
+        for _ in 0..MIB * 4 {
+            hasher.update(&buffer);
+        }
+        let a = hasher.finish();
+        ring.push(MIB as f64 / (thread_cpu_seconds() - start));
+        let start = thread_cpu_seconds();
+        let mut hasher = Sha512::new();
+        for _ in 0..MIB * 4 {
+            hasher.update(&buffer);
+        }
+        let b: [u8; 64] = hasher.finalize().into();
+        sha2.push(MIB as f64 / (thread_cpu_seconds() - start));
+        assert_eq!(a, b);
+    }
+    let output = Command::new("openssl")
+        .args([
+            "speed", "-bytes", "262144", "-seconds", "3", "-evp", "sha512",
+        ])
+        .output()
+        .expect("openssl CLI");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let openssl = stdout
+        .lines()
+        .last()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|v| v.trim_end_matches('k').parse::<f64>().ok())
+        .map_or(0.0, |kbytes| kbytes * 1000.0 / 1_048_576.0);
+    eprintln!(
+        "SHA-512, MiB per CPU second (median of {ROUNDS} x {MIB} MiB): ring {:.0}, sha2 {:.0}; openssl speed {openssl:.0}",
+        median(ring),
+        median(sha2)
+    );
+}
