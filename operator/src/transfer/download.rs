@@ -266,7 +266,7 @@ impl<P: Fn(Progress)> Job<'_, P> {
 /// memory (a few MiB whatever the image size) and apply backpressure: when
 /// the disk or the hasher falls behind, the network is no longer read.
 /// (Measured on 2 cores, docs/benchmarks.md: hashing on the writing
-/// thread instead made the downloader 12% slower; an earlier run that
+/// thread instead made the downloader 13% slower; an earlier run that
 /// hashed on the receiving task got 251 instead of 409 MiB/s.)
 struct Sink<'j, 'a, P> {
     job: &'j Job<'a, P>,
