@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use vmlisub::reason::Reason;
+use vmlisub::transfer::Sha512 as StreamSha512;
 use vmlisub::transfer::{
     Auth, Downloaded, ListFetch, Progress, ProxyConfig, TimeoutPhase, Transfer, TransferConfig,
     TransferError, Validators, sidecar_path,
@@ -823,6 +824,57 @@ async fn dropped_connection_resumes_with_range_and_if_range() {
     assert_eq!(requests[1].header("range"), Some("bytes=120000-"));
     assert_eq!(requests[1].header("if-range"), Some("\"v1\""));
     assert!(!sidecar_path(&scratch.partial()).exists());
+}
+
+/// The resume re-hash reads the partial file in chunks on a blocking
+/// thread: a prefix of several chunks that ends mid-block resumes to the
+/// right digest, and a prefix whose bytes changed on disk is caught.
+#[tokio::test]
+async fn resume_rehashes_a_long_prefix_and_catches_a_changed_one() {
+    const CUT: usize = (2 << 20) + 129;
+    let data = image((3 << 20) + 77);
+    let served = data.clone();
+    let server = Server::http(move |req, index| {
+        if index.is_multiple_of(2) {
+            Reply::ok(served.clone())
+                .header("ETag", "\"v1\"")
+                .fault(Fault::CloseAfter(CUT as u64))
+        } else {
+            ranged(&served, "\"v1\"", req)
+        }
+    })
+    .await;
+    let scratch = Scratch::new();
+    let transfer = transfer();
+    let url = server.url("/img");
+    let err = download(&transfer, &url, &scratch.partial(), &data)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "truncated");
+    assert_eq!(file_len(&scratch.partial()), CUT as u64);
+    let done = download(&transfer, &url, &scratch.partial(), &data)
+        .await
+        .unwrap();
+    assert_eq!(done.resumed_from, CUT as u64);
+    assert_eq!(done.sha512, sha512(&data));
+    assert_eq!(std::fs::read(scratch.partial()).unwrap(), data);
+
+    // Same again, but a byte of the kept prefix (in its second chunk) is
+    // changed on disk before the resume: the digest proves it wrong.
+    std::fs::remove_file(scratch.partial()).unwrap();
+    let err = download(&transfer, &url, &scratch.partial(), &data)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "truncated");
+    let mut kept = std::fs::read(scratch.partial()).unwrap();
+    kept[(1 << 20) + 5] ^= 0x01;
+    std::fs::write(scratch.partial(), &kept).unwrap();
+    let err = download(&transfer, &url, &scratch.partial(), &data)
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), "checksum-mismatch", "{err}");
+    assert!(!sidecar_path(&scratch.partial()).exists());
+    assert_eq!(server.requests()[3].header("range"), Some("bytes=2097281-"));
 }
 
 #[tokio::test]
@@ -1700,4 +1752,266 @@ async fn image_credentials_go_to_other_origins_over_https_only() {
     // base64("mirror:pw")
     assert_eq!(authorizations(&mirror), [Some("Basic bWlycm9yOnB3".into())]);
     assert_eq!(authorizations(&plain_mirror), [None]);
+}
+
+// ---------------------------------------------------------------------------
+// The streaming hash, differentially
+
+/// Bytes that look random (xorshift64), so no block repeats.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u8
+        })
+        .collect()
+}
+
+/// Lengths around SHA-512's 128-byte block and 112-byte padding limit,
+/// and around the 1 MiB chunks the file re-hash reads.
+const AWKWARD_LENGTHS: &[usize] = &[
+    0,
+    1,
+    63,
+    64,
+    111,
+    112,
+    113,
+    127,
+    128,
+    129,
+    239,
+    240,
+    241,
+    255,
+    256,
+    257,
+    1_000,
+    8_191,
+    8_192,
+    65_537,
+    (1 << 20) - 1,
+    1 << 20,
+    (1 << 20) + 1,
+    (2 << 20) + 113,
+];
+
+/// Piece sizes, used in turn, to cut an input into updates: single bytes,
+/// the block length and its neighbours, pieces that straddle blocks.
+const AWKWARD_PIECES: &[&[usize]] = &[
+    &[1],
+    &[127],
+    &[128],
+    &[129],
+    &[111, 1, 16],
+    &[7, 121, 255, 1, 0, 3],
+    &[4_095, 1, 4_097],
+    &[65_535, 129],
+    &[(1 << 20) + 1],
+];
+
+fn stream_digest(input: &[u8], pieces: &[usize]) -> [u8; 64] {
+    let mut hasher = StreamSha512::new();
+    let mut rest = input;
+    for &piece in pieces.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (head, tail) = rest.split_at(piece.min(rest.len()));
+        hasher.update(head);
+        rest = tail;
+    }
+    hasher.finish()
+}
+
+/// The downloader's hash (ring) against two independent implementations:
+/// sha2 (portable Rust, the whole input at once) and the `openssl dgst
+/// -sha512` CLI on the same bytes in a file, for every awkward length cut
+/// in every awkward way; and a state cloned mid-stream (as the resume path
+/// does) finishes both ways.
+#[test]
+fn streaming_sha512_agrees_with_sha2_and_openssl() {
+    let data = noise(*AWKWARD_LENGTHS.iter().max().unwrap());
+    let dir = TempDir::new().unwrap();
+    let mut files = Vec::new();
+    for &len in AWKWARD_LENGTHS {
+        let path = dir.path().join(format!("in-{len}"));
+        std::fs::write(&path, &data[..len]).unwrap();
+        files.push(path);
+    }
+    let output = Command::new("openssl")
+        .args(["dgst", "-sha512", "-r"])
+        .args(&files)
+        .output()
+        .expect("openssl CLI");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let openssl: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| line.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(openssl.len(), AWKWARD_LENGTHS.len());
+
+    let hex = |digest: &[u8; 64]| {
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    for (&len, openssl) in AWKWARD_LENGTHS.iter().zip(&openssl) {
+        let input = &data[..len];
+        let sha2: [u8; 64] = Sha512::digest(input).into();
+        assert_eq!(
+            &hex(&sha2),
+            openssl,
+            "sha2 and openssl differ at {len} bytes"
+        );
+        assert_eq!(StreamSha512::digest(input), sha2, "{len} bytes at once");
+        for pieces in AWKWARD_PIECES {
+            assert_eq!(
+                stream_digest(input, pieces),
+                sha2,
+                "{len} bytes in pieces of {pieces:?}"
+            );
+        }
+        let mut first = StreamSha512::new();
+        first.update(&input[..len / 3]);
+        let mut fork = first.clone();
+        first.update(&input[len / 3..]);
+        fork.update(&input[len / 3..]);
+        assert_eq!(first.finish(), sha2, "{len} bytes, original after a clone");
+        assert_eq!(fork.finish(), sha2, "{len} bytes, clone");
+    }
+}
+
+/// Yields its bytes in short reads of changing sizes, with an
+/// `Interrupted` error now and then, as a pipe or a signal can.
+struct Stuttering<'a> {
+    data: &'a [u8],
+    reads: usize,
+}
+
+impl std::io::Read for Stuttering<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        const SIZES: &[usize] = &[1, 127, 129, 4_096, 111, 65_537, 3];
+        self.reads += 1;
+        if self.reads.is_multiple_of(5) {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = SIZES[self.reads % SIZES.len()]
+            .min(buf.len())
+            .min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// The store's file hash (promotion re-hash, integrity checks) and the
+/// bounded read the resume path uses, against sha2, through short and
+/// interrupted reads.
+#[test]
+fn file_rehash_agrees_with_sha2_through_short_reads() {
+    let data = noise((3 << 20) + 5);
+    for &len in AWKWARD_LENGTHS {
+        let input = &data[..len];
+        let (digest, size) = vmlisub::store::sha512_reader(Stuttering {
+            data: input,
+            reads: 0,
+        })
+        .unwrap();
+        let sha2: [u8; 64] = Sha512::digest(input).into();
+        assert_eq!(size, len as u64);
+        assert_eq!(
+            digest,
+            vmlisub::imagelist::Sha512Hex::from_digest(&sha2),
+            "{len} bytes"
+        );
+    }
+    // A limit stops mid-chunk, whatever the reads.
+    for limit in [0u64, 129, (1 << 20) + 1, (3 << 20) + 5, u64::MAX] {
+        let mut hasher = StreamSha512::new();
+        let read = hasher
+            .update_from_reader(
+                Stuttering {
+                    data: &data,
+                    reads: 0,
+                },
+                limit,
+            )
+            .unwrap();
+        let expected = limit.min(data.len() as u64);
+        assert_eq!(read, expected);
+        let sha2: [u8; 64] = Sha512::digest(&data[..expected as usize]).into();
+        assert_eq!(hasher.finish(), sha2, "limit {limit}");
+    }
+}
+
+/// The single-core speed of the three SHA-512s, per CPU second (the
+/// figures in docs/benchmarks.md): ring (the downloader's), sha2 and
+/// OpenSSL's (`openssl speed`, which also counts CPU time). Run in release:
+/// `cargo test --release -p vmlisub --test transfer -- --ignored
+/// sha512_speed --nocapture`.
+#[test]
+#[ignore = "measurement: hashes 7 GiB, run in release"]
+fn sha512_speed_per_cpu_second() {
+    fn thread_cpu_seconds() -> f64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+        stat.split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+            / 1e9
+    }
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+    const MIB: usize = 256;
+    const ROUNDS: usize = 9;
+    let buffer = noise(256 * 1024);
+    let (mut ring, mut sha2) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let start = thread_cpu_seconds();
+        let mut hasher = StreamSha512::new();
+        for _ in 0..MIB * 4 {
+            hasher.update(&buffer);
+        }
+        let a = hasher.finish();
+        ring.push(MIB as f64 / (thread_cpu_seconds() - start));
+        let start = thread_cpu_seconds();
+        let mut hasher = Sha512::new();
+        for _ in 0..MIB * 4 {
+            hasher.update(&buffer);
+        }
+        let b: [u8; 64] = hasher.finalize().into();
+        sha2.push(MIB as f64 / (thread_cpu_seconds() - start));
+        assert_eq!(a, b);
+    }
+    let output = Command::new("openssl")
+        .args([
+            "speed", "-bytes", "262144", "-seconds", "3", "-evp", "sha512",
+        ])
+        .output()
+        .expect("openssl CLI");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let openssl = stdout
+        .lines()
+        .last()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|v| v.trim_end_matches('k').parse::<f64>().ok())
+        .map_or(0.0, |kbytes| kbytes * 1000.0 / 1_048_576.0);
+    eprintln!(
+        "SHA-512, MiB per CPU second (median of {ROUNDS} x {MIB} MiB): ring {:.0}, sha2 {:.0}; openssl speed {openssl:.0}",
+        median(ring),
+        median(sha2)
+    );
 }

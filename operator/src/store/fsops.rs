@@ -414,29 +414,17 @@ pub(crate) fn temp_name(name: &str) -> String {
     format!(".{name}.tmp")
 }
 
-/// Hashes a reader with SHA-512 in fixed-size chunks (bounded memory,
-/// whatever the image size); returns the digest and the number of bytes.
-pub fn sha512_reader<R: Read>(
-    mut reader: R,
-) -> std::io::Result<(crate::imagelist::Sha512Hex, u64)> {
-    use sha2::Digest as _;
-    const CHUNK: usize = 1 << 20;
-    let mut hasher = sha2::Sha512::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut total: u64 = 0;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let chunk = buf.get(..n).unwrap_or(&[]);
-        hasher.update(chunk);
-        total = total.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
-    }
-    let digest: [u8; 64] = hasher.finalize().into();
-    Ok((crate::imagelist::Sha512Hex::from_digest(&digest), total))
+/// Hashes a reader with SHA-512 (ring's assembly, as the downloader) in
+/// fixed-size chunks (bounded memory, whatever the image size); returns the
+/// digest and the number of bytes. Used for the promotion re-hash and the
+/// integrity checks, so they run at the same speed as a download's hash.
+pub fn sha512_reader<R: Read>(reader: R) -> std::io::Result<(crate::imagelist::Sha512Hex, u64)> {
+    let mut hasher = crate::transfer::Sha512::new();
+    let total = hasher.update_from_reader(reader, u64::MAX)?;
+    Ok((
+        crate::imagelist::Sha512Hex::from_digest(&hasher.finish()),
+        total,
+    ))
 }
 
 /// Replaces `path` with `bytes` so that readers see the old or the new

@@ -1,14 +1,13 @@
 //! Image downloads: streamed through sha512 into a partial file, capped at
 //! `hv:size` while bytes arrive, resumable, verified before success.
 
-use std::io::{SeekFrom, Write as _};
+use std::io::{Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_RANGE, ETAG, HeaderMap, IF_RANGE, LAST_MODIFIED, RANGE};
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha512};
 use tokio::fs::{File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
@@ -17,11 +16,14 @@ use tokio::time::Instant;
 
 use super::error::TransferError;
 use super::local::{self, io_error};
+use super::sha512::Sha512;
 use super::{Target, Transfer, next_chunk};
 
-/// Bytes are handed to the hashing and writing threads in buffers of this
-/// size: network chunks are small (a few KiB), and a buffer per chunk would
-/// cost a thread wake-up per chunk. With [`QUEUE_DEPTH`] this bounds the
+/// Bytes are handed to the hashing and writing threads in buffers of at
+/// least this size: a buffer per small network chunk would cost a thread
+/// wake-up per chunk. Chunks this large or larger (hyper hands over a few
+/// hundred KiB at a time from a fast link) go as they are, without a copy.
+/// With [`QUEUE_DEPTH`] and hyper's bounded read buffer this bounds the
 /// memory a download holds.
 const WRITE_BUFFER: usize = 256 * 1024;
 
@@ -219,31 +221,28 @@ impl<P: Fn(Progress)> Job<'_, P> {
 
     /// Hashes the first `length` bytes of the partial file: resuming must
     /// not trust bytes written by an earlier process, so they go through
-    /// the same hasher as new ones.
+    /// the same hasher as new ones. The file is read and hashed on a
+    /// blocking thread (a re-hash of gigabytes would otherwise hold an
+    /// async worker for seconds); it comes back positioned at `length`.
     async fn hash_prefix(
         &self,
-        file: &mut File,
+        file: File,
         length: u64,
-        hasher: &mut Sha512,
-    ) -> Result<(), TransferError> {
-        file.seek(SeekFrom::Start(0))
-            .await
-            .map_err(self.io("seek"))?;
-        let mut buffer = vec![0u8; WRITE_BUFFER];
-        let mut left = length;
-        while left > 0 {
-            let want = usize::try_from(left.min(WRITE_BUFFER as u64)).unwrap_or(WRITE_BUFFER);
-            let n = file
-                .read(&mut buffer[..want])
-                .await
-                .map_err(self.io("read"))?;
-            if n == 0 {
-                return Err(self.io("read")(std::io::ErrorKind::UnexpectedEof.into()));
+        mut hasher: Sha512,
+    ) -> Result<(File, Sha512), TransferError> {
+        let mut file = file.into_std().await;
+        let hashed = tokio::task::spawn_blocking(move || {
+            file.seek(SeekFrom::Start(0))?;
+            let read = hasher.update_from_reader(&mut file, length)?;
+            if read < length {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
             }
-            hasher.update(&buffer[..n]);
-            left -= n as u64;
-        }
-        Ok(())
+            Ok((file, hasher))
+        })
+        .await
+        .unwrap_or_else(joined);
+        let (file, hasher) = hashed.map_err(self.io("read"))?;
+        Ok((File::from_std(file), hasher))
     }
 
     /// A content failure: the partial holds wrong bytes, so forget how to
@@ -257,14 +256,18 @@ impl<P: Fn(Progress)> Job<'_, P> {
 /// Streams bytes into the partial file and the hasher, refusing to go
 /// past the expected size.
 ///
-/// Hashing is the bottleneck (sha512 runs at a few hundred MiB/s on one
-/// core, below what loopback or a fast link delivers), so the three jobs
-/// run on different threads: the caller's task receives bytes and batches
-/// them into [`WRITE_BUFFER`]-sized buffers, which a hashing thread and a
+/// Hashing is the bottleneck (sha512 runs at 600-900 MiB/s on one core,
+/// below what loopback or a fast link delivers), so the three jobs run on
+/// different threads: the caller's task receives bytes, passes chunks of
+/// [`WRITE_BUFFER`] bytes or more on as they are and gathers smaller ones
+/// into [`WRITE_BUFFER`]-sized buffers, which a hashing thread and a
 /// writing thread (both from the blocking pool) consume through bounded
 /// queues. A buffer is shared by the two, not copied. The queues bound the
 /// memory (a few MiB whatever the image size) and apply backpressure: when
 /// the disk or the hasher falls behind, the network is no longer read.
+/// (Measured on 2 cores, docs/benchmarks.md: hashing on the writing
+/// thread instead made the downloader 13% slower; an earlier run that
+/// hashed on the receiving task got 251 instead of 409 MiB/s.)
 struct Sink<'j, 'a, P> {
     job: &'j Job<'a, P>,
     /// Bytes not yet handed to the threads.
@@ -420,7 +423,11 @@ impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
 
     /// Accepts `data`. On an error the threads have been stopped and
     /// joined: nothing writes to the partial file any more.
-    async fn push(&mut self, data: &[u8]) -> Result<(), TransferError> {
+    ///
+    /// A chunk of at least [`WRITE_BUFFER`] bytes (hyper's chunks from a
+    /// fast link are a few hundred KiB) goes to the threads as it is, not
+    /// copied; smaller ones are gathered into a buffer first.
+    async fn push(&mut self, data: Bytes) -> Result<(), TransferError> {
         let seen = self.written + data.len() as u64;
         if seen > self.job.size {
             // Stop here: the rest of the body is never read.
@@ -428,10 +435,15 @@ impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
             let _ = self.shut_down().await;
             return Err(self.job.too_large(seen));
         }
-        self.pending.extend_from_slice(data);
         self.written = seen;
-        if self.pending.len() >= WRITE_BUFFER {
+        if data.len() >= WRITE_BUFFER {
             self.hand_over().await?;
+            self.send(data).await?;
+        } else {
+            self.pending.extend_from_slice(&data);
+            if self.pending.len() >= WRITE_BUFFER {
+                self.hand_over().await?;
+            }
         }
         if seen >= self.next_report {
             self.report();
@@ -447,6 +459,11 @@ impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
         }
         let buffer =
             std::mem::replace(&mut self.pending, BytesMut::with_capacity(WRITE_BUFFER)).freeze();
+        self.send(buffer).await
+    }
+
+    /// Sends `buffer` to the threads.
+    async fn send(&mut self, buffer: Bytes) -> Result<(), TransferError> {
         let sent = match &self.pipeline {
             Some(pipeline) => pipeline.send(buffer).await,
             None => false,
@@ -505,7 +522,7 @@ impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
                 .fail_content(self.job.size_mismatch(self.written))
                 .await);
         }
-        let digest: [u8; 64] = hasher.finalize().into();
+        let digest = hasher.finish();
         if &digest != self.job.sha512 {
             let error = TransferError::ChecksumMismatch {
                 url: self.job.shown.to_string(),
@@ -629,7 +646,7 @@ impl Transfer {
             if n == 0 {
                 break;
             }
-            if let Err(error) = sink.push(&buffer[..n]).await {
+            if let Err(error) = sink.push(Bytes::copy_from_slice(&buffer[..n])).await {
                 return Err(job.fail_content(error).await);
             }
         }
@@ -661,10 +678,10 @@ impl Transfer {
             have = 0;
         }
         if have > 0 {
-            job.hash_prefix(&mut file, have, &mut hasher).await?;
+            (file, hasher) = job.hash_prefix(file, have, hasher).await?;
         }
         if full {
-            let digest: [u8; 64] = hasher.clone().finalize().into();
+            let digest = hasher.clone().finish();
             if &digest == job.sha512 {
                 tracing::debug!(url = %job.shown, "partial file already complete");
                 return Sink::new(job, file, hasher, have).await.finish().await;
@@ -789,7 +806,7 @@ impl Transfer {
             .await;
             match chunk {
                 Ok(Some(chunk)) => {
-                    if let Err(error) = sink.push(&chunk).await {
+                    if let Err(error) = sink.push(chunk).await {
                         return Err(match error {
                             TransferError::TooLarge { .. } => job.fail_content(error).await,
                             other => other,

@@ -40,6 +40,7 @@ mod error;
 mod list;
 mod local;
 mod redirect;
+mod sha512;
 mod tls;
 mod url;
 
@@ -55,6 +56,7 @@ pub use config::{APPDB_TOKEN_PASSWORD, Auth, DEFAULT_USER_AGENT, ProxyConfig, Tr
 pub use download::{Downloaded, Progress, sidecar_path};
 pub use error::{TimeoutPhase, TransferError};
 pub use list::{ListFetch, Validators};
+pub use sha512::{SHA512_LEN, Sha512};
 pub use url::redact_str as redact_url;
 
 use error::{chain_message, find_in_chain};
