@@ -168,7 +168,7 @@ impl Site {
 #[test]
 fn verify_by_url_is_verify_by_file() {
     let site = Site::new();
-    let tls = TransportPki::new();
+    let tls = TransportPki::new("cli");
     let web = Web::https(&tls);
     let signed = signed_list(
         &site.pki,
@@ -459,7 +459,7 @@ fn image_states(document: &Value, list: &str) -> Vec<(String, String)> {
 #[test]
 fn subscribe_prints_what_sync_then_runs_and_the_listings_follow() {
     let site = Site::new();
-    let tls = TransportPki::new();
+    let tls = TransportPki::new("cli");
     let web = Web::https(&tls);
     let (a, b) = (
         b"image A bytes".as_slice(),

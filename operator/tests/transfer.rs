@@ -15,8 +15,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha512};
 use tempfile::TempDir;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -188,7 +186,7 @@ impl Server {
         pki: &Pki,
         handler: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static,
     ) -> Self {
-        Self::start("127.0.0.1:0", Arc::new(handler), Some(pki.acceptor())).await
+        Self::start("127.0.0.1:0", Arc::new(handler), Some(acceptor(pki))).await
     }
 
     async fn start(address: &str, handler: Handler, tls: Option<TlsAcceptor>) -> Self {
@@ -338,122 +336,14 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, handler: &Handl
 // ---------------------------------------------------------------------------
 // Test PKI (openssl CLI)
 
-struct Pki {
-    _dir: TempDir,
-    ca_pem: Vec<u8>,
-    cert_pem: Vec<u8>,
-    key_pem: Vec<u8>,
-}
+#[path = "support/transport_pki.rs"]
+#[allow(dead_code)]
+mod transport_pki;
+use transport_pki::TransportPki as Pki;
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl CLI");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-impl Pki {
-    /// A CA and a server certificate for 127.0.0.1 signed by it.
-    fn new(name: &str) -> Self {
-        let dir = TempDir::new().unwrap();
-        let d = dir.path();
-        let ec = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
-        openssl(d, &[&["genpkey"][..], &ec, &["-out", "ca.key"]].concat());
-        let subject = format!("/CN=vmlisub transfer test CA {name}");
-        openssl(
-            d,
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                "ca.key",
-                "-subj",
-                &subject,
-                "-days",
-                "2",
-                "-sha256",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-                "-out",
-                "ca.pem",
-            ],
-        );
-        openssl(
-            d,
-            &[&["genpkey"][..], &ec, &["-out", "server.key"]].concat(),
-        );
-        openssl(
-            d,
-            &[
-                "req",
-                "-new",
-                "-key",
-                "server.key",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-out",
-                "server.csr",
-            ],
-        );
-        std::fs::write(
-            d.join("server.ext"),
-            "basicConstraints=critical,CA:FALSE\n\
-             keyUsage=critical,digitalSignature\n\
-             extendedKeyUsage=serverAuth\n\
-             subjectAltName=IP:127.0.0.1\n",
-        )
-        .unwrap();
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-sha256",
-                "-extfile",
-                "server.ext",
-                "-out",
-                "server.pem",
-            ],
-        );
-        let read = |f: &str| std::fs::read(d.join(f)).unwrap();
-        Self {
-            ca_pem: read("ca.pem"),
-            cert_pem: read("server.pem"),
-            key_pem: read("server.key"),
-            _dir: dir,
-        }
-    }
-
-    fn acceptor(&self) -> TlsAcceptor {
-        let certs = CertificateDer::pem_slice_iter(&self.cert_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_slice(&self.key_pem).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-        TlsAcceptor::from(Arc::new(config))
-    }
+/// A TLS acceptor for the fault-injecting server.
+fn acceptor(pki: &Pki) -> TlsAcceptor {
+    TlsAcceptor::from(pki.server_config())
 }
 
 // ---------------------------------------------------------------------------

@@ -20,5 +20,6 @@ pub mod rfc5280;
 pub mod scenario;
 pub mod smime;
 pub mod time;
+pub mod transport_pki;
 pub mod trust;
 pub mod web;

@@ -8,15 +8,10 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::publisher::{SERVER_LIFETIME, spawn_accept};
 
@@ -260,122 +255,4 @@ fn respond<S: Read + Write>(stream: &mut S, shared: &Shared) {
     let _ = stream.flush();
 }
 
-/// A transport CA and a server certificate for 127.0.0.1 signed by it,
-/// made with the `openssl` CLI (web trust, unrelated to the grid PKI that
-/// signs lists).
-pub struct TransportPki {
-    _dir: tempfile::TempDir,
-    /// The CA certificate (PEM), for `--transport-ca` / `ca.crt`.
-    pub ca_file: PathBuf,
-    cert_pem: Vec<u8>,
-    key_pem: Vec<u8>,
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|err| panic!("openssl CLI is required for these tests: {err}"));
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-impl TransportPki {
-    pub fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let ec = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
-        openssl(d, &[&["genpkey"][..], &ec, &["-out", "ca.key"]].concat());
-        openssl(
-            d,
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                "ca.key",
-                "-subj",
-                "/CN=vmlisub CLI test transport CA",
-                "-days",
-                "2",
-                "-sha256",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-                "-out",
-                "ca.pem",
-            ],
-        );
-        openssl(
-            d,
-            &[&["genpkey"][..], &ec, &["-out", "server.key"]].concat(),
-        );
-        openssl(
-            d,
-            &[
-                "req",
-                "-new",
-                "-key",
-                "server.key",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-out",
-                "server.csr",
-            ],
-        );
-        std::fs::write(
-            d.join("server.ext"),
-            "basicConstraints=critical,CA:FALSE\n\
-             keyUsage=critical,digitalSignature\n\
-             extendedKeyUsage=serverAuth\n\
-             subjectAltName=IP:127.0.0.1\n",
-        )
-        .unwrap();
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-sha256",
-                "-extfile",
-                "server.ext",
-                "-out",
-                "server.pem",
-            ],
-        );
-        let read = |f: &str| std::fs::read(d.join(f)).unwrap();
-        Self {
-            ca_file: d.join("ca.pem"),
-            cert_pem: read("server.pem"),
-            key_pem: read("server.key"),
-            _dir: dir,
-        }
-    }
-
-    fn server_config(&self) -> Arc<rustls::ServerConfig> {
-        let certs = CertificateDer::pem_slice_iter(&self.cert_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_slice(&self.key_pem).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-        Arc::new(config)
-    }
-}
+pub use super::transport_pki::TransportPki;
