@@ -127,6 +127,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Runs `work` (seconds of file hashing) without stalling the other tasks
+/// of a multi-threaded runtime (the operator's); on a current-thread
+/// runtime (`vmlisub sync`, one pass at a time) it simply runs.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// The file whose mtime records the last CRL refresh.
 const CRL_REFRESH_STAMP: &str = ".refreshed";
 
@@ -321,7 +331,8 @@ impl Subscriptions {
         }
         // The stream's hash proved the bytes sent, not the bytes on disk:
         // re-hash the file through the descriptor that is promoted.
-        let path = self.store.verify_and_promote(key, &record).map_err(|err| {
+        let promoted = blocking(|| self.store.verify_and_promote(key, &record));
+        let path = promoted.map_err(|err| {
             if matches!(
                 err,
                 crate::store::StoreError::ChecksumMismatch { .. }
