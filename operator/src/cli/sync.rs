@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::output::{self, OutputFormat, SCHEMA_VERSION};
+use crate::api::conditions::types;
 use crate::hooks::Hook;
 use crate::store::RetentionPolicy;
 use crate::subscription::state::State;
@@ -243,7 +244,7 @@ fn print_status(args: &SyncArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let ready = |conditions: &[crate::api::Condition]| {
-        crate::api::conditions::find(conditions, crate::api::conditions::types::READY)
+        crate::api::conditions::find(conditions, types::READY)
             .map(|c| format!("{:?}/{}", c.status, c.reason))
             .unwrap_or_else(|| "Unknown".into())
     };
@@ -294,31 +295,42 @@ fn status_json(state_file: &std::path::Path, state: &State) -> Value {
             .and_then(|conditions| {
                 conditions
                     .iter()
-                    .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+                    .find(|c| c.get("type").and_then(Value::as_str) == Some(types::READY))
             })
             .map_or(Value::Null, |c| {
                 pick(c, &["status", "reason", "message", "lastTransitionTime"])
             })
     }
+    // Every object: where it is, its Ready summary, the kind's own
+    // summary fields, and its status verbatim.
+    fn object(key: &str, status: Value, fields: Value) -> Value {
+        let (namespace, name) = split(key);
+        let mut out = json!({
+            "namespace": namespace,
+            "name": name,
+            "ready": ready(&status),
+        });
+        if let (Value::Object(out), Value::Object(fields)) = (&mut out, fields) {
+            out.extend(fields);
+        }
+        out["status"] = status;
+        out
+    }
     let endorsers: Vec<Value> = state
         .endorsers
         .iter()
         .map(|(key, status)| {
-            let (namespace, name) = split(key);
-            let status = serde_json::to_value(status).unwrap_or_default();
-            json!({
-                "namespace": namespace,
-                "name": name,
-                "ready": ready(&status),
-                "status": status,
-            })
+            object(
+                key,
+                serde_json::to_value(status).unwrap_or_default(),
+                json!({}),
+            )
         })
         .collect();
     let lists: Vec<Value> = state
         .lists
         .iter()
         .map(|(key, entry)| {
-            let (namespace, name) = split(key);
             let status = serde_json::to_value(&entry.status).unwrap_or_default();
             let list = status.get("list").filter(|l| l.is_object()).map(|list| {
                 let mut summary = pick(
@@ -337,36 +349,29 @@ fn status_json(state_file: &std::path::Path, state: &State) -> Value {
                 }
                 summary
             });
-            json!({
-                "namespace": namespace,
-                "name": name,
-                "ready": ready(&status),
+            let fields = json!({
                 "list": list,
                 "imageCount": status.get("imageCount").cloned().unwrap_or(Value::Null),
                 "lastFetchTime": status.get("lastFetchTime").cloned().unwrap_or(Value::Null),
                 "nextFetch": entry.next_fetch,
-                "status": status,
-            })
+            });
+            object(key, status, fields)
         })
         .collect();
     let images: Vec<Value> = state
         .images
         .iter()
         .map(|(key, status)| {
-            let (namespace, name) = split(key);
             let status = serde_json::to_value(status).unwrap_or_default();
-            json!({
-                "namespace": namespace,
-                "name": name,
-                "ready": ready(&status),
+            let fields = json!({
                 "phase": status.get("phase").cloned().unwrap_or(Value::Null),
                 "identifier": status.pointer("/image/identifier").cloned().unwrap_or(Value::Null),
                 "artifact": status
                     .get("artifact")
                     .filter(|a| a.is_object())
                     .map(|a| pick(a, &["path", "url", "digest", "size"])),
-                "status": status,
-            })
+            });
+            object(key, status, fields)
         })
         .collect();
     json!({
