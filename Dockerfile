@@ -5,9 +5,11 @@
 #   docker build -t vmlisub:dev .
 #   docker run --read-only --user 65532:65532 vmlisub:dev --help
 #
-# Build stage: the same locked release build CI runs (`make build`).
-# Runtime stage: distroless (glibc, libgcc, CA roots, /etc/passwd with the
-# `nonroot` user), no shell, no package manager; only the binary is added.
+# Build stage: the same locked release build CI runs (`make build`); the rust
+# image has libssl-dev and pkg-config (the image hash links libcrypto).
+# Runtime stage: distroless cc (glibc, libgcc, libssl3's libcrypto, CA roots,
+# /etc/passwd with the `nonroot` user), no shell, no package manager; only
+# the binary is added.
 # The root filesystem can be mounted read-only: the operator writes only to
 # --cache-dir (a volume) and reads its CA directory from a mounted volume.
 

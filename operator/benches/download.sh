@@ -4,12 +4,12 @@
 # Side by side, in one run, on the same file served by the same server
 # (`python3 -m http.server` on 127.0.0.1):
 #   (a) `vmlisub sync --once` with a signed list naming the image: list
-#       fetch and verification, streamed download through sha512 into the
-#       cache's partial/ area, fsync, promotion to endorsed/ (which hashes
-#       the file on disk once more) (the whole process is timed; its peak
-#       RSS and CPU time are measured with /usr/bin/time);
+#       fetch and verification, streamed download into the cache's
+#       partial/ area with the sha512 of the file read back as it is
+#       written, fsync, promotion to endorsed/ (the whole process is timed;
+#       its peak RSS and CPU time are measured with /usr/bin/time);
 #   (d) of (a), the downloader alone, from its log line: request to the
-#       fsynced file whose size and streamed sha512 are proven;
+#       fsynced file whose size and sha512 are proven;
 #   (b) the original tool's approach: `curl -s -o file URL`, then
 #       `sha512sum file`;
 #   (c) the physical limit: `openssl dgst -sha512` of the (page-cached)

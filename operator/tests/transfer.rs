@@ -605,6 +605,35 @@ async fn truncated_body_is_reported_and_kept() {
 }
 
 #[tokio::test]
+async fn a_partial_file_another_process_writes_is_left_alone() {
+    let data = image(100_000);
+    let served = data.clone();
+    let server = Server::http(move |_, _| Reply::ok(served.clone()).header("ETag", "\"l\"")).await;
+    let scratch = Scratch::new();
+    std::fs::create_dir_all(scratch.partial().parent().unwrap()).unwrap();
+    std::fs::write(scratch.partial(), b"theirs").unwrap();
+    // Another process (an open file description of its own) is writing it.
+    let theirs = std::fs::OpenOptions::new()
+        .write(true)
+        .open(scratch.partial())
+        .unwrap();
+    rustix::fs::flock(&theirs, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let err = download(&transfer(), &server.url("/img"), &scratch.partial(), &data)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("another process"), "{err}");
+    assert_eq!(std::fs::read(scratch.partial()).unwrap(), b"theirs");
+    assert!(server.requests().is_empty(), "no request before the lock");
+    // Released: the download goes ahead.
+    drop(theirs);
+    let done = download(&transfer(), &server.url("/img"), &scratch.partial(), &data)
+        .await
+        .unwrap();
+    assert_eq!(done.sha512, sha512(&data));
+    assert_eq!(std::fs::read(scratch.partial()).unwrap(), data);
+}
+
+#[tokio::test]
 async fn wrong_bytes_are_a_checksum_mismatch() {
     let data = image(50_000);
     let mut wrong = data.clone();

@@ -305,6 +305,38 @@ fn verify_and_promote_rehashes() {
     assert_eq!(store.inventory().unwrap().len(), 1);
 }
 
+/// The stamp of the partial file as the downloader would take it.
+fn partial_stamp(store: &CacheStore, key: &ImageKey) -> crate::transfer::FileStamp {
+    let file = fs::File::open(store.partial_path(key)).unwrap();
+    crate::transfer::FileStamp::of(&file).unwrap()
+}
+
+#[test]
+fn promote_stamped_trusts_an_unchanged_file_and_rehashes_a_changed_one() {
+    let (_dir, store) = new_store();
+    let k = key("img");
+    write_partial(&store, &k, b"original");
+    let stamp = partial_stamp(&store, &k);
+    // Another writer changes the bytes (same length) after the hash: the
+    // stamp differs, the file is hashed again and refused.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs::write(store.partial_path(&k), b"tampered").unwrap();
+    let rec = record_of(&k, b"original");
+    let err = store.promote_stamped(&k, &rec, &stamp).unwrap_err();
+    assert_eq!(err.reason(), "checksum-mismatch", "{err}");
+    assert!(store.inventory().unwrap().is_empty());
+
+    // An unchanged file is not hashed again: its stamp is the proof (a
+    // record whose digest the file does not have still goes in, which
+    // shows that no second hash ran).
+    let k2 = key("img2");
+    write_partial(&store, &k2, b"original");
+    let stamp = partial_stamp(&store, &k2);
+    let unproven = record_of(&k2, b"whatever");
+    store.promote_stamped(&k2, &unproven, &stamp).unwrap();
+    assert_eq!(store.inventory().unwrap().len(), 1);
+}
+
 #[test]
 fn promote_never_replaces_an_endorsed_image() {
     let (dir, store) = new_store();

@@ -257,8 +257,8 @@ impl Subscriptions {
     }
 
     /// Downloads one image of a good list into the cache and promotes it
-    /// once its size and sha512 are proven, on the stream and again on
-    /// disk. A partial download stays resumable unless its bytes are known
+    /// once its size and sha512 are proven on the bytes of the file itself
+    /// (read back as they are written). A partial download stays resumable unless its bytes are known
     /// to be wrong. Concurrent calls for one image run one at a time; a
     /// later one finds the image cached and returns it.
     pub async fn download(
@@ -323,15 +323,18 @@ impl Subscriptions {
                 observer.progress(progress.received, progress.total);
             })
             .await;
-        if let Err(err) = result {
-            if err.proves_bytes_wrong() {
-                let _ = self.store.discard_partial(key);
+        let downloaded = match result {
+            Ok(downloaded) => downloaded,
+            Err(err) => {
+                if err.proves_bytes_wrong() {
+                    let _ = self.store.discard_partial(key);
+                }
+                return Err(Failure::of(&err));
             }
-            return Err(Failure::of(&err));
-        }
-        // The stream's hash proved the bytes sent, not the bytes on disk:
-        // re-hash the file through the descriptor that is promoted.
-        let promoted = blocking(|| self.store.verify_and_promote(key, &record));
+        };
+        // The downloader hashed the file's bytes as read back from it;
+        // promotion hashes it again only if it changed since (its stamp).
+        let promoted = blocking(|| self.store.promote_stamped(key, &record, &downloaded.stamp));
         let path = promoted.map_err(|err| {
             if matches!(
                 err,

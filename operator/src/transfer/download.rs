@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::error::TransferError;
 use super::local::{self, io_error};
 use super::sha512::Sha512;
+use super::stamp::FileStamp;
 use super::{Target, Transfer, next_chunk};
 
 /// Bytes are handed to the hashing and writing threads in buffers of at
@@ -46,8 +47,10 @@ pub struct Progress {
     pub resumed_from: u64,
 }
 
-/// A download whose size and sha512 match what was asked for. The partial
-/// file is complete and fsynced; the caller promotes it.
+/// A download whose size and sha512 match what was asked for. The digest
+/// is of the partial file's bytes as read back from it (not of the bytes
+/// received), and the file is complete and fsynced; the caller promotes
+/// it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Downloaded {
     /// The digest (equal to the expected one).
@@ -56,6 +59,9 @@ pub struct Downloaded {
     pub size: u64,
     /// Bytes reused from an earlier attempt.
     pub resumed_from: u64,
+    /// The partial file as it was when its bytes, read back from it, gave
+    /// `sha512`: promotion proves with it that the file is unchanged.
+    pub stamp: FileStamp,
 }
 
 /// The sidecar that remembers how to resume `partial`: `.<name>.meta` in
@@ -115,6 +121,26 @@ impl Sidecar {
             .clone()
             .filter(|e| !e.starts_with("W/"))
             .or_else(|| self.last_modified.clone())
+    }
+}
+
+/// Takes the partial file for this download: an exclusive `flock`, held
+/// as long as a descriptor of this opening is open (the writing, hashing
+/// and syncing threads share it), refused at once if another process
+/// holds it. Within a process one download per image runs at a time (the
+/// subscription core's gate); the lock extends that to every vmlisub
+/// process on the same cache (a `vmlisub sync` from cron beside the
+/// operator, an old leader still downloading on a shared volume), whose
+/// writes would otherwise land in bytes this download has already read
+/// back and hashed.
+fn lock_partial(file: &File) -> std::io::Result<()> {
+    match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            "another process is downloading into this partial file",
+        )),
+        Err(errno) => Err(errno.into()),
     }
 }
 
@@ -200,14 +226,16 @@ impl<P: Fn(Progress)> Job<'_, P> {
                 "create directory",
             ))?;
         }
-        OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(self.partial)
             .await
-            .map_err(self.io("open"))
+            .map_err(self.io("open"))?;
+        lock_partial(&file).map_err(self.io("lock"))?;
+        Ok(file)
     }
 
     /// Empties the partial file to start from zero.
@@ -253,21 +281,29 @@ impl<P: Fn(Progress)> Job<'_, P> {
     }
 }
 
-/// Streams bytes into the partial file and the hasher, refusing to go
-/// past the expected size.
+/// Streams bytes into the partial file and hashes what the file then
+/// holds, refusing to go past the expected size.
 ///
-/// Hashing is the bottleneck (sha512 runs at 600-900 MiB/s on one core,
+/// Hashing is the bottleneck (sha512 runs at 0.7-1 GiB/s on one core,
 /// below what loopback or a fast link delivers), so the three jobs run on
 /// different threads: the caller's task receives bytes, passes chunks of
 /// [`WRITE_BUFFER`] bytes or more on as they are and gathers smaller ones
-/// into [`WRITE_BUFFER`]-sized buffers, which a hashing thread and a
-/// writing thread (both from the blocking pool) consume through bounded
-/// queues. A buffer is shared by the two, not copied. The queues bound the
-/// memory (a few MiB whatever the image size) and apply backpressure: when
-/// the disk or the hasher falls behind, the network is no longer read.
-/// (Measured on 2 cores, docs/benchmarks.md: hashing on the writing
-/// thread instead made the downloader 13% slower; an earlier run that
-/// hashed on the receiving task got 251 instead of 409 MiB/s.)
+/// into [`WRITE_BUFFER`]-sized buffers; a writing thread writes them to the
+/// partial file and tells a hashing thread how far the file is written; the
+/// hashing thread reads that part back (from the page cache) and hashes it.
+///
+/// Hashing the bytes read back rather than the bytes received is what
+/// makes the digest a proof of the file: a file that another writer
+/// changed under us (a second process on the same cache, a truncation)
+/// fails here, so promotion need not hash it a second time (it checks with
+/// [`FileStamp`] that the file is still the one hashed). The read back
+/// costs one copy from the page cache, the same as `openssl dgst` of a
+/// file, and no network buffer outlives its write.
+///
+/// Both queues are bounded ([`QUEUE_DEPTH`]): the hasher is at most that
+/// many buffers behind the writer, so what it reads is still in the page
+/// cache, and when the disk or the hasher falls behind, the network is no
+/// longer read. (Measured on 2 cores, docs/benchmarks.md.)
 struct Sink<'j, 'a, P> {
     job: &'j Job<'a, P>,
     /// Bytes not yet handed to the threads.
@@ -282,6 +318,9 @@ struct Sink<'j, 'a, P> {
 /// Buffers waiting for each thread, at most.
 const QUEUE_DEPTH: usize = 8;
 
+/// Bytes the hashing thread reads back at a time.
+const READ_BACK: usize = 1 << 20;
+
 /// Every this many bytes written, a syncing thread is asked to fdatasync
 /// the file: the disk then works while the download goes on, instead of
 /// all at once in the final fsync (0.4 s of a 1 GiB loopback download in
@@ -289,11 +328,10 @@ const QUEUE_DEPTH: usize = 8;
 /// the writer, so a slow disk does not stop the network in the meantime.
 const SYNC_STEP: u64 = 64 << 20;
 
-/// The hashing, writing and syncing threads.
+/// The writing, hashing and syncing threads.
 struct Pipeline {
-    to_hasher: mpsc::Sender<Bytes>,
     to_writer: mpsc::Sender<Bytes>,
-    hasher: JoinHandle<Sha512>,
+    hasher: JoinHandle<std::io::Result<Sha512>>,
     writer: JoinHandle<std::io::Result<std::fs::File>>,
     /// `None` if the descriptor could not be duplicated (then only the
     /// final fsync writes the file out).
@@ -324,24 +362,60 @@ fn joined<T>(error: tokio::task::JoinError) -> std::io::Result<T> {
     Err(std::io::Error::other(error))
 }
 
+/// The hashing thread's loop: for each offset the writer reports, reads
+/// the file from where it got to up to that offset and hashes it. Ends
+/// when the writer is done (the queue closes) or on a read error; a file
+/// shorter than what was written (truncated by someone else) is an error.
+fn hash_written(
+    file: &std::fs::File,
+    mut position: u64,
+    mut hasher: Sha512,
+    written: &mut mpsc::Receiver<u64>,
+) -> std::io::Result<Sha512> {
+    use std::os::unix::fs::FileExt as _;
+    let mut buffer = vec![0u8; READ_BACK];
+    while let Some(end) = written.blocking_recv() {
+        while position < end {
+            let want = usize::try_from(end - position).map_or(READ_BACK, |n| n.min(READ_BACK));
+            let slice = buffer.get_mut(..want).unwrap_or_default();
+            let n = match file.read_at(slice, position) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(buffer.get(..n).unwrap_or_default());
+            position += n as u64;
+        }
+    }
+    Ok(hasher)
+}
+
 impl Pipeline {
-    fn start(file: std::fs::File, mut hasher: Sha512) -> Self {
-        let (to_hasher, mut hash_queue) = mpsc::channel::<Bytes>(QUEUE_DEPTH);
+    /// Starts the threads on `file`, positioned at `position` where new
+    /// bytes go, with `hasher` holding the digest of the bytes before.
+    fn start(file: std::fs::File, position: u64, hasher: Sha512) -> std::io::Result<Self> {
+        let reader = file.try_clone()?;
         let (to_writer, mut write_queue) = mpsc::channel::<Bytes>(QUEUE_DEPTH);
+        let (to_hasher, mut hash_queue) = mpsc::channel::<u64>(QUEUE_DEPTH);
+        // On an error the thread ends and drops its queue, so the writer
+        // never blocks on a queue nobody reads.
         let hasher = tokio::task::spawn_blocking(move || {
-            while let Some(buffer) = hash_queue.blocking_recv() {
-                hasher.update(&buffer);
-            }
-            hasher
+            hash_written(&reader, position, hasher, &mut hash_queue)
         });
         let (sync_requests, syncer) = start_syncer(&file).unzip();
         let writer = tokio::task::spawn_blocking(move || {
             let mut file = file;
+            let mut end = position;
             let mut unsynced = 0u64;
             // An error ends the thread and drops the queue, which the
             // sender notices at its next buffer.
             while let Some(buffer) = write_queue.blocking_recv() {
                 file.write_all(&buffer)?;
+                end += buffer.len() as u64;
+                if to_hasher.blocking_send(end).is_err() {
+                    return Err(std::io::Error::other("the hashing thread stopped"));
+                }
                 unsynced += buffer.len() as u64;
                 if unsynced >= SYNC_STEP {
                     if let Some(requests) = &sync_requests {
@@ -354,63 +428,74 @@ impl Pipeline {
             }
             Ok(file)
         });
-        Self {
-            to_hasher,
+        Ok(Self {
             to_writer,
             hasher,
             writer,
             syncer,
-        }
+        })
     }
 
-    /// Hands a buffer to both threads; `false` if one of them has stopped.
+    /// Hands a buffer to the writer; `false` if a thread has stopped.
     async fn send(&self, buffer: Bytes) -> bool {
-        self.to_hasher.send(buffer.clone()).await.is_ok()
-            && self.to_writer.send(buffer).await.is_ok()
+        self.to_writer.send(buffer).await.is_ok()
     }
 
-    /// Closes the queues and waits until the threads have consumed them:
-    /// every byte sent is then in the file (not yet fsynced) and in the
-    /// hasher. The file is an error if writing or an intermediate sync
-    /// failed.
+    /// Closes the queue and waits until the threads have consumed it: every
+    /// byte sent is then in the file (not yet fsynced) and read back into
+    /// the hasher. The file is an error if writing, hashing or an
+    /// intermediate sync failed.
     async fn close(self) -> (std::io::Result<std::fs::File>, Option<Sha512>) {
         let Self {
-            to_hasher,
             to_writer,
             hasher,
             writer,
             syncer,
         } = self;
-        drop(to_hasher);
         drop(to_writer);
         let mut file = writer.await.unwrap_or_else(joined);
-        // The writer has dropped the sync requests: the syncer ends after
-        // the sync in progress, if any.
+        // The writer has dropped the sync requests and the hashing queue:
+        // both threads end after the work in progress.
         if let Some(syncer) = syncer
             && let Err(error) = syncer.await.unwrap_or_else(joined)
             && file.is_ok()
         {
             file = Err(error);
         }
-        (file, hasher.await.ok())
+        let hasher = match hasher.await.unwrap_or_else(joined) {
+            Ok(hasher) => Some(hasher),
+            Err(error) => {
+                if file.is_ok() {
+                    file = Err(error);
+                }
+                None
+            }
+        };
+        (file, hasher)
     }
 }
 
 impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
     /// Starts the threads on `file`, positioned where new bytes go, with
     /// `hasher` holding the digest of the `resumed_from` bytes before.
-    async fn new(job: &'j Job<'a, P>, file: File, hasher: Sha512, resumed_from: u64) -> Self {
+    async fn new(
+        job: &'j Job<'a, P>,
+        file: File,
+        hasher: Sha512,
+        resumed_from: u64,
+    ) -> Result<Self, TransferError> {
         let file = file.into_std().await;
+        let pipeline = Pipeline::start(file, resumed_from, hasher).map_err(job.io("open"))?;
         let sink = Self {
             job,
             pending: BytesMut::with_capacity(WRITE_BUFFER),
-            pipeline: Some(Pipeline::start(file, hasher)),
+            pipeline: Some(pipeline),
             written: resumed_from,
             resumed_from,
             next_report: resumed_from + PROGRESS_STEP,
         };
         sink.report();
-        sink
+        Ok(sink)
     }
 
     fn report(&self) {
@@ -515,6 +600,7 @@ impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
             self.job.io("hash")(std::io::Error::other("the hashing thread failed"))
         })?;
         file.sync_all().await.map_err(self.job.io("sync"))?;
+        let stamp = FileStamp::of(&file).map_err(self.job.io("stat"))?;
         self.report();
         if self.written != self.job.size {
             return Err(self
@@ -536,6 +622,7 @@ impl<'j, 'a, P: Fn(Progress)> Sink<'j, 'a, P> {
             sha512: digest,
             size: self.written,
             resumed_from: self.resumed_from,
+            stamp,
         })
     }
 }
@@ -636,7 +723,7 @@ impl Transfer {
         remove_sidecar(&job.sidecar).await;
         let mut file = job.open_partial().await?;
         job.truncate(&mut file).await?;
-        let mut sink = Sink::new(job, file, Sha512::new(), 0).await;
+        let mut sink = Sink::new(job, file, Sha512::new(), 0).await?;
         let mut buffer = vec![0u8; WRITE_BUFFER];
         loop {
             let n = input
@@ -684,7 +771,7 @@ impl Transfer {
             let digest = hasher.clone().finish();
             if &digest == job.sha512 {
                 tracing::debug!(url = %job.shown, "partial file already complete");
-                return Sink::new(job, file, hasher, have).await.finish().await;
+                return Sink::new(job, file, hasher, have).await?.finish().await;
             }
             tracing::info!(url = %job.shown, "complete partial file does not verify, downloading again");
             job.truncate(&mut file).await?;
@@ -794,7 +881,7 @@ impl Transfer {
         file.seek(SeekFrom::Start(have))
             .await
             .map_err(job.io("seek"))?;
-        let mut sink = Sink::new(job, file, hasher, have).await;
+        let mut sink = Sink::new(job, file, hasher, have).await?;
         loop {
             let chunk = next_chunk(
                 &mut response,
@@ -849,6 +936,46 @@ mod tests {
             sidecar_path(Path::new("/c/partial/img")),
             PathBuf::from("/c/partial/.img.meta")
         );
+    }
+
+    /// Feeds `ends` to [`hash_written`] as the writer would.
+    fn hash_back(file: &std::fs::File, ends: &[u64]) -> std::io::Result<[u8; 64]> {
+        let (to_hasher, mut queue) = mpsc::channel(ends.len().max(1));
+        for end in ends {
+            to_hasher.try_send(*end).unwrap();
+        }
+        drop(to_hasher);
+        hash_written(file, 0, Sha512::new(), &mut queue).map(Sha512::finish)
+    }
+
+    #[test]
+    fn the_digest_is_of_the_bytes_read_back_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("partial");
+        let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // Whatever the steps the writer reports, the file's bytes are hashed.
+        let digest = hash_back(&file, &[1, 1, 700_000, 2_999_999, 3_000_000]).unwrap();
+        assert_eq!(digest, Sha512::digest(&content));
+        // A file shorter than what was written (truncated by someone else)
+        // is an error, not a digest of less.
+        let err = hash_back(&file, &[3_000_001]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+
+    #[tokio::test]
+    async fn a_partial_file_is_locked_for_one_opening_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("partial");
+        std::fs::write(&path, b"x").unwrap();
+        let first = File::open(&path).await.unwrap();
+        let second = File::open(&path).await.unwrap();
+        lock_partial(&first).unwrap();
+        let err = lock_partial(&second).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+        drop(first);
+        lock_partial(&second).unwrap();
     }
 
     #[test]

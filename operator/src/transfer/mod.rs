@@ -41,6 +41,7 @@ mod list;
 mod local;
 mod redirect;
 mod sha512;
+mod stamp;
 mod tls;
 mod url;
 
@@ -57,6 +58,7 @@ pub use download::{Downloaded, Progress, sidecar_path};
 pub use error::{TimeoutPhase, TransferError};
 pub use list::{ListFetch, Validators};
 pub use sha512::{SHA512_LEN, Sha512};
+pub use stamp::FileStamp;
 pub use url::redact_str as redact_url;
 
 use error::{chain_message, find_in_chain};

@@ -9,7 +9,19 @@ use crate::store::error::StoreError;
 use crate::store::fsops::{DirHandle, Kind, fstat, sha512_reader, temp_name};
 use crate::store::names::ImageKey;
 use crate::store::record::ImageRecord;
+use crate::transfer::FileStamp;
 use std::path::PathBuf;
+
+/// What promotion checks of the file's content before it renames it.
+#[derive(Clone, Copy, Debug)]
+enum Proof {
+    /// The caller proved the digest; only the size is checked.
+    SizeOnly,
+    /// The file is hashed again.
+    Rehash,
+    /// The file is hashed again unless it still has this stamp.
+    Stamp(FileStamp),
+}
 
 impl CacheStore {
     /// Moves the finished download of `key` into the endorsed area with its
@@ -28,7 +40,7 @@ impl CacheStore {
     ///
     /// Returns the endorsed image path.
     pub fn promote(&self, key: &ImageKey, record: &ImageRecord) -> Result<PathBuf, StoreError> {
-        self.promote_impl(key, record, false)
+        self.promote_impl(key, record, Proof::SizeOnly)
     }
 
     /// Like [`promote`](Self::promote), but re-hashes the partial file first
@@ -39,14 +51,30 @@ impl CacheStore {
         key: &ImageKey,
         record: &ImageRecord,
     ) -> Result<PathBuf, StoreError> {
-        self.promote_impl(key, record, true)
+        self.promote_impl(key, record, Proof::Rehash)
+    }
+
+    /// Like [`verify_and_promote`](Self::verify_and_promote) for a file
+    /// whose bytes were hashed as read back from it when it had `stamp`
+    /// (the downloader's proof, [`crate::transfer::Downloaded`]): when the
+    /// descriptor that is promoted still has that stamp (same inode, size,
+    /// mtime and ctime: nothing wrote to it since), the digest holds and
+    /// the file is not hashed again; otherwise it is re-hashed as in
+    /// `verify_and_promote`.
+    pub fn promote_stamped(
+        &self,
+        key: &ImageKey,
+        record: &ImageRecord,
+        stamp: &FileStamp,
+    ) -> Result<PathBuf, StoreError> {
+        self.promote_impl(key, record, Proof::Stamp(*stamp))
     }
 
     fn promote_impl(
         &self,
         key: &ImageKey,
         record: &ImageRecord,
-        rehash: bool,
+        proof: Proof,
     ) -> Result<PathBuf, StoreError> {
         let id = key.image.as_str();
         record.check_endorsable(key, &self.entry_path(key))?;
@@ -72,6 +100,18 @@ impl CacheStore {
                 actual: measured.len,
             });
         }
+        let rehash = match proof {
+            Proof::SizeOnly => false,
+            Proof::Rehash => true,
+            Proof::Stamp(stamp) => {
+                let now =
+                    FileStamp::of(&file).map_err(|e| StoreError::io("stat", &partial_path, e))?;
+                if now != stamp {
+                    tracing::info!(key = %key, "partial file changed since it was hashed: hashing it again");
+                }
+                now != stamp
+            }
+        };
         if rehash {
             let (digest, len) =
                 sha512_reader(&mut file).map_err(|e| StoreError::io("read", &partial_path, e))?;
