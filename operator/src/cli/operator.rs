@@ -89,6 +89,13 @@ pub struct OperatorArgs {
     #[arg(long, default_value_t = 4)]
     pub max_concurrent_downloads: usize,
 
+    /// Reconciles in flight per kind (1-1000). Each holds an API
+    /// connection and its objects while it runs; thousands at once (a new
+    /// cluster, a restart) cost memory and API server load without
+    /// finishing sooner.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_concurrent_reconciles: u16,
+
     /// Allow file:// URLs for lists and images (tests and air-gapped
     /// mirrors; never for untrusted namespaces).
     #[arg(long)]
@@ -159,6 +166,7 @@ pub fn run(args: &OperatorArgs) -> ExitCode {
         watch_namespace: args.watch_namespace.clone(),
         leader,
         max_concurrent_downloads: args.max_concurrent_downloads.max(1),
+        max_concurrent_reconciles: args.max_concurrent_reconciles,
         allow_file_urls: args.allow_file_urls,
         retention: RetentionPolicy {
             max_count: args.keep_expired,

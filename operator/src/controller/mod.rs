@@ -67,6 +67,8 @@ pub struct OperatorConfig {
     pub watch_namespace: Option<String>,
     pub leader: Option<leader::LeaderConfig>,
     pub max_concurrent_downloads: usize,
+    /// Reconciles in flight per controller.
+    pub max_concurrent_reconciles: u16,
     pub allow_file_urls: bool,
     pub retention: RetentionPolicy,
     pub max_clock_skew: Duration,
@@ -167,6 +169,7 @@ where
     let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
+        .modify(slim)
         .reflect(writer)
         .inspect(move |event| match event {
             Ok(watcher::Event::InitDone) => {
@@ -182,6 +185,21 @@ where
         .applied_objects()
         .predicate_filter(trigger_hash, Default::default());
     (reader, ready_rx, stream)
+}
+
+/// Drops what the operator never reads from a watched object before it is
+/// stored or handed on: `managedFields` (a JSON tree per field manager, the
+/// largest part of an ImageSubscription in memory; server-side apply needs
+/// none of it on the client) and kubectl's `last-applied-configuration`
+/// (a copy of the whole manifest). `None`, not an empty list: an empty
+/// list in a write would reset the server's field ownership, and stored
+/// objects are never written back whole, but `None` keeps that true.
+pub(crate) fn slim<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 /// Runs the operator until SIGTERM/SIGINT (or a lost Lease).
@@ -275,6 +293,10 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         },
     );
 
+    // Bounded: unbounded, a start with 10,000 ImageSubscriptions ran them
+    // all at once, each with its own API connection (HTTP/1.1) and task,
+    // and peaked at 576 MiB (docs/benchmarks.md#scale-make-bench-scale).
+    let bounded = controller::Config::default().concurrency(config.max_concurrent_reconciles);
     let list_controller = Controller::for_stream(list_trigger, lists.clone())
         // An Endorser change (or deletion) re-evaluates the lists that
         // name it, once the Endorser store has it.
@@ -289,6 +311,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
             })
         })
         .reconcile_all_on(trust_changed)
+        .with_config(bounded.clone())
         .run(list::reconcile, list::error_policy, Arc::clone(&context))
         .for_each(|result| async move { log_result("ImageListSubscription", result) });
 
@@ -301,6 +324,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
                 move |list: ImageListSubscription| image::images_of(&images, &list)
             },
         )
+        .with_config(bounded.clone())
         .run(image::reconcile, image::error_policy, Arc::clone(&context))
         .for_each(|result| async move { log_result("ImageSubscription", result) });
 
@@ -313,6 +337,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
                 move |list: ImageListSubscription| endorser::endorsers_of(&endorsers, &list)
             },
         )
+        .with_config(bounded)
         .run(
             endorser::reconcile,
             endorser::error_policy,
@@ -390,4 +415,43 @@ pub(crate) fn key_of<K: Resource>(object: &K) -> crate::subscription::ObjectKey 
         object.namespace().as_deref().unwrap_or_default(),
         &object.name_any(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use kube::api::ObjectMeta;
+
+    #[test]
+    fn slim_drops_field_ownership_and_kubectls_copy_only() {
+        let mut image: ImageSubscription = serde_json::from_value(serde_json::json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1",
+            "kind": "ImageSubscription",
+            "metadata": {
+                "name": "a", "namespace": "n",
+                "labels": {"keep": "me"},
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": "{\"big\":true}",
+                    "keep": "me"
+                },
+                "managedFields": [{"manager": "vmlisub", "operation": "Apply",
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {}}}]
+            },
+            "spec": {"subscriptionRef": {"name": "l"}, "identifier": "x"}
+        }))
+        .unwrap();
+        slim(&mut image);
+        let meta: &ObjectMeta = &image.metadata;
+        assert_eq!(meta.managed_fields, None);
+        let annotations = meta.annotations.clone().unwrap();
+        assert_eq!(annotations.len(), 1);
+        assert_eq!(annotations.get("keep").map(String::as_str), Some("me"));
+        assert_eq!(meta.labels.clone().unwrap().len(), 1);
+        // Serialized, it names no managedFields at all (an empty list in a
+        // write would reset the server's field ownership).
+        let json = serde_json::to_value(&image).unwrap();
+        assert!(json["metadata"].get("managedFields").is_none(), "{json}");
+    }
 }

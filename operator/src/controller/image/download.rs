@@ -23,6 +23,10 @@ use crate::transfer::redact_url;
 /// Least time between two progress writes of one download.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
+/// Longest wait for a download slot within one reconcile; then it is
+/// retried after as long again.
+const SLOT_WAIT: Duration = Duration::from_secs(30);
+
 /// Sends the bytes received so far to the reconcile that writes them.
 struct Progress(tokio::sync::watch::Sender<(u64, u64)>);
 
@@ -58,6 +62,13 @@ pub async fn download(
     else {
         return Ok(Action::requeue(Duration::from_secs(5)));
     };
+    // A download slot first, then the Event and the status write: images
+    // waiting for a slot cost no API request. The wait is bounded so that
+    // a reconcile does not hold one of the controller's slots
+    // (`--max-concurrent-reconciles`) behind a long queue of downloads.
+    let Ok(Ok(permit)) = tokio::time::timeout(SLOT_WAIT, context.downloads.acquire()).await else {
+        return Ok(Action::requeue(SLOT_WAIT));
+    };
     let before = status.clone();
     if status.phase != ImagePhase::Downloading {
         context
@@ -82,7 +93,6 @@ pub async fn download(
     let settings = transfer_settings(&list, list_key, context).await?;
     let (progress_tx, mut progress_rx) = tokio::sync::watch::channel((0u64, listed.size));
     let observer = Progress(progress_tx);
-    let permit = context.downloads.acquire().await;
     let started = Instant::now();
     let request = crate::subscription::Download {
         transfer: &settings,
