@@ -130,6 +130,17 @@ fn contract_manager_rules() -> BTreeSet<(String, String, String)> {
         ),
         ("", &["secrets", "configmaps"], &["get"]),
         ("events.k8s.io", &["events"], &["create", "patch"]),
+        // The KubeVirt export.
+        (
+            "cdi.kubevirt.io",
+            &["datavolumes"],
+            &["list", "watch", "create", "delete"],
+        ),
+        (
+            "cdi.kubevirt.io",
+            &["datasources"],
+            &["get", "list", "watch", "create", "patch", "delete"],
+        ),
     ])
 }
 
