@@ -589,3 +589,81 @@ async fn kubevirt_export_lifecycle_with_cdi_crds() -> Result<()> {
     cluster.delete_namespace(&t.ns).await?;
     Ok(())
 }
+
+/// The recipe's objects pass the real API server's validation against
+/// vmlisub's and CDI's CRDs (server-side dry run, nothing is stored): the
+/// exporting ImageSubscription, the fallback DataVolume, and the
+/// VirtualMachine's `dataVolumeTemplates` entry as the DataVolume KubeVirt
+/// makes from it (no KubeVirt CRD here, so the VM itself is checked as a
+/// document by `e2e/tests/packaging.rs`).
+#[tokio::test]
+async fn kubevirt_recipe_objects_pass_crd_validation() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    cluster
+        .apply_crds(vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let cdi_dir = vmlisub_e2e::repo_path("../shared/testdata/kubevirt-cdi");
+    for crd in ["datavolume-crd.yaml", "datasource-crd.yaml"] {
+        cluster.apply_crds(cdi_dir.join(crd)).await?;
+    }
+    let ns = cluster.create_namespace("kubevirt-recipe").await?;
+    let dry_run = kube::api::PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let recipe = |name: &str| -> Result<Vec<Value>> {
+        vmlisub_e2e::read_yaml_documents(vmlisub_e2e::repo_path(format!("docs/recipes/{name}")))
+    };
+    let in_ns = |mut doc: Value| {
+        doc["metadata"]["namespace"] = json!(ns);
+        serde_json::from_value::<DynamicObject>(doc)
+    };
+    let images: Api<DynamicObject> = Api::namespaced_with(
+        cluster.client(),
+        &ns,
+        &vmli("ImageSubscription", "imagesubscriptions"),
+    );
+    let data_volumes: Api<DynamicObject> =
+        Api::namespaced_with(cluster.client(), &ns, &cdi("DataVolume", "datavolumes"));
+    for doc in recipe("kubevirt-imagesubscription.yaml")? {
+        images
+            .create(&dry_run, &in_ns(doc)?)
+            .await
+            .context("kubevirt-imagesubscription.yaml")?;
+    }
+    for doc in recipe("kubevirt-datavolume.yaml")? {
+        data_volumes
+            .create(&dry_run, &in_ns(doc)?)
+            .await
+            .context("kubevirt-datavolume.yaml")?;
+    }
+    let vm = recipe("kubevirt-vm.yaml")?
+        .into_iter()
+        .find(|d| d["kind"] == "VirtualMachine")
+        .context("no VirtualMachine")?;
+    let templates = vm["spec"]["dataVolumeTemplates"]
+        .as_array()
+        .context("no dataVolumeTemplates")?;
+    anyhow::ensure!(!templates.is_empty());
+    for template in templates {
+        let mut dv = template.clone();
+        dv["apiVersion"] = json!("cdi.kubevirt.io/v1beta1");
+        dv["kind"] = json!("DataVolume");
+        data_volumes
+            .create(&dry_run, &in_ns(dv)?)
+            .await
+            .context("kubevirt-vm.yaml dataVolumeTemplates entry")?;
+    }
+    // And the API server does refuse what CDI's schema does not know.
+    let mut bad = templates[0].clone();
+    bad["apiVersion"] = json!("cdi.kubevirt.io/v1beta1");
+    bad["kind"] = json!("DataVolume");
+    bad["spec"]["sourceRef"] = json!("cernvm-4");
+    let refused = data_volumes.create(&dry_run, &in_ns(bad)?).await;
+    anyhow::ensure!(
+        refused.as_ref().err().and_then(vmlisub_e2e::status_code) == Some(422),
+        "a malformed sourceRef was accepted: {refused:?}"
+    );
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
