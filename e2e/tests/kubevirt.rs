@@ -568,6 +568,54 @@ async fn kubevirt_export_lifecycle_with_cdi_crds() -> Result<()> {
     vmlisub_e2e::wait_deleted(&t.data_sources, "two", WAIT).await?;
     vmlisub_e2e::wait_deleted(&t.pvcs, &pvc_two, WAIT).await?;
 
+    // AutoSubscribe: the list's imageExport is copied onto the
+    // ImageSubscriptions it creates, and kept in line when it changes.
+    let image_export = |keep: u32| json!({"kubevirt": {"importsToKeep": keep, "secretExtraHeaders": ["vmlisub-token"]}});
+    apply(json!({
+        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+        "metadata": {"name": "auto"},
+        "spec": {"url": format!("{}/image.list", publisher.url), "interval": "1h",
+                 "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe",
+                 "imageExport": image_export(1)},
+    }))
+    .await?;
+    let owned = "auto-img-two";
+    let what = format!("{owned} with the list's export");
+    eventually(WAIT, &what, || async {
+        let Some(image) = t.images.get_opt(owned).await? else {
+            return Ok(None);
+        };
+        let export = &image.data["spec"]["export"]["kubevirt"];
+        Ok((export["importsToKeep"] == 1
+            && export["secretExtraHeaders"] == json!(["vmlisub-token"]))
+        .then_some(()))
+    })
+    .await?;
+    let dv_auto = t.wait_data_volume(&sum_two, &operator).await?;
+    assert_eq!(
+        dv_auto.metadata.owner_references.as_ref().unwrap()[0].name,
+        owned
+    );
+    assert_eq!(
+        dv_auto.metadata.name.as_deref(),
+        Some(format!("{owned}-{}", &sum_two[..12]).as_str())
+    );
+    vmlisub_e2e::merge_patch(
+        &t.lists,
+        "auto",
+        &json!({"spec": {"imageExport": image_export(3)}}),
+    )
+    .await?;
+    eventually(
+        WAIT,
+        "the changed imageExport on the owned ImageSubscription",
+        || async {
+            let image = t.images.get(owned).await?;
+            Ok((image.data["spec"]["export"]["kubevirt"]["importsToKeep"] == 3).then_some(()))
+        },
+    )
+    .await?;
+
     // Events name each step.
     let events = cluster.events_for(&one).await?;
     let reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
