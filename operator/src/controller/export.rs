@@ -603,3 +603,165 @@ async fn published(image: &ImageSubscription, data_source: &str, pvc: &str, cont
         )
         .await;
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::api::conditions::Condition;
+    use crate::api::{Artifact, ImageSummary};
+    use serde_json::json;
+
+    fn object(value: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn the_image_state_follows_phase_artifact_and_ready() {
+        let at = Timestamp::from_second(0).unwrap();
+        let mut status = ImageSubscriptionStatus {
+            phase: ImagePhase::Available,
+            image: Some(ImageSummary {
+                version: "4.7".into(),
+                sha512: "AB".repeat(64),
+                ..ImageSummary::default()
+            }),
+            artifact: Some(Artifact {
+                digest: format!("sha512:{}", "AB".repeat(64)),
+                url: "http://x/images/ns/l/i".into(),
+                virtual_size: Some(5),
+                ..Artifact::default()
+            }),
+            ..ImageSubscriptionStatus::default()
+        };
+        assert_eq!(
+            image_state(&status),
+            ImageState::Available(Verified {
+                sha512: "ab".repeat(64),
+                url: "http://x/images/ns/l/i".into(),
+                version: "4.7".into(),
+                virtual_size: Some(5),
+            })
+        );
+        status.phase = ImagePhase::Downloading;
+        assert_eq!(
+            image_state(&status),
+            ImageState::Pending {
+                sha512: Some("ab".repeat(64))
+            }
+        );
+        status.phase = ImagePhase::Expired;
+        status.artifact = None;
+        status.conditions.push(Condition::new(
+            types::READY,
+            ConditionStatus::False,
+            "RemovedFromList",
+            "gone",
+            at,
+        ));
+        assert_eq!(
+            image_state(&status),
+            ImageState::Withdrawn {
+                reason: "RemovedFromList".into(),
+                message: "gone".into()
+            }
+        );
+        // Available without an artifact is not something to export.
+        status.phase = ImagePhase::Available;
+        assert!(matches!(image_state(&status), ImageState::Pending { .. }));
+    }
+
+    #[test]
+    fn data_volumes_and_data_sources_are_read_as_cdi_writes_them() {
+        let dv = object(json!({
+            "apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
+            "metadata": {"name": "one-aaaa", "namespace": "ns",
+                         "annotations": {SHA512_ANNOTATION: "AA", CREATED_ANNOTATION: "000000000000000000000007"},
+                         "ownerReferences": [{"apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription", "name": "one", "uid": "u1"}]},
+            "status": {"phase": "Failed", "claimName": "pvc-x",
+                       "conditions": [{"type": "Running", "status": "False", "message": "checksum mismatch"},
+                                      {"type": "Bound", "status": "True", "message": "bound"}]},
+        }));
+        let observed = observed_data_volume(&dv).unwrap();
+        assert_eq!(
+            observed,
+            ObservedDataVolume {
+                name: "one-aaaa".into(),
+                sha512: "aa".into(),
+                created: "000000000000000000000007".into(),
+                phase: "Failed".into(),
+                claim_name: Some("pvc-x".into()),
+                deleting: false,
+                message: "checksum mismatch".into(),
+            }
+        );
+        assert!(owned_by(&dv, "u1"));
+        assert!(!owned_by(&dv, "u2"));
+        assert_eq!(
+            owners_of(&dv),
+            vec![ObjectRef::<ImageSubscription>::new("one").within("ns")]
+        );
+        // Without the digest annotation it is not one of the export's.
+        let foreign = object(json!({
+            "apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
+            "metadata": {"name": "x", "namespace": "ns"},
+        }));
+        assert!(observed_data_volume(&foreign).is_none());
+        assert!(owners_of(&foreign).is_empty());
+
+        let ds = object(json!({
+            "apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataSource",
+            "metadata": {"name": "cernvm", "namespace": "ns",
+                         "ownerReferences": [{"apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription", "name": "one", "uid": "u1"}]},
+            "spec": {"source": {"pvc": {"namespace": "ns", "name": "pvc-x"}}},
+        }));
+        assert_eq!(
+            observed_data_source(&ds, "u1"),
+            ObservedDataSource {
+                ours: true,
+                pvc: Some(("ns".into(), "pvc-x".into()))
+            }
+        );
+        let empty = object(json!({
+            "apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataSource",
+            "metadata": {"name": "cernvm", "namespace": "ns"},
+            "spec": {"source": {}},
+        }));
+        assert_eq!(
+            observed_data_source(&empty, "u1"),
+            ObservedDataSource {
+                ours: false,
+                pvc: None
+            }
+        );
+    }
+
+    #[test]
+    fn only_changes_that_matter_trigger() {
+        let base = json!({
+            "apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
+            "metadata": {"name": "d", "namespace": "ns", "resourceVersion": "1"},
+            "spec": {"source": {}},
+            "status": {"phase": "ImportInProgress", "progress": "10%"},
+        });
+        let mut progressed = base.clone();
+        progressed["status"]["progress"] = json!("50%");
+        progressed["metadata"]["resourceVersion"] = json!("2");
+        let mut succeeded = base.clone();
+        succeeded["status"]["phase"] = json!("Succeeded");
+        let hash = |v: &serde_json::Value| trigger_hash(&object(v.clone()));
+        assert_eq!(hash(&base), hash(&progressed));
+        assert_ne!(hash(&base), hash(&succeeded));
+        let mut claimed = base.clone();
+        claimed["status"]["claimName"] = json!("pvc");
+        assert_ne!(hash(&base), hash(&claimed));
+    }
+
+    #[test]
+    fn created_at_sorts_as_time() {
+        let early = created_at(Timestamp::from_second(9).unwrap());
+        let late = created_at(Timestamp::from_second(10).unwrap());
+        assert_eq!(early.len(), 24);
+        assert!(early < late);
+    }
+}

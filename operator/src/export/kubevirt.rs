@@ -49,6 +49,11 @@ pub const DEFAULT_IMPORTS_TO_KEEP: u32 = 2;
 
 const MIB: u64 = 1024 * 1024;
 
+/// The largest virtual size a DataVolume is sized from by default (1 PiB):
+/// a header claiming more is not believed (set `storage.size` to import
+/// it anyway).
+pub const MAX_DEFAULT_VIRTUAL_SIZE: u64 = 1 << 50;
+
 /// The image, as the export sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageState {
@@ -253,12 +258,13 @@ pub fn label_value(text: &str) -> Option<String> {
 }
 
 /// The storage request: `storage.size`, else the virtual size rounded up
-/// to a whole MiB (at least 1 MiB).
+/// to a whole MiB (at least 1 MiB; none above
+/// [`MAX_DEFAULT_VIRTUAL_SIZE`]).
 pub fn storage_size(config: &KubeVirtExport, virtual_size: Option<u64>) -> Option<String> {
     if let Some(size) = &config.storage.size {
         return Some(size.clone());
     }
-    let bytes = virtual_size?;
+    let bytes = virtual_size.filter(|bytes| *bytes <= MAX_DEFAULT_VIRTUAL_SIZE)?;
     let mib = bytes.div_ceil(MIB).max(1);
     Some(format!("{mib}Mi"))
 }
@@ -449,7 +455,10 @@ fn available(
             blocked = Some(ExportCondition {
                 ok: false,
                 reason: "SizeUnknown".into(),
-                message: "the image's format does not define its virtual size: set spec.export.kubevirt.storage.size".into(),
+                message: match verified.virtual_size {
+                    Some(bytes) => format!("the image's header claims a virtual size of {bytes} bytes, more than the {MAX_DEFAULT_VIRTUAL_SIZE} believed by default: set spec.export.kubevirt.storage.size"),
+                    None => "the image's format does not define its virtual size: set spec.export.kubevirt.storage.size".into(),
+                },
             });
         }
     }

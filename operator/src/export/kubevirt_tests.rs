@@ -697,9 +697,23 @@ fn storage_defaults_to_the_virtual_size_in_whole_mib() {
         Some("10240Mi")
     );
     assert_eq!(
-        storage_size(&config, Some(u64::MAX)).as_deref(),
-        Some("17592186044416Mi")
+        storage_size(&config, Some(MAX_DEFAULT_VIRTUAL_SIZE)).as_deref(),
+        Some("1073741824Mi")
     );
+    // A hostile header is not believed.
+    assert_eq!(
+        storage_size(&config, Some(MAX_DEFAULT_VIRTUAL_SIZE + 1)),
+        None
+    );
+    assert_eq!(storage_size(&config, Some(u64::MAX)), None);
+    let sized = KubeVirtExport {
+        storage: KubeVirtStorage {
+            size: Some("2Ti".into()),
+            ..KubeVirtStorage::default()
+        },
+        ..KubeVirtExport::default()
+    };
+    assert_eq!(storage_size(&sized, Some(u64::MAX)).as_deref(), Some("2Ti"));
     assert_eq!(storage_size(&config, None), None);
 }
 
