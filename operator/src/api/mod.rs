@@ -12,6 +12,7 @@ pub mod duration;
 pub mod endorser;
 pub mod export;
 pub mod image_subscription;
+pub mod kubevirt;
 pub mod list_subscription;
 pub mod names;
 
