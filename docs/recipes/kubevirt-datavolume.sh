@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Fallback for a one-off import: the operator's export (spec.export.kubevirt,
+# see kubevirt.md) creates DataVolumes and a DataSource for every version.
 # Print a CDI DataVolume that imports an Available ImageSubscription's
 # verified image from the vmlisub artifact server, with CDI's own sha512
 # check (`checksum`, CDI v1.65+). Apply it with kubectl:
@@ -10,7 +12,8 @@
 # (CDI's secretExtraHeaders; see kubevirt.md, "Access to the artifact server").
 #
 # Fails (exit 1, nothing printed) unless the ImageSubscription is Available
-# with an artifact URL and a sha512 digest.
+# with a sha512 digest and an artifact URL of the artifact server's form
+# /images/<namespace>/<ImageListSubscription>/<identifier>.
 set -euo pipefail
 
 namespace=""
@@ -33,9 +36,11 @@ phase="$(field '{.status.phase}')"
 url="$(field '{.status.artifact.url}')"
 digest="$(field '{.status.artifact.digest}')"
 ns="$(field '{.metadata.namespace}')"
+list="$(field '{.spec.subscriptionRef.name}')"
 
 [ "$phase" = Available ] || { echo "$sub: phase is '${phase:-none}', not Available" >&2; exit 1; }
 [[ "$url" =~ ^https?://[^[:space:]]+$ ]] || { echo "$sub: no artifact URL in status (is --artifact-base-url set?)" >&2; exit 1; }
+[[ "$url" == *"/images/$ns/$list/"* ]] || { echo "$sub: artifact URL '$url' is not under /images/$ns/$list/" >&2; exit 1; }
 [[ "$digest" =~ ^sha512:[0-9a-f]{128}$ ]] || { echo "$sub: unexpected artifact digest '$digest'" >&2; exit 1; }
 [[ "$dv" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || { echo "bad DataVolume name '$dv'" >&2; exit 2; }
 [[ "$size" =~ ^[0-9]+(\.[0-9]+)?([KMGTPE]i?)?$ ]] || { echo "bad size '$size'" >&2; exit 2; }

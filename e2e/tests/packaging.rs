@@ -130,6 +130,17 @@ fn contract_manager_rules() -> BTreeSet<(String, String, String)> {
         ),
         ("", &["secrets", "configmaps"], &["get"]),
         ("events.k8s.io", &["events"], &["create", "patch"]),
+        // The KubeVirt export.
+        (
+            "cdi.kubevirt.io",
+            &["datavolumes"],
+            &["list", "watch", "create", "delete"],
+        ),
+        (
+            "cdi.kubevirt.io",
+            &["datasources"],
+            &["get", "list", "watch", "create", "patch", "delete"],
+        ),
     ])
 }
 
@@ -355,8 +366,8 @@ fn dockerfile_parser_sees_a_bad_dockerfile() {
 
 #[test]
 fn kubevirt_recipe_documents_have_the_cdi_and_kubevirt_shape() {
-    // Validated as documents only: no CDI or KubeVirt CRD is available here
-    // (see docs/recipes/kubevirt.md).
+    // The shapes as documents (e2e/tests/kubevirt.rs also submits the
+    // DataVolume parts to CDI's CRDs; no KubeVirt CRD is available here).
     let dv_docs = read_yaml_documents(repo_path("docs/recipes/kubevirt-datavolume.yaml")).unwrap();
     let dv = one_of_kind(&dv_docs, "DataVolume");
     assert_eq!(dv["apiVersion"], "cdi.kubevirt.io/v1beta1");
@@ -401,17 +412,28 @@ fn kubevirt_recipe_documents_have_the_cdi_and_kubevirt_shape() {
     );
     assert!(dv["spec"]["storage"]["resources"]["requests"]["storage"].is_string());
 
+    // The VM clones from the DataSource the export keeps up to date.
+    let sub_docs =
+        read_yaml_documents(repo_path("docs/recipes/kubevirt-imagesubscription.yaml")).unwrap();
+    let sub = one_of_kind(&sub_docs, "ImageSubscription");
+    let data_source = &sub["spec"]["export"]["kubevirt"]["dataSource"];
     let vm_docs = read_yaml_documents(repo_path("docs/recipes/kubevirt-vm.yaml")).unwrap();
     let vm = one_of_kind(&vm_docs, "VirtualMachine");
     assert_eq!(vm["apiVersion"], "kubevirt.io/v1");
     assert_eq!(vm["metadata"]["namespace"], dv["metadata"]["namespace"]);
+    assert_eq!(vm["metadata"]["namespace"], sub["metadata"]["namespace"]);
+    let template = &vm["spec"]["dataVolumeTemplates"][0];
+    assert_eq!(
+        template["spec"]["sourceRef"],
+        json!({"kind": "DataSource", "name": data_source})
+    );
     let spec = &vm["spec"]["template"]["spec"];
     let volumes = spec["volumes"].as_array().unwrap();
     let disks = spec["domain"]["devices"]["disks"].as_array().unwrap();
     let dv_volume = volumes
         .iter()
-        .find(|v| v["dataVolume"]["name"] == dv["metadata"]["name"])
-        .expect("the VM does not use the DataVolume");
+        .find(|v| v["dataVolume"]["name"] == template["metadata"]["name"])
+        .expect("the VM does not use its dataVolumeTemplates entry");
     assert!(
         disks.iter().any(|d| d["name"] == dv_volume["name"]),
         "no disk for volume {}",
@@ -1617,8 +1639,10 @@ async fn kubevirt_recipe_script_fills_the_datavolume_from_status() -> Result<()>
     ensure!(!out.status.success() && out.stdout.is_empty(), "{out:?}");
 
     let hex = "ab".repeat(64);
+    // The artifact server's route: /images/<namespace>/<list>/<identifier>
+    // (the sample's list is `cernvm`).
     let url = format!(
-        "http://rel-vmlisub.ops.svc:8080/images/{ns}/cernvm-4/858a817e-0ca2-473f-89d3-d5bdfc51968e"
+        "http://rel-vmlisub.ops.svc:8080/images/{ns}/cernvm/858a817e-0ca2-473f-89d3-d5bdfc51968e"
     );
     merge_patch_status(
         &api,
@@ -1673,6 +1697,24 @@ async fn kubevirt_recipe_script_fills_the_datavolume_from_status() -> Result<()>
     let docs = parse_yaml_documents(&String::from_utf8_lossy(&out.stdout))?;
     let http = &one_of_kind(&docs, "DataVolume")["spec"]["source"]["http"];
     ensure!(http["secretExtraHeaders"] == json!(["vmlisub-token"]) && http["url"] == json!(url));
+
+    // A URL whose path is not the artifact server's route for this
+    // ImageSubscription's list (e.g. the ImageSubscription's own name in
+    // the list's place) is refused.
+    merge_patch_status(
+        &api,
+        "cernvm-4",
+        &json!({"status": {"artifact": {"url": url.replace("/cernvm/", "/cernvm-4/")}}}),
+    )
+    .await?;
+    let out = run(vec!["-n".into(), ns.clone(), "cernvm-4".into()]);
+    ensure!(!out.status.success() && out.stdout.is_empty(), "{out:?}");
+    merge_patch_status(
+        &api,
+        "cernvm-4",
+        &json!({"status": {"artifact": {"url": url}}}),
+    )
+    .await?;
 
     // A digest that is not sha512 hex is refused.
     merge_patch_status(

@@ -13,15 +13,17 @@
 //! * [`transfer`] (HTTP), [`store`] (the cache on disk), [`server`] (the
 //!   artifact server), [`hooks`], [`crl_refresh`] and [`trust::dir`] (CA
 //!   directories): the I/O shells;
+//! * [`export`]: the pure decisions of the exports (KubeVirt CDI);
 //! * [`api`] (the CRDs) and [`cli`].
 
 // The pure core, re-exported under the paths the shells have always used.
-pub use vmlisub_core::{decision, imagelist, reason};
+pub use vmlisub_core::{decision, disk, imagelist, reason};
 
 pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod crl_refresh;
+pub mod export;
 pub mod hooks;
 pub mod server;
 pub mod store;

@@ -660,6 +660,10 @@ fn subscribe_prints_what_sync_then_runs_and_the_listings_follow() {
         image("img-a")["artifact"]["digest"],
         format!("sha512:{sha_a}")
     );
+    // The disk format and virtual size, read from the verified file's
+    // header (no magic number: raw, its virtual size is its size).
+    assert_eq!(image("img-a")["artifact"]["format"], "raw");
+    assert_eq!(image("img-a")["artifact"]["virtualSize"], a.len());
     assert_eq!(image("img-b")["ready"]["status"], "False");
     assert_eq!(status["endorsers"][0]["name"], "live-test-list");
     assert!(status["lists"][0]["status"]["conditions"].is_array());

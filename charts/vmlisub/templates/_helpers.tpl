@@ -121,6 +121,12 @@ carries the same rules; e2e/tests/packaging.rs checks that they stay equal.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+- apiGroups: ["cdi.kubevirt.io"]
+  resources: ["datavolumes"]
+  verbs: ["list", "watch", "create", "delete"]
+- apiGroups: ["cdi.kubevirt.io"]
+  resources: ["datasources"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 {{- end -}}
 
 {{- define "vmlisub.leaderElectionRules" -}}

@@ -10,6 +10,7 @@
 //! * [`imagelist`]: the HEPiX list model and its parser.
 //! * [`trust`]: the grid trust store and S/MIME + CMS verification, with
 //!   RFC 5280 path validation, CRLs and IGTF namespace policies.
+//! * [`disk`]: a disk image's format and virtual size, from its header.
 //! * [`decision`]: whether a verified list may replace the stored one.
 //! * [`store`]: the image cache's pure half: names on disk, records, the
 //!   download/keep/expire plan and the retention plan.
@@ -17,6 +18,7 @@
 //! * [`redact`]: URLs without their credentials, for every message.
 
 pub mod decision;
+pub mod disk;
 pub mod imagelist;
 pub mod reason;
 pub mod redact;

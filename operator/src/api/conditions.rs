@@ -23,6 +23,9 @@ pub mod types {
     pub const AUTO_ENDORSED: &str = "AutoEndorsed";
     /// An image is cached and verified.
     pub const AVAILABLE: &str = "Available";
+    /// An image's `spec.export.kubevirt` DataSource serves its current
+    /// verified version.
+    pub const EXPORTED: &str = "Exported";
 }
 
 /// The status of a condition.

@@ -158,6 +158,11 @@ pub struct ImageListSubscriptionSpec {
     /// Glance web-download, which cannot send a token).
     #[serde(default)]
     pub public_artifacts: bool,
+    /// With `AutoSubscribe`: the `spec.export` of every ImageSubscription
+    /// it creates (kept in line when this changes), so that subscribed
+    /// images are exported too (e.g. to KubeVirt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_export: Option<super::export::ImageExport>,
 }
 
 fn default_interval() -> String {

@@ -10,7 +10,9 @@ pub mod artifact;
 pub mod conditions;
 pub mod duration;
 pub mod endorser;
+pub mod export;
 pub mod image_subscription;
+pub mod kubevirt;
 pub mod list_subscription;
 pub mod names;
 

@@ -369,7 +369,12 @@ fn status_json(state_file: &std::path::Path, state: &State) -> Value {
                 "artifact": status
                     .get("artifact")
                     .filter(|a| a.is_object())
-                    .map(|a| pick(a, &["path", "url", "digest", "size"])),
+                    .map(|a| {
+                        pick(
+                            a,
+                            &["path", "url", "digest", "size", "format", "virtualSize"],
+                        )
+                    }),
             });
             object(key, status, fields)
         })

@@ -28,6 +28,8 @@ pub struct Context {
     pub lists: Store<ImageListSubscription>,
     pub images: Store<ImageSubscription>,
     pub endorsers: Store<Endorser>,
+    /// CDI's kinds and the export's objects, when CDI is installed.
+    pub cdi: Option<super::export::Cdi>,
     recorder: Recorder,
     /// Each list's standing after its last reconcile (what image
     /// reconciles resolve against).
@@ -53,6 +55,7 @@ impl Context {
         images: Store<ImageSubscription>,
         endorsers: Store<Endorser>,
         caches_ready: [tokio::sync::watch::Receiver<bool>; 3],
+        cdi: Option<super::export::Cdi>,
     ) -> Self {
         let reporter = Reporter {
             controller: "vmlisub".into(),
@@ -68,6 +71,7 @@ impl Context {
             lists,
             images,
             endorsers,
+            cdi,
             views: RwLock::new(HashMap::new()),
             downloads,
             trust_changed: tokio::sync::watch::Sender::new(0),
@@ -115,10 +119,11 @@ impl Context {
         };
     }
 
-    /// Waits until the three watches have listed once, so that no decision
+    /// Waits until the three watches (and CDI's two) have listed once, so that no decision
     /// is taken on a partial view of the cluster.
     pub async fn wait_for_caches(&self) {
-        for ready in &self.caches_ready {
+        let cdi = self.cdi.iter().flat_map(|cdi| cdi.ready.iter());
+        for ready in self.caches_ready.iter().chain(cdi) {
             let _ = ready.clone().wait_for(|ready| *ready).await;
         }
     }

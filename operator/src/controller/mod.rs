@@ -6,6 +6,8 @@
 //! * [`image`] keeps each ImageSubscription's image in the cache:
 //!   download, promotion, integrity re-checks, expiry, and a finalizer that
 //!   archives on deletion.
+//! * [`export`] (a step of the image reconcile) keeps the KubeVirt CDI
+//!   DataVolumes and DataSource of `spec.export.kubevirt` in line.
 //! * [`endorser`] reports which subscriptions each Endorser authorises.
 //!
 //! Primary objects are watched through a predicate that passes spec,
@@ -19,6 +21,7 @@ mod claims;
 mod context;
 mod endorser;
 mod error;
+mod export;
 mod image;
 mod inputs;
 pub mod leader;
@@ -273,6 +276,26 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         filtered(api::<ImageSubscription>(&client, namespace), None);
     let (endorsers, endorsers_ready, endorser_trigger) =
         filtered(api::<Endorser>(&client, namespace), Some(endorser_touched));
+    // The KubeVirt export: only when CDI's CRDs are served.
+    let (cdi, cdi_triggers) = match export::discover(&client).await {
+        Some((data_volume, data_source)) => {
+            let (data_volumes, dv_ready, dv_trigger) =
+                export::watch(&client, namespace, &data_volume);
+            let (data_sources, ds_ready, ds_trigger) =
+                export::watch(&client, namespace, &data_source);
+            (
+                Some(export::Cdi {
+                    data_volume,
+                    data_source,
+                    data_volumes,
+                    data_sources,
+                    ready: [dv_ready, ds_ready],
+                }),
+                futures_util::stream::select(dv_trigger, ds_trigger).boxed(),
+            )
+        }
+        None => (None, futures_util::stream::pending().boxed()),
+    };
     let context = Arc::new(Context::new(
         client.clone(),
         core,
@@ -282,6 +305,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         images.clone(),
         endorsers.clone(),
         [lists_ready, images_ready, endorsers_ready],
+        cdi,
     ));
 
     // A CA directory change re-checks every list at once.
@@ -316,6 +340,9 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         .for_each(|result| async move { log_result("ImageListSubscription", result) });
 
     let image_controller = Controller::for_stream(image_trigger, images.clone())
+        // A DataVolume or DataSource of the KubeVirt export changed
+        // (CDI's phase, a deletion): re-plan its ImageSubscription.
+        .reconcile_on(cdi_triggers)
         .watches(
             api::<ImageListSubscription>(&client, namespace),
             watcher::Config::default(),

@@ -8,6 +8,7 @@
 //! them in its manifests, the operator through the API. A rejected update
 //! never touches the last good list or its images.
 
+pub mod disk;
 pub mod failure;
 pub mod inputs;
 mod refresh;

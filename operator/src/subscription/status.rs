@@ -124,6 +124,8 @@ pub fn list_artifact(
         digest: format!("sha512:{}", Sha512Hex::from_digest(&digest).as_str()),
         size: content.len() as u64,
         last_update_time: rfc3339(now),
+        format: String::new(),
+        virtual_size: None,
     }
 }
 
@@ -295,7 +297,19 @@ pub fn artifact(
         digest: format!("sha512:{}", sha512.as_str()),
         size,
         last_update_time: rfc3339(verified_at),
+        format: String::new(),
+        virtual_size: None,
     }
+}
+
+/// `artifact` with the disk format and virtual size of `disk` (see
+/// [`crate::disk::inspect`]).
+pub fn with_disk(mut artifact: Artifact, disk: Option<crate::disk::DiskInfo>) -> Artifact {
+    if let Some(disk) = disk {
+        artifact.format = disk.format.as_str().to_string();
+        artifact.virtual_size = disk.virtual_size;
+    }
+    artifact
 }
 
 /// The image is cached and verified.

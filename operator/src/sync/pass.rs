@@ -412,14 +412,18 @@ impl Syncer {
             if subscription.spec.suspend {
                 // Suspended: keep what is there, report it.
             } else if let (Some(k), Some(cached)) = (&cache_key, cached) {
+                let path = store.image_path(k);
                 let artifact = status::artifact(
                     base_url,
-                    &store.image_path(k),
+                    &path,
                     k,
                     &cached.sha512,
                     cached.size,
                     cached.verified_at,
                 );
+                let disk =
+                    crate::subscription::disk::describe(status.artifact.as_ref(), &artifact, &path);
+                let artifact = status::with_disk(artifact, disk);
                 status::image_available(&mut status, artifact, now);
             } else if let Some(failure) = cache_key.as_ref().and_then(|k| failures.get(k)) {
                 status::image_failed(&mut status, failure, now);

@@ -84,14 +84,17 @@ pub async fn available(
     if status.last_integrity_check.is_none() {
         status.last_integrity_check = Some(imagelist::format_timestamp(cached.verified_at));
     }
+    let path = context.core.store().image_path(key);
     let artifact = status::artifact(
         context.config.artifact_base_url.as_deref(),
-        &context.core.store().image_path(key),
+        &path,
         key,
         &cached.sha512,
         cached.size,
         cached.verified_at,
     );
+    let disk = crate::subscription::disk::describe(status.artifact.as_ref(), &artifact, &path);
+    let artifact = status::with_disk(artifact, disk);
     status::image_available(status, artifact, now);
     Ok(Action::requeue(next_wake(status, listed, interval, now)))
 }

@@ -168,9 +168,14 @@ async fn apply(image: &ImageSubscription, context: &Context) -> Result<Action, C
             keep_in_line(image, &mut status, &list_key, good, context, now).await?
         }
     };
+    let list = context
+        .lists
+        .get(&ObjectRef::new(&list_key.name).within(&list_key.namespace));
+    let exported = super::export::export(image, &mut status, list.as_deref(), context, now).await;
     context
         .apply_status(image, current.as_ref(), &status)
         .await?;
+    exported?;
     context.clear_failures(&key);
     Ok(action)
 }

@@ -90,7 +90,8 @@ pub async fn record_auto_endorser(
 }
 
 /// Creates (server-side apply) the ImageSubscriptions AutoSubscribe
-/// selects and deletes owned ones whose image left the selection.
+/// selects, with the list's `imageExport` as their `spec.export`, and
+/// deletes owned ones whose image left the selection.
 pub async fn auto_subscribe(
     list: &ImageListSubscription,
     key: &ObjectKey,
@@ -116,7 +117,14 @@ pub async fn auto_subscribe(
                 .any(|owner| Some(&owner.uid) == uid.as_ref())
         })
         .collect();
-    let existing_names: BTreeSet<String> = existing.iter().map(|i| i.name_any()).collect();
+    // An owned ImageSubscription is (re-)applied when it is missing or
+    // its export differs from the list's `imageExport`.
+    let export = list.spec.image_export.as_ref();
+    let existing_names: BTreeSet<String> = existing
+        .iter()
+        .filter(|i| i.spec.export.as_ref() == export)
+        .map(|i| i.name_any())
+        .collect();
     let Some(owner) = list.controller_owner_ref(&()) else {
         return Err(ControllerError::MissingField("metadata.uid"));
     };
@@ -125,7 +133,7 @@ pub async fn auto_subscribe(
         if existing_names.contains(&name) {
             continue;
         }
-        let object = serde_json::json!({
+        let mut object = serde_json::json!({
             "apiVersion": "vmli.hepix.org/v1alpha1",
             "kind": "ImageSubscription",
             "metadata": {
@@ -138,9 +146,13 @@ pub async fn auto_subscribe(
                 "identifier": image.identifier.as_str(),
             },
         });
+        if let Some(export) = export {
+            object["spec"]["export"] = serde_json::to_value(export)
+                .map_err(|_| ControllerError::MissingField("spec.imageExport"))?;
+        }
         api.patch(&name, &PatchParams::apply(MANAGER), &Patch::Apply(&object))
             .await?;
-        tracing::info!(list = %key, image = %name, "AutoSubscribe: created");
+        tracing::info!(list = %key, image = %name, "AutoSubscribe: applied");
     }
     for image in existing {
         let name = image.name_any();
