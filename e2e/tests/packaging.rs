@@ -130,6 +130,11 @@ fn contract_manager_rules() -> BTreeSet<(String, String, String)> {
         ),
         ("", &["secrets", "configmaps"], &["get"]),
         ("events.k8s.io", &["events"], &["create", "patch"]),
+        (
+            "batch",
+            &["jobs"],
+            &["create", "get", "list", "watch", "delete"],
+        ),
     ])
 }
 

@@ -121,6 +121,9 @@ carries the same rules; e2e/tests/packaging.rs checks that they stay equal.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["create", "get", "list", "watch", "delete"]
 {{- end -}}
 
 {{- define "vmlisub.leaderElectionRules" -}}

@@ -158,6 +158,12 @@ pub struct ImageListSubscriptionSpec {
     /// Glance web-download, which cannot send a token).
     #[serde(default)]
     pub public_artifacts: bool,
+    /// Event hooks (operator only): a Kubernetes Job from a template for
+    /// each selected event of one of this list's images, with the
+    /// original's `VMILS_EVENT_*` values in its environment; owned by this
+    /// object. Needs the operator's `--hook-jobs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<super::hooks::Hooks>,
 }
 
 fn default_interval() -> String {
@@ -302,4 +308,8 @@ pub struct ImageListSubscriptionStatus {
     /// When the list was last fetched (successfully or not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fetch_time: Option<String>,
+    /// The event hooks' last Job and last failure (with `spec.hooks`).
+    /// Written by the operator's hooks step under its own field manager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<super::hooks::HookStatus>,
 }

@@ -57,11 +57,25 @@ pub fn publish(observed: &Observed<'_>, refresh: &ListRefresh, now: Timestamp) -
     let stalled = conditions::find(&status.conditions, types::STALLED).is_some();
     // A fetch is worth a write (lastFetchTime tells when the publisher was
     // last asked, 304 or not); a re-check of the stored list alone is not.
+    // `status.hooks` is the hooks step's (its own field manager): carried
+    // over so that it is no change here, and left out of the write (see
+    // `without_hooks`).
+    status.hooks = observed.current.and_then(|s| s.hooks.clone());
     let changed = observed.current != Some(&status);
     Published {
         status,
         stalled,
         changed,
+    }
+}
+
+/// The status the list reconcile writes: everything but `hooks`, which
+/// the hooks step writes under its own field manager (a server-side apply
+/// without the field leaves it to its owner).
+pub fn without_hooks(status: &ImageListSubscriptionStatus) -> ImageListSubscriptionStatus {
+    ImageListSubscriptionStatus {
+        hooks: None,
+        ..status.clone()
     }
 }
 
