@@ -28,6 +28,9 @@ pub const IMAGE_LABEL: &str = "vmli.hepix.org/image";
 pub const IMAGE_ANNOTATION: &str = "vmli.hepix.org/image-identifier";
 /// The image's sha512 (hex).
 pub const SHA512_ANNOTATION: &str = "vmli.hepix.org/image-sha512";
+/// When the event fired, to the nanosecond: orders a list's Jobs where
+/// `creationTimestamp` (whole seconds) ties.
+pub const FIRED_AT_ANNOTATION: &str = "vmli.hepix.org/fired-at";
 const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// The prefix of the variables only the operator sets (namespace, list,
 /// ImageSubscription, artifact URL).
@@ -80,6 +83,8 @@ pub struct HookRequest<'a> {
     pub marker: &'a str,
     /// The image's URL on the artifact server, once it is Available.
     pub artifact_url: Option<&'a str>,
+    /// When the event fired.
+    pub fired_at: Timestamp,
 }
 
 /// The hook's timeout: `timeout` within 10 s to 24 h, default 10 m.
@@ -323,6 +328,7 @@ pub fn build_job(hooks: &Hooks, request: &HookRequest<'_>) -> Result<Job, Templa
     let mut annotations = template_meta.annotations;
     annotations.insert(IMAGE_ANNOTATION.into(), request.identifier.into());
     annotations.insert(SHA512_ANNOTATION.into(), request.sha512.into());
+    annotations.insert(FIRED_AT_ANNOTATION.into(), request.fired_at.to_string());
     Ok(Job {
         metadata: ObjectMeta {
             name: Some(job_name(request)),
@@ -361,11 +367,16 @@ pub struct JobSummary {
 /// active pods.
 pub fn summarize(job: &Job) -> Option<JobSummary> {
     let name = job.metadata.name.clone()?;
-    let created = job
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map(|t| t.0)
+    let annotation = |key: &str| {
+        job.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .cloned()
+    };
+    let created = annotation(FIRED_AT_ANNOTATION)
+        .and_then(|t| t.parse::<Timestamp>().ok())
+        .or(job.metadata.creation_timestamp.as_ref().map(|t| t.0))
         .unwrap_or(Timestamp::UNIX_EPOCH);
     let status = job.status.clone().unwrap_or_default();
     let condition = |type_: &str| {
@@ -401,12 +412,7 @@ pub fn summarize(job: &Job) -> Option<JobSummary> {
             .and_then(|l| l.get(key))
             .cloned()
     };
-    let image = job
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(IMAGE_ANNOTATION))
-        .cloned()
+    let image = annotation(IMAGE_ANNOTATION)
         .or_else(|| label(IMAGE_LABEL))
         .unwrap_or_default();
     Some(JobSummary {
@@ -421,7 +427,7 @@ pub fn summarize(job: &Job) -> Option<JobSummary> {
     })
 }
 
-/// Newest first (by creation, then name).
+/// Newest first (by the event's time, then name).
 fn newest_first(jobs: &[JobSummary]) -> Vec<&JobSummary> {
     let mut sorted: Vec<&JobSummary> = jobs.iter().collect();
     sorted.sort_by(|a, b| b.created.cmp(&a.created).then(b.name.cmp(&a.name)));

@@ -57,6 +57,7 @@ fn request<'a>(values: &'a Event, event: HookEvent) -> HookRequest<'a> {
         sha512: "ab",
         marker: "",
         artifact_url: Some("http://vmlisub.example/images/tenant/site/img-one"),
+        fired_at: Timestamp::from_second(1_700_000_000).unwrap(),
     }
 }
 
@@ -122,7 +123,11 @@ fn job_names_are_bounded_deterministic_and_tell_events_and_lives_apart() {
     let event = values(&json!({"dc:identifier": "img-one"}));
     let base = request(&event, HookEvent::AvailablePostfix);
     let name = job_name(&base);
-    assert_eq!(name, job_name(&base.clone()), "a retry gives the same name");
+    let retry = HookRequest {
+        fired_at: Timestamp::from_second(1_800_000_000).unwrap(),
+        ..base.clone()
+    };
+    assert_eq!(name, job_name(&retry), "a retry gives the same name");
     assert!(name.starts_with("site-avail-post-"), "{name}");
     assert!(is_dns1123_label(&name), "{name}");
 
@@ -236,6 +241,23 @@ fn the_job_carries_the_event_in_env_and_is_labelled_and_owned() {
     assert_eq!(annotations["note"], "kept");
     assert_eq!(annotations[IMAGE_ANNOTATION], "img-one");
     assert_eq!(annotations[SHA512_ANNOTATION], "ab");
+    assert_eq!(annotations[FIRED_AT_ANNOTATION], "2023-11-14T22:13:20Z");
+    // Read back, the Job sorts by that time (not the whole-second
+    // creationTimestamp).
+    let mut read_back = Job {
+        metadata: job.metadata.clone(),
+        ..Job::default()
+    };
+    read_back.metadata.annotations.as_mut().unwrap().insert(
+        FIRED_AT_ANNOTATION.into(),
+        "2023-11-14T22:13:20.123456789Z".into(),
+    );
+    assert_eq!(
+        summarize(&read_back).unwrap().created,
+        "2023-11-14T22:13:20.123456789Z"
+            .parse::<Timestamp>()
+            .unwrap()
+    );
     let owner = &meta.owner_references.as_ref().unwrap()[0];
     assert_eq!(
         (

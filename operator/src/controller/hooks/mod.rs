@@ -193,6 +193,7 @@ pub async fn fire(context: &Context, fired: Fired<'_>) {
         sha512: fired.record.sha512.as_str(),
         marker: fired.marker,
         artifact_url: artifact_url.as_deref(),
+        fired_at: Timestamp::now(),
     };
     let job = match job::build_job(hooks, &request) {
         Ok(job) => job,
