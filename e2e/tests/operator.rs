@@ -1560,6 +1560,10 @@ async fn operator_runs_hooks_as_owned_jobs_prunes_and_reports_them() -> Result<(
     )
     .await?;
     assert_eq!(hooks["hooks"]["lastRun"]["event"], "AvailablePostfix");
+    assert_eq!(
+        condition(&hooks, "HookJobs"),
+        Some(("True".into(), "JobCreated".into()))
+    );
     assert_eq!(hooks["hooks"]["lastRun"]["image"], "img-one");
     assert!(
         ready_is(&hooks, "True", ""),
@@ -1690,6 +1694,14 @@ async fn operator_runs_hooks_as_owned_jobs_prunes_and_reports_them() -> Result<(
         |s| s["hooks"]["lastError"]["reason"] == "HookTemplateInvalid",
     )
     .await?;
+    assert_eq!(
+        condition(&hooks, "HookJobs"),
+        Some(("False".into(), "HookTemplateInvalid".into()))
+    );
+    assert!(
+        ready_is(&hooks, "True", ""),
+        "the list itself is fine: {hooks:#}"
+    );
     let message = hooks["hooks"]["lastError"]["message"].as_str().unwrap();
     assert!(message.contains("$(VMILS_EVENT_DC_TITLE)"), "{message}");
     let list = lists.get("site").await?;

@@ -13,6 +13,10 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The condition of a list with `spec.hooks`: True once a Job was
+/// created, False with the reason of the last failure to create one.
+/// Written, like `status.hooks`, by the hooks step alone.
+pub const HOOK_JOBS_CONDITION: &str = "HookJobs";
 /// The default `timeout` of a hook Job.
 pub const DEFAULT_HOOK_TIMEOUT: &str = "10m";
 /// The default number of succeeded and of failed Jobs kept per list.

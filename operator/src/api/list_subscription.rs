@@ -269,7 +269,9 @@ pub struct RejectedImageReport {
 #[serde(rename_all = "camelCase")]
 pub struct ImageListSubscriptionStatus {
     /// `Ready`, `SignatureVerified`, `Endorsed`, `AutoEndorsed`, and
-    /// `Reconciling` (retrying) or `Stalled` (only a fix can help).
+    /// `Reconciling` (retrying) or `Stalled` (only a fix can help); with
+    /// `spec.hooks`, `HookJobs` (False with the reason a Job could not be
+    /// created).
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

@@ -14,10 +14,11 @@ use k8s_openapi::api::core::v1::{Container, EnvVar};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::Digest as _;
 
-use crate::api::LIST_LABEL;
+use crate::api::{Condition, LIST_LABEL};
+
 use crate::api::hooks::{
-    DEFAULT_HOOK_TIMEOUT, HookEvent, HookFailure, HookHistoryLimit, HookJobPhase, HookRun,
-    HookStatus, Hooks,
+    DEFAULT_HOOK_TIMEOUT, HOOK_JOBS_CONDITION, HookEvent, HookFailure, HookHistoryLimit,
+    HookJobPhase, HookRun, HookStatus, Hooks,
 };
 
 /// Marks a hook Job; the value is its event (`AvailablePostfix`, ...).
@@ -492,6 +493,39 @@ pub fn hook_status(
         last_run,
         last_error,
     })
+}
+
+/// The `HookJobs` condition for `status` (none without one), keeping the
+/// transition time of the `current` one while its status stays.
+pub fn hook_condition(
+    status: Option<&HookStatus>,
+    current: &[Condition],
+    now: Timestamp,
+) -> Option<Condition> {
+    let status = status?;
+    let (ok, reason, message) = match (&status.last_error, &status.last_run) {
+        (Some(error), _) => (false, error.reason.as_str(), error.message.clone()),
+        (None, Some(run)) => (
+            true,
+            "JobCreated",
+            format!("Job {} ({} of {})", run.job_name, run.event, run.image),
+        ),
+        (None, None) => return None,
+    };
+    let mut conditions: Vec<Condition> = current
+        .iter()
+        .filter(|c| c.type_ == HOOK_JOBS_CONDITION)
+        .cloned()
+        .collect();
+    crate::subscription::status::set(
+        &mut conditions,
+        HOOK_JOBS_CONDITION,
+        ok,
+        reason,
+        &message,
+        now,
+    );
+    conditions.pop()
 }
 
 /// The Event of a change of the last run: it finished, one way or the

@@ -699,3 +699,31 @@ fn summaries_read_job_conditions() {
     assert_eq!(summarize(&pending).unwrap().phase, HookJobPhase::Pending);
     assert_eq!(summarize(&Job::default()), None);
 }
+
+#[test]
+fn the_hook_jobs_condition_follows_the_status() {
+    use HookJobPhase::*;
+    let t = |s| Timestamp::from_second(s).unwrap();
+    assert_eq!(hook_condition(None, &[], t(1)), None);
+    let ran = hook_status(&[summary("a", 1, Running)], None, None);
+    let ok = hook_condition(ran.as_ref(), &[], t(5)).unwrap();
+    assert_eq!(ok.type_, "HookJobs");
+    assert_eq!(ok.status, crate::api::ConditionStatus::True);
+    assert_eq!(ok.reason, "JobCreated");
+    assert_eq!(ok.message, "Job a (AvailablePostfix of img)");
+    // The same status later: the transition time stays.
+    let later = hook_condition(ran.as_ref(), std::slice::from_ref(&ok), t(50)).unwrap();
+    assert_eq!(later.last_transition_time, ok.last_transition_time);
+    let failure = HookFailure {
+        reason: "HookTemplateInvalid".into(),
+        message: "container handler: command references $(VMILS_EVENT_DC_TITLE)".into(),
+        event: "AvailablePrefix".into(),
+        image: "img".into(),
+        time: crate::imagelist::format_timestamp(t(60)),
+    };
+    let failed = hook_status(&[summary("a", 1, Running)], Some(&failure), None);
+    let bad = hook_condition(failed.as_ref(), std::slice::from_ref(&ok), t(60)).unwrap();
+    assert_eq!(bad.status, crate::api::ConditionStatus::False);
+    assert_eq!(bad.reason, "HookTemplateInvalid");
+    assert_ne!(bad.last_transition_time, ok.last_transition_time);
+}

@@ -30,8 +30,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt as _};
 
 use super::{Context, ControllerError, key_of};
-use crate::api::hooks::{HookEvent, HookFailure, HookStatus};
-use crate::api::{ImageListSubscription, ImageSubscription, LIST_LABEL};
+use crate::api::hooks::{HOOK_JOBS_CONDITION, HookEvent, HookFailure, HookStatus};
+use crate::api::{Condition, ImageListSubscription, ImageSubscription, LIST_LABEL};
 use crate::imagelist;
 use crate::store::ImageRecord;
 use crate::subscription::ObjectKey;
@@ -281,8 +281,11 @@ pub async fn reconcile(
     let key = key_of(&*list);
     let current = list.status.as_ref().and_then(|s| s.hooks.as_ref());
     let Some(hooks) = &list.spec.hooks else {
-        if current.is_some() {
-            apply_hook_status(&context, &list, None).await?;
+        let conditions = list.status.as_ref().map(|s| s.conditions.as_slice());
+        let has_condition = conditions
+            .is_some_and(|c| crate::api::conditions::find(c, HOOK_JOBS_CONDITION).is_some());
+        if current.is_some() || has_condition {
+            apply_hook_status(&context, &list, None, None).await?;
         }
         return Ok(Action::await_change());
     };
@@ -320,8 +323,15 @@ pub async fn reconcile(
         (Vec::new(), Some(failure))
     };
     let status = job::hook_status(&jobs, failure.as_ref(), current);
-    if status.as_ref() != current {
-        apply_hook_status(&context, &list, status.as_ref()).await?;
+    let conditions = list
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let condition = job::hook_condition(status.as_ref(), conditions, Timestamp::now());
+    let current_condition = crate::api::conditions::find(conditions, HOOK_JOBS_CONDITION);
+    if status.as_ref() != current || condition.as_ref() != current_condition {
+        apply_hook_status(&context, &list, status.as_ref(), condition.as_ref()).await?;
         if let Some((warning, reason, note)) = job::finish_event(current, status.as_ref()) {
             let type_ = if warning {
                 EventType::Warning
@@ -366,26 +376,30 @@ async fn list_jobs(
         .collect())
 }
 
-/// Writes `status.hooks` alone, under [`MANAGER`] (None removes it).
+/// Writes `status.hooks` and the `HookJobs` condition alone, under
+/// [`MANAGER`] (what is None is removed: server-side apply drops the fields
+/// this manager applied before and leaves out now; the other conditions
+/// are the list reconcile's entries of the map list and stay).
 async fn apply_hook_status(
     context: &Context,
     list: &ImageListSubscription,
     status: Option<&HookStatus>,
+    condition: Option<&Condition>,
 ) -> Result<(), ControllerError> {
     let key = key_of(list);
     let api: Api<ImageListSubscription> = Api::namespaced(context.client.clone(), &key.namespace);
-    let patch = match status {
-        Some(status) => serde_json::json!({
-            "apiVersion": crate::api::API_VERSION,
-            "kind": "ImageListSubscription",
-            "status": {"hooks": status},
-        }),
-        None => serde_json::json!({
-            "apiVersion": crate::api::API_VERSION,
-            "kind": "ImageListSubscription",
-            "status": {},
-        }),
-    };
+    let mut body = serde_json::Map::new();
+    if let Some(status) = status {
+        body.insert("hooks".into(), serde_json::json!(status));
+    }
+    if let Some(condition) = condition {
+        body.insert("conditions".into(), serde_json::json!([condition]));
+    }
+    let patch = serde_json::json!({
+        "apiVersion": crate::api::API_VERSION,
+        "kind": "ImageListSubscription",
+        "status": body,
+    });
     api.patch_status(
         &key.name,
         &PatchParams::apply(MANAGER).force(),

@@ -234,6 +234,15 @@ fn status_hooks_is_no_change_and_not_written_by_the_list_reconcile() {
     };
     ready(&mut before, true, "Succeeded");
     let core_status = before.clone();
+    set(
+        &mut before.conditions,
+        crate::api::hooks::HOOK_JOBS_CONDITION,
+        false,
+        "HooksDisabled",
+        "off",
+        at(10),
+    );
+    ready(&mut before, true, "Succeeded");
     before.hooks = Some(HookStatus {
         last_run: None,
         last_error: Some(HookFailure {
@@ -248,13 +257,12 @@ fn status_hooks_is_no_change_and_not_written_by_the_list_reconcile() {
     );
     assert!(!published.changed, "an idle reconcile writes nothing");
     assert_eq!(published.status.hooks, before.hooks);
+    assert_eq!(published.status.conditions, before.conditions);
     let written = serde_json::to_value(without_hooks(&published.status)).unwrap();
     assert!(written.get("hooks").is_none(), "{written}");
-    assert_eq!(
-        without_hooks(&published.status),
-        ImageListSubscriptionStatus {
-            hooks: None,
-            ..published.status.clone()
-        }
+    assert!(
+        !written.to_string().contains("HookJobs"),
+        "the hooks step's condition is not the list reconcile's: {written}"
     );
+    assert!(written.to_string().contains("Ready"));
 }
