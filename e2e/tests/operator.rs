@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use kube::api::{Api, DeleteParams, DynamicObject, GroupVersionKind};
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 use sha2::Digest as _;
@@ -1304,6 +1305,421 @@ async fn operator_keeps_the_status_of_a_10000_image_list_small() -> Result<()> {
         table["hv:imagelist"]["hv:images"].as_array().map(Vec::len),
         Some(10_000)
     );
+
+    operator.terminate(Duration::from_secs(10)).await?;
+    uninstall_chart_rbac(&cluster, &site.release).await?;
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+/// The hook Jobs of `ns`, by the label every one carries.
+async fn hook_jobs(cluster: &Cluster, ns: &str) -> Result<Vec<Job>> {
+    let jobs: Api<Job> = Api::namespaced(cluster.client(), ns);
+    Ok(jobs
+        .list(&ListParams::default().labels("vmli.hepix.org/hook-event"))
+        .await?
+        .items)
+}
+
+fn hook_event_of(job: &Job) -> String {
+    job.metadata.labels.as_ref().unwrap()["vmli.hepix.org/hook-event"].clone()
+}
+
+fn env_of(job: &Job) -> std::collections::BTreeMap<String, String> {
+    let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    pod.containers[0]
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|v| Some((v.name.clone(), v.value.clone()?)))
+        .collect()
+}
+
+/// Marks a Job finished the way the Job controller does (there is no
+/// kubelet here: its pods never run).
+async fn finish_job(cluster: &Cluster, ns: &str, name: &str, succeeded: bool) -> Result<()> {
+    let jobs: Api<Job> = Api::namespaced(cluster.client(), ns);
+    let now = jiff::Timestamp::now().to_string();
+    let condition = |type_: &str, reason: &str| {
+        json!({"type": type_, "status": "True", "reason": reason, "message": "e2e",
+               "lastProbeTime": now, "lastTransitionTime": now})
+    };
+    let status = if succeeded {
+        json!({"active": 0, "ready": 0, "terminating": 0, "succeeded": 1, "failed": 0,
+               "completionTime": now, "uncountedTerminatedPods": {},
+               "conditions": [condition("SuccessCriteriaMet", "CompletionsReached"),
+                              condition("Complete", "CompletionsReached")]})
+    } else {
+        json!({"active": 0, "ready": 0, "terminating": 0, "succeeded": 0, "failed": 1,
+               "uncountedTerminatedPods": {},
+               "conditions": [condition("FailureTarget", "BackoffLimitExceeded"),
+                              condition("Failed", "BackoffLimitExceeded")]})
+    };
+    vmlisub_e2e::merge_patch_status(&jobs, name, &json!({"status": status})).await?;
+    Ok(())
+}
+
+/// Issue #13 item 3: `spec.hooks` runs the original's image events as
+/// Jobs, proven up to the Job objects and their ownership (no kubelet: the
+/// pods never run). The Job controller and the garbage collector of the
+/// real kube-controller-manager do their part: `timeout` fails Jobs with
+/// DeadlineExceeded, deleting the list deletes its Jobs.
+#[tokio::test]
+async fn operator_runs_hooks_as_owned_jobs_prunes_and_reports_them() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let ns = cluster.create_namespace("operator-hooks").await?;
+    cluster
+        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let mut site = site(&cluster, &ns, "hooks").await?;
+    site.run.extra_args.push("--hook-jobs".into());
+    let one = b"an image for the hooks".as_slice();
+    let url = site.publish_list("1", &[("img-one", one)])?;
+    let command = json!([
+        "sh",
+        "-c",
+        "exec glancepush \"$VMILS_EVENT_TYPE\" \"$VMILS_EVENT_DC_TITLE\""
+    ]);
+    let list_doc = |timeout: &str, command: &Value| {
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+            "metadata": {"name": "site"},
+            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}],
+                "hooks": {
+                    "jobTemplate": {
+                        "metadata": {"labels": {"team": "cloud"}},
+                        "spec": {"backoffLimit": 0, "template": {"spec": {"containers": [{
+                            "name": "handler", "image": "registry.example/glancepush:1",
+                            "command": command,
+                            "env": [{"name": "OS_CLOUD", "value": "site"},
+                                    {"name": "VMILS_EVENT_TYPE", "value": "Forged"}],
+                        }]}}},
+                    },
+                    "timeout": timeout,
+                    "historyLimit": {"successful": 1, "failed": 1},
+                }},
+        })
+    };
+    apply(&cluster, &ns, site.endorser()).await?;
+    apply(&cluster, &ns, list_doc("1h", &command)).await?;
+    apply(
+        &cluster,
+        &ns,
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+            "metadata": {"name": "one"},
+            "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one"},
+        }),
+    )
+    .await?;
+    let mut operator = site.run.start("operator-hooks-1").await?;
+    wait_status(
+        &cluster,
+        &ns,
+        "ImageSubscription",
+        "one",
+        "img-one Available",
+        &mut operator,
+        |s| s["phase"] == "Available",
+    )
+    .await?;
+
+    // AvailablePrefix and AvailablePostfix: one Job each, owned by the
+    // list, labelled, the event in env only.
+    let lists = api(&cluster, &ns, "ImageListSubscription");
+    let list = lists.get("site").await?;
+    let uid = list.metadata.uid.clone().unwrap();
+    let jobs = eventually(Duration::from_secs(30), "two hook Jobs", || async {
+        let jobs = hook_jobs(&cluster, &ns).await?;
+        Ok((jobs.len() == 2).then_some(jobs))
+    })
+    .await?;
+    let events: std::collections::BTreeSet<String> = jobs.iter().map(hook_event_of).collect();
+    assert_eq!(
+        events,
+        ["AvailablePostfix", "AvailablePrefix"]
+            .map(String::from)
+            .into()
+    );
+    let sha512 = sha512_hex(one);
+    for job in &jobs {
+        let name = job.metadata.name.clone().unwrap();
+        assert!(
+            name.starts_with("site-avail-") && name.len() <= 63,
+            "{name}"
+        );
+        let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str()),
+            ("ImageListSubscription", "site", uid.as_str())
+        );
+        assert_eq!(owner.controller, Some(true));
+        let labels = job.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels["vmli.hepix.org/list"], "site");
+        assert_eq!(labels["vmli.hepix.org/image"], "img-one");
+        assert_eq!(labels["team"], "cloud");
+        let spec = job.spec.as_ref().unwrap();
+        assert_eq!(spec.active_deadline_seconds, Some(3600));
+        let pod = spec.template.spec.as_ref().unwrap();
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(
+            serde_json::to_value(&pod.containers[0].command)?,
+            command,
+            "the command is the template's"
+        );
+        let env = env_of(job);
+        let event = hook_event_of(job);
+        assert_eq!(
+            env["VMILS_EVENT_TYPE"], event,
+            "the template's own is dropped"
+        );
+        assert_eq!(env["VMCATCHER_EVENT_TYPE"], event);
+        assert_eq!(env["VMILS_EVENT_DC_IDENTIFIER"], "img-one");
+        assert_eq!(env["VMILS_EVENT_DC_TITLE"], "Image img-one");
+        assert_eq!(env["VMILS_EVENT_SL_CHECKSUM_SHA512"], sha512);
+        assert_eq!(env["VMILS_EVENT_IL_DC_IDENTIFIER"], LIST_ID);
+        assert_eq!(env["VMLISUB_NAMESPACE"], ns);
+        assert_eq!(env["VMLISUB_LIST"], "site");
+        assert_eq!(env["VMLISUB_IMAGE_SUBSCRIPTION"], "one");
+        assert_eq!(env["OS_CLOUD"], "site");
+        let names: Vec<&str> = pod.containers[0]
+            .env
+            .iter()
+            .flatten()
+            .map(|v| v.name.as_str())
+            .filter(|n| *n == "VMILS_EVENT_TYPE")
+            .collect();
+        assert_eq!(names.len(), 1);
+        if event == "AvailablePostfix" {
+            assert_eq!(
+                env["VMLISUB_ARTIFACT_URL"],
+                format!("{}/images/{ns}/site/img-one", site.run.base_url())
+            );
+        }
+    }
+
+    // A retry creates no duplicate: the operator restarts without the
+    // cached file, downloads the image again and fires both events again,
+    // with the same Job names (AlreadyExists is done).
+    operator.terminate(Duration::from_secs(10)).await?;
+    std::fs::remove_dir_all(site.run.cache_dir.join("endorsed").join(&ns).join("site"))?;
+    let mut operator = site.run.start("operator-hooks-2").await?;
+    eventually(
+        Duration::from_secs(60),
+        "img-one downloaded again",
+        || async {
+            Ok(site
+                .cache_file(&ns, "site", "img-one")
+                .exists()
+                .then_some(()))
+        },
+    )
+    .await?;
+    // The AvailablePostfix hook follows the promotion at once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = hook_jobs(&cluster, &ns).await?;
+    let uids = |jobs: &[Job]| -> std::collections::BTreeSet<String> {
+        jobs.iter()
+            .map(|j| j.metadata.uid.clone().unwrap())
+            .collect()
+    };
+    assert_eq!(uids(&again), uids(&jobs), "the same two Jobs");
+    let list = lists.get("site").await?;
+    let created = cluster
+        .events_for(&list)
+        .await?
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("HookJobCreated"))
+        // Repeats of one reason are a series of one Event.
+        .map(|e| e.series.as_ref().and_then(|s| s.count).unwrap_or(1))
+        .sum::<i32>();
+    assert_eq!(created, 2, "two Jobs created, none again");
+
+    // status.hooks follows the Jobs: AvailablePostfix is the newest.
+    let post = jobs
+        .iter()
+        .find(|j| hook_event_of(j) == "AvailablePostfix")
+        .unwrap();
+    let post_name = post.metadata.name.clone().unwrap();
+    let pre_name = jobs
+        .iter()
+        .find(|j| hook_event_of(j) == "AvailablePrefix")
+        .unwrap()
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    let hooks = wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "status.hooks",
+        &mut operator,
+        |s| s["hooks"]["lastRun"]["jobName"] == post_name.as_str(),
+    )
+    .await?;
+    assert_eq!(hooks["hooks"]["lastRun"]["event"], "AvailablePostfix");
+    assert_eq!(
+        condition(&hooks, "HookJobs"),
+        Some(("True".into(), "JobCreated".into()))
+    );
+    assert_eq!(hooks["hooks"]["lastRun"]["image"], "img-one");
+    assert!(
+        ready_is(&hooks, "True", ""),
+        "hooks leave the list's own status alone: {hooks:#}"
+    );
+    finish_job(&cluster, &ns, &post_name, true).await?;
+    let hooks = wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "lastRun Succeeded",
+        &mut operator,
+        |s| s["hooks"]["lastRun"]["phase"] == "Succeeded",
+    )
+    .await?;
+    assert_eq!(hooks["hooks"]["lastRun"]["succeeded"], 1);
+    assert!(hooks["hooks"]["lastRun"]["finished"].is_string());
+    finish_job(&cluster, &ns, &pre_name, false).await?;
+    // A requested list reconcile (a list status write) keeps status.hooks.
+    request_reconcile(&cluster, &ns, "site", "hooks-1").await?;
+    wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "reconcile handled",
+        &mut operator,
+        |s| s["lastHandledReconcileAt"] == "hooks-1",
+    )
+    .await?;
+    let kept = status(&cluster, &ns, "ImageListSubscription", "site").await?;
+    assert_eq!(kept["hooks"]["lastRun"]["jobName"], post_name.as_str());
+
+    // The expiry events, with a 10 s timeout: the real Job controller
+    // fails them (DeadlineExceeded); historyLimit keeps the newest failed
+    // and the succeeded Job.
+    apply(&cluster, &ns, list_doc("10s", &command)).await?;
+    site.publish_list("2", &[("img-two", b"another".as_slice())])?;
+    request_reconcile(&cluster, &ns, "site", "hooks-2").await?;
+    wait_status(
+        &cluster,
+        &ns,
+        "ImageSubscription",
+        "one",
+        "img-one withdrawn",
+        &mut operator,
+        |s| s["phase"] == "Expired",
+    )
+    .await?;
+    let hooks = wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "ExpirePostfix failed by its deadline",
+        &mut operator,
+        |s| {
+            s["hooks"]["lastRun"]["event"] == "ExpirePostfix"
+                && s["hooks"]["lastRun"]["phase"] == "Failed"
+        },
+    )
+    .await?;
+    let expire_post = hooks["hooks"]["lastRun"]["jobName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let left = eventually(Duration::from_secs(60), "pruned to the limits", || async {
+        let jobs = hook_jobs(&cluster, &ns).await?;
+        let mut names: Vec<String> = jobs
+            .iter()
+            .map(|j| j.metadata.name.clone().unwrap())
+            .collect();
+        names.sort();
+        Ok((names.len() == 2).then_some(names))
+    })
+    .await?;
+    let mut expected = vec![post_name.clone(), expire_post.clone()];
+    expected.sort();
+    assert_eq!(left, expected);
+    let jobs_api: Api<Job> = Api::namespaced(cluster.client(), &ns);
+    let failed = jobs_api.get(&expire_post).await?;
+    let reason = failed
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Failed")
+        .and_then(|c| c.reason);
+    assert_eq!(reason.as_deref(), Some("DeadlineExceeded"));
+    let list = lists.get("site").await?;
+    let reasons: Vec<String> = cluster
+        .events_for(&list)
+        .await?
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r == "HookJobSucceeded"),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|r| r == "HookJobFailed"), "{reasons:?}");
+
+    // A template that would splice a value into the command is refused:
+    // a condition-like lastError and a Warning, and the image is
+    // downloaded all the same.
+    let spliced = json!(["sh", "-c", "glancepush $(VMILS_EVENT_DC_TITLE)"]);
+    apply(&cluster, &ns, list_doc("10s", &spliced)).await?;
+    site.publish_list("3", &[("img-one", one)])?;
+    request_reconcile(&cluster, &ns, "site", "hooks-3").await?;
+    wait_status(
+        &cluster,
+        &ns,
+        "ImageSubscription",
+        "one",
+        "img-one back",
+        &mut operator,
+        |s| s["phase"] == "Available",
+    )
+    .await?;
+    let hooks = wait_status(
+        &cluster,
+        &ns,
+        "ImageListSubscription",
+        "site",
+        "lastError",
+        &mut operator,
+        |s| s["hooks"]["lastError"]["reason"] == "HookTemplateInvalid",
+    )
+    .await?;
+    assert_eq!(
+        condition(&hooks, "HookJobs"),
+        Some(("False".into(), "HookTemplateInvalid".into()))
+    );
+    assert!(
+        ready_is(&hooks, "True", ""),
+        "the list itself is fine: {hooks:#}"
+    );
+    let message = hooks["hooks"]["lastError"]["message"].as_str().unwrap();
+    assert!(message.contains("$(VMILS_EVENT_DC_TITLE)"), "{message}");
+    let list = lists.get("site").await?;
+    assert!(
+        cluster
+            .events_for(&list)
+            .await?
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("HookTemplateInvalid"))
+    );
+    assert_eq!(hook_jobs(&cluster, &ns).await?.len(), 2, "no Job from it");
+
+    // Deleting the list: the garbage collector deletes its Jobs.
+    lists.delete("site", &DeleteParams::default()).await?;
+    eventually(Duration::from_secs(60), "hook Jobs collected", || async {
+        Ok(hook_jobs(&cluster, &ns).await?.is_empty().then_some(()))
+    })
+    .await?;
 
     operator.terminate(Duration::from_secs(10)).await?;
     uninstall_chart_rbac(&cluster, &site.release).await?;

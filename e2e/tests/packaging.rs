@@ -141,6 +141,11 @@ fn contract_manager_rules() -> BTreeSet<(String, String, String)> {
             &["datasources"],
             &["get", "list", "watch", "create", "patch", "delete"],
         ),
+        (
+            "batch",
+            &["jobs"],
+            &["create", "get", "list", "watch", "delete"],
+        ),
     ])
 }
 
@@ -827,6 +832,8 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
     // The CRL directory is the operator's default, on the cache volume.
     assert!(!args.iter().any(|a| a.starts_with("--crl-dir")));
     assert!(!args.contains(&"--no-crl-refresh".to_owned()));
+    // Hook Jobs are off unless asked for (see hooks.enabled).
+    assert!(!args.contains(&"--hook-jobs".to_owned()));
     let env = c["env"].as_array().unwrap();
     let log_format = env.iter().find(|e| e["name"] == "VMLISUB_LOG_FORMAT");
     assert_eq!(log_format.unwrap()["value"], "json");
@@ -1017,6 +1024,9 @@ async fn chart_deployment_is_restricted_and_wired_to_the_operator_flags() -> Res
     let args = args_of(deployment_container(&docs));
     assert!(args.contains(&"--no-crl-refresh".to_owned()), "{args:?}");
     assert!(!args.iter().any(|a| a.starts_with("--crl-refresh-interval")));
+    let docs = render(&["rel", "--namespace", "ops", "--set", "hooks.enabled=true"]);
+    let args = args_of(deployment_container(&docs));
+    assert!(args.contains(&"--hook-jobs".to_owned()), "{args:?}");
 
     // Restricted egress still reaches lists, images and CRLs on 80/443.
     let docs = render(&[
@@ -1924,6 +1934,8 @@ async fn deployment_arguments_are_accepted_by_the_operator_binary() -> Result<()
             "ops",
             "--set",
             "crlRefresh.interval=1h30m",
+            "--set",
+            "hooks.enabled=true",
         ],
         vec![
             "rel",

@@ -71,7 +71,7 @@ impl EventType {
 }
 
 /// The prefixes of the variables a hook sees.
-const PREFIXES: [&str; 2] = ["VMILS_EVENT_", "VMCATCHER_EVENT_"];
+pub const PREFIXES: [&str; 2] = ["VMILS_EVENT_", "VMCATCHER_EVENT_"];
 
 /// Names vmlisub sets itself; an image key never takes them. `IL_*` (the
 /// list's fields) is reserved as a whole.
@@ -143,6 +143,23 @@ impl Event {
             }
         }
         event
+    }
+
+    /// The event of a cached image (its record, and `path`, where the file
+    /// is or will be): what both the CLI's hooks and the operator's hook
+    /// Jobs see.
+    pub fn of_record(
+        kind: EventType,
+        record: &crate::store::ImageRecord,
+        path: &std::path::Path,
+    ) -> Self {
+        Self::image_value(
+            kind,
+            &record.image,
+            record.list.identifier.as_str(),
+            record.list.vo.as_deref(),
+            &path.display().to_string(),
+        )
     }
 
     /// Sets a field unless its value holds a NUL, which no environment

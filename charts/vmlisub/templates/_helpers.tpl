@@ -127,6 +127,9 @@ carries the same rules; e2e/tests/packaging.rs checks that they stay equal.
 - apiGroups: ["cdi.kubevirt.io"]
   resources: ["datasources"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["create", "get", "list", "watch", "delete"]
 {{- end -}}
 
 {{- define "vmlisub.leaderElectionRules" -}}

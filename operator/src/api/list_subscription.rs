@@ -163,6 +163,12 @@ pub struct ImageListSubscriptionSpec {
     /// images are exported too (e.g. to KubeVirt).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_export: Option<super::export::ImageExport>,
+    /// Event hooks (operator only): a Kubernetes Job from a template for
+    /// each selected event of one of this list's images, with the
+    /// original's `VMILS_EVENT_*` values in its environment; owned by this
+    /// object. Needs the operator's `--hook-jobs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<super::hooks::Hooks>,
 }
 
 fn default_interval() -> String {
@@ -268,7 +274,9 @@ pub struct RejectedImageReport {
 #[serde(rename_all = "camelCase")]
 pub struct ImageListSubscriptionStatus {
     /// `Ready`, `SignatureVerified`, `Endorsed`, `AutoEndorsed`, and
-    /// `Reconciling` (retrying) or `Stalled` (only a fix can help).
+    /// `Reconciling` (retrying) or `Stalled` (only a fix can help); with
+    /// `spec.hooks`, `HookJobs` (False with the reason a Job could not be
+    /// created).
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -307,4 +315,8 @@ pub struct ImageListSubscriptionStatus {
     /// When the list was last fetched (successfully or not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fetch_time: Option<String>,
+    /// The event hooks' last Job and last failure (with `spec.hooks`).
+    /// Written by the operator's hooks step under its own field manager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<super::hooks::HookStatus>,
 }

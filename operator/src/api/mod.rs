@@ -11,6 +11,7 @@ pub mod conditions;
 pub mod duration;
 pub mod endorser;
 pub mod export;
+pub mod hooks;
 pub mod image_subscription;
 pub mod kubevirt;
 pub mod list_subscription;

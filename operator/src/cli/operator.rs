@@ -119,6 +119,13 @@ pub struct OperatorArgs {
 
     #[command(flatten)]
     pub crl: super::CrlRefreshArgs,
+
+    /// Create the Kubernetes Jobs of ImageListSubscriptions' `spec.hooks`
+    /// (needs create/get/list/watch/delete on batch Jobs). Whoever may edit
+    /// an ImageListSubscription can then run a pod in its namespace: turn
+    /// it on where they may create Jobs anyway.
+    #[arg(long, env = "VMLISUB_HOOK_JOBS")]
+    pub hook_jobs: bool,
 }
 
 fn host_name() -> String {
@@ -178,6 +185,7 @@ pub fn run(args: &OperatorArgs) -> ExitCode {
         max_clock_skew: Duration::from_secs(args.max_clock_skew),
         crl_dir: args.crl.dir_or(&args.cache_dir.join("state").join("crls")),
         crl_refresh_interval: args.crl.interval(),
+        hook_jobs: args.hook_jobs,
     };
     let runtime = match super::runtime(tokio::runtime::Builder::new_multi_thread()) {
         Ok(runtime) => runtime,

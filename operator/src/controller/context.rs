@@ -42,6 +42,8 @@ pub struct Context {
     caches_ready: [tokio::sync::watch::Receiver<bool>; 3],
     /// Consecutive failed reconciles per object, for the backoff.
     failures: std::sync::Mutex<HashMap<ObjectKey, u32>>,
+    /// The hook Jobs' failures and wake-ups (`spec.hooks`).
+    pub hooks: super::hooks::HookState,
 }
 
 impl Context {
@@ -76,6 +78,7 @@ impl Context {
             downloads,
             trust_changed: tokio::sync::watch::Sender::new(0),
             failures: std::sync::Mutex::new(HashMap::new()),
+            hooks: super::hooks::HookState::default(),
             caches_ready,
         }
     }

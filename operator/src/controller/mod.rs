@@ -22,6 +22,7 @@ mod context;
 mod endorser;
 mod error;
 mod export;
+mod hooks;
 mod image;
 mod inputs;
 pub mod leader;
@@ -79,6 +80,9 @@ pub struct OperatorConfig {
     pub crl_dir: PathBuf,
     /// Time between CRL refreshes; `None` turns them off.
     pub crl_refresh_interval: Option<Duration>,
+    /// Create the Jobs of `spec.hooks` (`--hook-jobs`). Off, a list's
+    /// hooks are reported as `HooksDisabled`.
+    pub hook_jobs: bool,
 }
 
 /// Why the operator stopped.
@@ -372,11 +376,44 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         )
         .for_each(|result| async move { log_result("Endorser", result) });
 
+    // spec.hooks: a controller of lists that watches the Jobs they own
+    // (only when hook Jobs are on: off, it needs no Job permission).
+    let hook_wake_ups = context.hooks.wake_ups();
+    let hooks_controller = Controller::new(
+        api::<ImageListSubscription>(&client, namespace),
+        watcher::Config::default().any_semantic(),
+    );
+    let hooks_controller = if config.hook_jobs {
+        hooks_controller.owns(
+            api::<k8s_openapi::api::batch::v1::Job>(&client, namespace),
+            watcher::Config::default()
+                .labels(hooks::job::HOOK_EVENT_LABEL)
+                .any_semantic(),
+        )
+    } else {
+        hooks_controller
+    };
+    let hooks_controller = hooks_controller
+        .reconcile_on(futures_util::stream::unfold(
+            hook_wake_ups,
+            |receiver| async move {
+                let mut receiver = receiver?;
+                let list = receiver.recv().await?;
+                Some((list, Some(receiver)))
+            },
+        ))
+        .run(hooks::reconcile, hooks::error_policy, Arc::clone(&context))
+        .for_each(|result| async move { log_result("ImageListSubscription hooks", result) });
+
     let housekeeping = context::housekeeping(Arc::clone(&context));
     // Only the leader refreshes CRLs (it alone reconciles).
     let crl_refresh = context::crl_refresh(Arc::clone(&context));
-    let controllers =
-        futures_util::future::join3(list_controller, image_controller, endorser_controller);
+    let controllers = futures_util::future::join4(
+        list_controller,
+        image_controller,
+        endorser_controller,
+        hooks_controller,
+    );
     let lost = async {
         match &lease {
             Some(held) => held.lost().await,

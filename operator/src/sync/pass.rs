@@ -113,13 +113,7 @@ pub fn images_of<'m>(
 
 /// A hook event for an image of the cache.
 fn image_event(kind: EventType, record: &ImageRecord, path: &Path) -> Event {
-    Event::image_value(
-        kind,
-        &record.image,
-        record.list.identifier.as_str(),
-        record.list.vo.as_deref(),
-        &path.display().to_string(),
-    )
+    Event::of_record(kind, record, path)
 }
 
 /// Runs the hooks around a download and draws its progress.

@@ -10,11 +10,13 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 
 use super::integrity::available;
+use crate::api::hooks::HookEvent;
 use crate::api::{DownloadProgress, ImagePhase, ImageSubscription, ImageSubscriptionStatus};
+use crate::controller::hooks;
 use crate::controller::inputs::transfer_settings;
 use crate::controller::{Context, ControllerError};
 use crate::imagelist::{self, Image};
-use crate::store::ImageKey;
+use crate::store::{ImageKey, ImageRecord};
 use crate::subscription::select::resolve_image_url;
 use crate::subscription::status;
 use crate::subscription::{DownloadObserver, GoodList, ObjectKey};
@@ -70,6 +72,7 @@ pub async fn download(
         return Ok(Action::requeue(SLOT_WAIT));
     };
     let before = status.clone();
+    let marker = hooks::marker_of(status);
     if status.phase != ImagePhase::Downloading {
         context
             .event(
@@ -86,6 +89,27 @@ pub async fn download(
                 ),
             )
             .await;
+        match ImageRecord::new(
+            key.clone(),
+            listed,
+            &good.parsed.list,
+            good.digest.clone(),
+            now,
+        ) {
+            Ok(record) => {
+                let path = context.core.store().image_path(key);
+                let fired = hooks::Fired {
+                    image,
+                    list_key,
+                    event: HookEvent::AvailablePrefix,
+                    record: &record,
+                    path: &path,
+                    marker: &marker,
+                };
+                hooks::fire(context, fired).await;
+            }
+            Err(err) => tracing::warn!(image = %key, error = %err, "no AvailablePrefix hook"),
+        }
     }
     status::image_downloading(status, progress_of(0, listed.size), now);
     context.apply_status(image, Some(&before), status).await?;
@@ -146,6 +170,20 @@ pub async fn download(
                     ),
                 )
                 .await;
+            match context.core.store().record(key) {
+                Ok(record) => {
+                    let fired = hooks::Fired {
+                        image,
+                        list_key,
+                        event: HookEvent::AvailablePostfix,
+                        record: &record,
+                        path: &path,
+                        marker: &marker,
+                    };
+                    hooks::fire(context, fired).await;
+                }
+                Err(err) => tracing::warn!(image = %key, error = %err, "no AvailablePostfix hook"),
+            }
             status.last_integrity_check = Some(imagelist::format_timestamp(Timestamp::now()));
             available(image, status, key, listed, context, Timestamp::now()).await
         }

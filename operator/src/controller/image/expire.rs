@@ -5,8 +5,10 @@
 use jiff::Timestamp;
 use kube::runtime::events::EventType;
 
+use crate::api::hooks::HookEvent;
 use crate::api::{ImageSubscription, ImageSubscriptionStatus};
 use crate::controller::claims::{claimed_keys, key_for};
+use crate::controller::hooks;
 use crate::controller::{Context, ControllerError, key_of};
 use crate::reason::{Reason as _, camel_case};
 use crate::store::{ExpireReason, ImageKey};
@@ -34,6 +36,25 @@ pub async fn expire_file(
     if context.core.store().cached(key).is_none() {
         return;
     }
+    let record = context.core.store().record(key).ok();
+    let path = context.core.store().image_path(key);
+    let marker = hooks::marker_of(status);
+    let fire = |event| {
+        let (record, path, marker, list_key) = (&record, &path, &marker, &list_key);
+        async move {
+            if let Some(record) = record {
+                let fired = hooks::Fired {
+                    image,
+                    list_key,
+                    event,
+                    record,
+                    path,
+                    marker,
+                };
+                hooks::fire(context, fired).await;
+            }
+        }
+    };
     context
         .event(
             image,
@@ -43,6 +64,7 @@ pub async fn expire_file(
             format!("{key}: {}", reason.code()),
         )
         .await;
+    fire(HookEvent::ExpirePrefix).await;
     match context.core.store().expire(key, reason, now) {
         Ok(entry) => {
             context
@@ -60,6 +82,7 @@ pub async fn expire_file(
                     ),
                 )
                 .await;
+            fire(HookEvent::ExpirePostfix).await;
             status::record_history(status, reason, &entry.name, now);
             status.artifact = None;
         }

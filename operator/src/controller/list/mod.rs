@@ -139,7 +139,7 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
     context.set_view(key.clone(), Some(refresh.view.clone()));
     if published.changed {
         context
-            .apply_status(list, current, &published.status)
+            .apply_status(list, None, &status::without_hooks(&published.status))
             .await?;
         for event in status::events(current, &published.status, &refresh.view) {
             context

@@ -7,6 +7,7 @@ use kube::runtime::events::EventType;
 
 use crate::api::ImageListSubscriptionStatus;
 use crate::api::conditions::{self, types};
+use crate::api::hooks::HOOK_JOBS_CONDITION;
 use crate::subscription::status::set;
 use crate::subscription::{ListRefresh, ListView};
 
@@ -57,12 +58,44 @@ pub fn publish(observed: &Observed<'_>, refresh: &ListRefresh, now: Timestamp) -
     let stalled = conditions::find(&status.conditions, types::STALLED).is_some();
     // A fetch is worth a write (lastFetchTime tells when the publisher was
     // last asked, 304 or not); a re-check of the stored list alone is not.
+    // `status.hooks` is the hooks step's (its own field manager): carried
+    // over so that it is no change here, and left out of the write (see
+    // `without_hooks`).
+    status.hooks = observed.current.and_then(|s| s.hooks.clone());
+    if let Some(hook_jobs) = observed
+        .current
+        .and_then(|s| conditions::find(&s.conditions, HOOK_JOBS_CONDITION))
+        && conditions::find(&status.conditions, HOOK_JOBS_CONDITION).is_none()
+    {
+        let at = observed
+            .current
+            .and_then(|s| {
+                s.conditions
+                    .iter()
+                    .position(|c| c.type_ == HOOK_JOBS_CONDITION)
+            })
+            .unwrap_or(status.conditions.len())
+            .min(status.conditions.len());
+        status.conditions.insert(at, hook_jobs.clone());
+    }
     let changed = observed.current != Some(&status);
     Published {
         status,
         stalled,
         changed,
     }
+}
+
+/// The status the list reconcile writes: everything but `hooks`, which
+/// the hooks step writes under its own field manager (a server-side apply
+/// without the field leaves it to its owner).
+pub fn without_hooks(status: &ImageListSubscriptionStatus) -> ImageListSubscriptionStatus {
+    let mut written = ImageListSubscriptionStatus {
+        hooks: None,
+        ..status.clone()
+    };
+    conditions::remove_condition(&mut written.conditions, HOOK_JOBS_CONDITION);
+    written
 }
 
 /// An Event to emit.

@@ -222,3 +222,47 @@ fn events_warn_once_per_rejection_and_name_a_withdrawal() {
     );
     assert_eq!(withdrawn[0].action, "Withdraw");
 }
+
+/// `status.hooks` is the hooks step's: the list reconcile neither counts
+/// it as a change (the core's status never has it) nor writes it.
+#[test]
+fn status_hooks_is_no_change_and_not_written_by_the_list_reconcile() {
+    use crate::api::hooks::{HookFailure, HookStatus};
+    let mut before = ImageListSubscriptionStatus {
+        observed_generation: Some(2),
+        ..Default::default()
+    };
+    ready(&mut before, true, "Succeeded");
+    let core_status = before.clone();
+    set(
+        &mut before.conditions,
+        crate::api::hooks::HOOK_JOBS_CONDITION,
+        false,
+        "HooksDisabled",
+        "off",
+        at(10),
+    );
+    ready(&mut before, true, "Succeeded");
+    before.hooks = Some(HookStatus {
+        last_run: None,
+        last_error: Some(HookFailure {
+            reason: "HooksDisabled".into(),
+            ..HookFailure::default()
+        }),
+    });
+    let published = publish(
+        &observed(Some(&before)),
+        &refresh(ListView::Good(Arc::new(good())), false, core_status),
+        at(3700),
+    );
+    assert!(!published.changed, "an idle reconcile writes nothing");
+    assert_eq!(published.status.hooks, before.hooks);
+    assert_eq!(published.status.conditions, before.conditions);
+    let written = serde_json::to_value(without_hooks(&published.status)).unwrap();
+    assert!(written.get("hooks").is_none(), "{written}");
+    assert!(
+        !written.to_string().contains("HookJobs"),
+        "the hooks step's condition is not the list reconcile's: {written}"
+    );
+    assert!(written.to_string().contains("Ready"));
+}
