@@ -22,6 +22,7 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod crl_refresh;
+pub mod export;
 pub mod hooks;
 pub mod server;
 pub mod store;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::artifact::Artifact;
 use super::conditions::Condition;
+use super::export::{ExportStatus, ImageExport};
 use super::list_subscription::{ImageSummary, LocalObjectReference};
 
 /// An image to cache.
@@ -50,6 +51,9 @@ pub struct ImageSubscriptionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
     pub integrity_interval: Option<String>,
+    /// Where to publish the verified image beyond the cache (Glance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ImageExport>,
 }
 
 /// The lifecycle of a cached image, for people.
@@ -126,4 +130,7 @@ pub struct ImageSubscriptionStatus {
     /// cached file), then wait for this field to show it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
+    /// Where the exports of `spec.export` stand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportStatus>,
 }

@@ -10,6 +10,7 @@ pub mod artifact;
 pub mod conditions;
 pub mod duration;
 pub mod endorser;
+pub mod export;
 pub mod image_subscription;
 pub mod list_subscription;
 pub mod names;

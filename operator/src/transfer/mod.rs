@@ -34,6 +34,7 @@
 //!   line or the sidecar ([`vmlisub_core::redact`]).
 //! * `file://` only when explicitly allowed (tests, air-gapped mirrors).
 
+mod api;
 mod config;
 mod download;
 mod error;
@@ -52,6 +53,7 @@ use reqwest::{RequestBuilder, Response, Url};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
+pub use api::{ApiBody, ApiRequest, ApiResponse, MAX_API_RESPONSE_BYTES};
 pub use config::{APPDB_TOKEN_PASSWORD, Auth, DEFAULT_USER_AGENT, ProxyConfig, TransferConfig};
 pub use download::{Downloaded, Progress, sidecar_path};
 pub use error::{TimeoutPhase, TransferError};
