@@ -8,6 +8,7 @@
 
 mod download;
 mod expire;
+mod export;
 mod integrity;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use kube::{Api, ResourceExt as _};
 use super::claims::key_for;
 use super::{Context, ControllerError, key_of};
 use crate::api::conditions::types;
+use crate::api::export::GlanceExportState;
 use crate::api::{ImageListSubscription, ImagePhase, ImageSubscription, ImageSubscriptionStatus};
 use crate::imagelist::{self, ImageId};
 use crate::reason::camel_case;
@@ -167,6 +169,18 @@ async fn apply(image: &ImageSubscription, context: &Context) -> Result<Action, C
         (Some(ListView::Good(good)), _) => {
             keep_in_line(image, &mut status, &list_key, good, context, now).await?
         }
+    };
+    // spec.export: publish what the cache now holds (or retire it).
+    let listed = match &view {
+        Some(ListView::Good(good)) => resolve(image, good),
+        _ => None,
+    };
+    let action = match export::glance(image, &mut status, listed, context, now).await? {
+        // Look again soon while Glance imports or after a failure.
+        Some(GlanceExportState::Importing | GlanceExportState::Failed) => {
+            Action::requeue(Duration::from_secs(60))
+        }
+        _ => action,
     };
     context
         .apply_status(image, current.as_ref(), &status)
