@@ -251,46 +251,6 @@ impl OpenStack {
                 &ks.join(log),
             );
         };
-        let uid = current_user_and_group();
-        manage(&["db_sync"], "db_sync.log");
-        wal(&python, &ks.join("keystone.sqlite"));
-        manage(
-            &[
-                "fernet_setup",
-                "--keystone-user",
-                &uid.0,
-                "--keystone-group",
-                &uid.1,
-            ],
-            "fernet.log",
-        );
-        manage(
-            &[
-                "credential_setup",
-                "--keystone-user",
-                &uid.0,
-                "--keystone-group",
-                &uid.1,
-            ],
-            "credential.log",
-        );
-        manage(
-            &[
-                "bootstrap",
-                "--bootstrap-password",
-                ADMIN_PASSWORD,
-                "--bootstrap-admin-url",
-                &keystone,
-                "--bootstrap-public-url",
-                &keystone,
-                "--bootstrap-internal-url",
-                &keystone,
-                "--bootstrap-region-id",
-                "RegionOne",
-            ],
-            "bootstrap.log",
-        );
-
         // Glance: sqlite, file store, keystone auth, web-download.
         let gl = root.join("glance");
         for sub in ["images", "staging", "tasks"] {
@@ -324,18 +284,66 @@ impl OpenStack {
             ),
         )
         .unwrap();
-        let mut db_sync = Command::new(venv.join("bin/glance-manage"));
-        db_sync
-            .env("OS_GLANCE_CONFIG_DIR", &gl)
-            .arg("--config-file")
-            .arg(gl.join("glance-api.conf"))
-            .arg("db_sync");
-        run(
-            "glance-manage db_sync",
-            &mut db_sync,
-            &gl.join("db_sync.log"),
-        );
-        wal(&python, &gl.join("glance.sqlite"));
+        // Both databases at once (each setup command is seconds of Python
+        // start-up).
+        std::thread::scope(|scope| {
+            let glance_db = scope.spawn(|| {
+                let mut db_sync = Command::new(venv.join("bin/glance-manage"));
+                db_sync
+                    .env("OS_GLANCE_CONFIG_DIR", &gl)
+                    .arg("--config-file")
+                    .arg(gl.join("glance-api.conf"))
+                    .arg("db_sync");
+                run(
+                    "glance-manage db_sync",
+                    &mut db_sync,
+                    &gl.join("db_sync.log"),
+                );
+                wal(&python, &gl.join("glance.sqlite"));
+            });
+            let uid = current_user_and_group();
+            manage(&["db_sync"], "db_sync.log");
+            wal(&python, &ks.join("keystone.sqlite"));
+            manage(
+                &[
+                    "fernet_setup",
+                    "--keystone-user",
+                    &uid.0,
+                    "--keystone-group",
+                    &uid.1,
+                ],
+                "fernet.log",
+            );
+            manage(
+                &[
+                    "credential_setup",
+                    "--keystone-user",
+                    &uid.0,
+                    "--keystone-group",
+                    &uid.1,
+                ],
+                "credential.log",
+            );
+            manage(
+                &[
+                    "bootstrap",
+                    "--bootstrap-password",
+                    ADMIN_PASSWORD,
+                    "--bootstrap-admin-url",
+                    &keystone,
+                    "--bootstrap-public-url",
+                    &keystone,
+                    "--bootstrap-internal-url",
+                    &keystone,
+                    "--bootstrap-region-id",
+                    "RegionOne",
+                ],
+                "bootstrap.log",
+            );
+            if let Err(panic) = glance_db.join() {
+                std::panic::resume_unwind(panic);
+            }
+        });
 
         let mut stack = Self {
             dir,

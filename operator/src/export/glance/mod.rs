@@ -221,7 +221,7 @@ async fn run(
             let formats = metadata::formats(image.format.as_deref(), &read_magic(path).await?);
             let uri = match (spec.method, url) {
                 (GlanceImportMethod::Upload, _) | (_, None) => None,
-                (_, Some(url)) if url.is_empty() => None,
+                (_, Some("")) => None,
                 (_, Some(url)) => {
                     if glance
                         .import_methods()

@@ -368,7 +368,12 @@ mod tests {
         assert_eq!(plan.state, GlanceExportState::Importing);
 
         let queued = image("1", "queued", A, None);
-        let plan = super::plan(&current(A, &fields), &[queued.clone()], Hide, Deactivate);
+        let plan = super::plan(
+            &current(A, &fields),
+            std::slice::from_ref(&queued),
+            Hide,
+            Deactivate,
+        );
         assert_eq!(
             plan.actions,
             vec![Action::Fill {
@@ -381,7 +386,7 @@ mod tests {
             fields: &fields,
             web_download: true,
         };
-        let plan = super::plan(&web, &[queued.clone()], Hide, Deactivate);
+        let plan = super::plan(&web, std::slice::from_ref(&queued), Hide, Deactivate);
         assert_eq!(
             plan.actions,
             vec![Action::Fill {
@@ -447,7 +452,12 @@ mod tests {
         let fields = wanted();
         let old = image("old", "active", B, Some(B));
         // New version not there yet: create it, leave the old alone.
-        let plan = plan(&current(A, &fields), &[old.clone()], Hide, Deactivate);
+        let plan = plan(
+            &current(A, &fields),
+            std::slice::from_ref(&old),
+            Hide,
+            Deactivate,
+        );
         assert_eq!(plan.actions, vec![Action::Create]);
         // Importing: still leave it.
         let mut importing = image("new", "importing", A, None);
