@@ -27,7 +27,8 @@ build:
 
 e2e:
 	$(CARGO) build -p vmlisub --locked
-	bash e2e/run.sh
+	bash e2e/openstack/install.sh >/dev/null
+	VMLISUB_OPENSTACK_REQUIRE=1 bash e2e/run.sh
 
 QUICKSTART := /tmp/vmlisub-quickstart
 SYNC_QUICKSTART = $(CARGO) run --release --quiet -p vmlisub -- sync --once --allow-file-urls \
