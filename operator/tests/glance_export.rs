@@ -205,6 +205,7 @@ fn glance_export_against_real_keystone_and_glance() {
     eprintln!("Keystone and Glance ready in {:?}", started.elapsed());
     upload_path_with_application_credential(&stack);
     web_download_path_with_token(&stack);
+    failed_web_download_falls_back_to_upload(&stack);
     eprintln!("Glance export scenarios done in {:?}", started.elapsed());
 }
 
@@ -441,4 +442,48 @@ fn web_download_path_with_token(stack: &OpenStack) {
     let images = stack.images_of("default/web-list");
     assert!(images.is_empty(), "{images:#?}");
     assert_eq!(site.status("w")["export"]["glance"]["state"], "Retired");
+}
+
+/// The artifact URL answers 404: Glance's web-download fails, marks the
+/// image (`os_glance_failed_import`), and the same run uploads instead.
+fn failed_web_download_falls_back_to_upload(stack: &OpenStack) {
+    let site = Site::new();
+    let web = Web::http();
+    let bytes: &[u8] = b"an image whose artifact URL is not served";
+    site.publish("fallback-list", "1", &[("img-f", bytes)]);
+    let export = format!(
+        r#"    glance:
+      endpoint: "{glance}"
+      credentialsSecretRef: {{name: glance-credentials}}"#,
+        glance = stack.glance
+    );
+    site.manifests(
+        "fallback-list",
+        "f",
+        "img-f",
+        &export,
+        &[("token", &stack.admin_token)],
+    );
+    let run = site.sync(Some(&web.url("")));
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        text(&run),
+        stack.glance_log()
+    );
+    let status = site.status("f");
+    assert_eq!(
+        status["export"]["glance"]["state"], "Exported",
+        "{status:#}"
+    );
+    assert_eq!(status["export"]["glance"]["method"], "upload", "{status:#}");
+    let images = stack.images_of("default/fallback-list");
+    assert_eq!(images.len(), 1, "{images:#?}");
+    assert_eq!(images[0]["os_hash_value"], sha512_hex(bytes).as_str());
+    assert!(
+        web.take_seen()
+            .iter()
+            .any(|seen| seen.path == "/images/default/fallback-list/img-f" && seen.status == 404),
+        "Glance tried the artifact URL first"
+    );
 }
