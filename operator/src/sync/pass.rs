@@ -564,7 +564,7 @@ impl Syncer {
                 Some(Err(message)) => crate::api::export::GlanceExportStatus {
                     state: crate::api::export::GlanceExportState::Failed,
                     last_error: Some(message.clone()),
-                    last_sync_time: now.to_string(),
+                    last_sync_time: crate::imagelist::format_timestamp(now),
                     ..previous.cloned().unwrap_or_default()
                 },
                 None => continue,

@@ -113,7 +113,7 @@ pub fn architecture(arch: &str) -> Option<String> {
 pub fn mutable_fields(
     image: &Image,
     export: &GlanceExport,
-    list_title_fallback: &str,
+    fallback_name: &str,
 ) -> BTreeMap<String, Value> {
     let mut fields = BTreeMap::new();
     let text = |v: &str| Value::String(v.to_string());
@@ -122,7 +122,7 @@ pub fn mutable_fields(
         .clone()
         .filter(|n| !n.trim().is_empty())
         .or_else(|| Some(image.title.clone()).filter(|t| !t.trim().is_empty()))
-        .unwrap_or_else(|| list_title_fallback.to_string());
+        .unwrap_or_else(|| fallback_name.to_string());
     fields.insert("name".into(), Value::String(name));
     fields.insert("visibility".into(), text(export.visibility.as_str()));
     if let Some(distro) = os_distro(image) {

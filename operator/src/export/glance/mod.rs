@@ -168,7 +168,7 @@ pub fn failed_status(
     GlanceExportStatus {
         state: GlanceExportState::Failed,
         last_error: Some(format!("{}: {error}", error.reason())),
-        last_sync_time: now.to_string(),
+        last_sync_time: crate::imagelist::format_timestamp(now),
         ..previous.cloned().unwrap_or_default()
     }
 }
@@ -185,7 +185,7 @@ pub async fn export(
 ) -> GlanceExportStatus {
     match run(glance, spec, source, previous, timing).await {
         Ok(mut status) => {
-            status.last_sync_time = now.to_string();
+            status.last_sync_time = crate::imagelist::format_timestamp(now);
             status
         }
         Err(error) => {
