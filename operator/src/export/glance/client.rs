@@ -101,7 +101,7 @@ impl Glance {
             credential_scope: None,
             ..base.clone()
         };
-        let transfer = Transfer::new(&config)?;
+        let transfer = Transfer::for_api(&config)?;
         let upload_timeout = base
             .download_timeout
             .unwrap_or(Duration::from_secs(24 * 3600));
