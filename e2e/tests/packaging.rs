@@ -457,7 +457,6 @@ fn kubevirt_recipe_documents_have_the_cdi_and_kubevirt_shape() {
 fn recipe_scripts_parse() {
     for script in [
         "docs/recipes/kubevirt-datavolume.sh",
-        "docs/recipes/openstack-import.sh",
         "docs/recipes/grid-ca-configmap.sh",
     ] {
         let status = std::process::Command::new("bash")
@@ -1787,122 +1786,6 @@ fn chart_readme_documents_every_value_and_the_schema_knows_it() {
             "values.schema.json does not describe `{key}`"
         );
     }
-}
-
-/// docs/recipes/openstack-import.sh against a real ImageSubscription status,
-/// with stand-ins for the glance and openstack clients (no OpenStack here):
-/// it imports from status.artifact.url and accepts the image only when
-/// Glance's sha512 equals the list's.
-#[tokio::test]
-async fn openstack_recipe_script_compares_glance_sha512_with_the_list() -> Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let cluster = cluster_or_skip!();
-    cluster.apply_crds(repo_path("crds/vmlisub.yaml")).await?;
-    let ns = cluster.create_namespace("glance").await?;
-    let gvk = GroupVersionKind::gvk("vmli.hepix.org", "v1alpha1", "ImageSubscription");
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(cluster.client(), &ns, &ApiResource::from_gvk(&gvk));
-    cluster
-        .apply_yaml(
-            repo_path("config/samples/imagesubscription_by_identifier.yaml"),
-            Some(&ns),
-        )
-        .await?;
-    let hex = "cd".repeat(64);
-    let url = "https://images.example.org/images/x/cernvm-4/858a817e";
-    merge_patch_status(
-        &api,
-        "cernvm-4",
-        &json!({"status": {
-        "phase": "Available",
-        "image": {"identifier": "858a817e-0ca2-473f-89d3-d5bdfc51968e", "sha512": hex,
-                  "size": 1024, "title": "CernVM 4", "uri": "https://cernvm.cern.ch/x.qcow2",
-                  "format": "QCOW2"},
-        "artifact": {"url": url, "digest": format!("sha512:{hex}"), "path": "endorsed/x/image",
-                     "size": 1024, "lastUpdateTime": "2026-01-01T00:00:00Z"}}}),
-    )
-    .await?;
-
-    let stubs = std::env::temp_dir().join(format!("vmlisub-glance-stubs-{}", std::process::id()));
-    std::fs::create_dir_all(&stubs)?;
-    let log = stubs.join("calls.log");
-    let write_stub = |name: &str, body: &str| -> Result<()> {
-        let path = stubs.join(name);
-        std::fs::write(
-            &path,
-            format!(
-                "#!/usr/bin/env bash\necho \"{name} $*\" >> {}\n{body}",
-                log.display()
-            ),
-        )?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
-        Ok(())
-    };
-    write_stub(
-        "glance",
-        "printf '| Property | Value |\\n| id | 11111111-2222-3333-4444-555555555555 |\\n'\n",
-    )?;
-    let run = |glance_hash: &str| -> Result<std::process::Output> {
-        write_stub(
-            "openstack",
-            &format!(
-                "case \"$*\" in\n  *'-c status'*) echo active ;;\n  *'-c os_hash_algo'*) echo sha512 ;;\n  \
-                 *'-c os_hash_value'*) echo {glance_hash} ;;\nesac\n"
-            ),
-        )?;
-        let _ = std::fs::remove_file(&log);
-        let path = format!(
-            "{}:{}",
-            stubs.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let mut cmd = std::process::Command::new("bash");
-        cmd.arg(repo_path("docs/recipes/openstack-import.sh"))
-            .args(["-n", &ns, "cernvm-4", "cernvm-4-glance"])
-            .env("PATH", path);
-        if let Some(k) = vmlisub_e2e::kubeconfig_path() {
-            cmd.env("KUBECONFIG", k);
-        }
-        Ok(cmd.output()?)
-    };
-
-    let out = run(&hex)?;
-    let calls = std::fs::read_to_string(&log).unwrap_or_default();
-    ensure!(
-        out.status.success(),
-        "matching hash refused: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    ensure!(String::from_utf8_lossy(&out.stdout).trim() == "11111111-2222-3333-4444-555555555555");
-    let create = calls
-        .lines()
-        .find(|l| l.starts_with("glance "))
-        .unwrap_or_default();
-    for want in [
-        "image-create-via-import",
-        "--import-method web-download",
-        &format!("--uri {url}"),
-        "--disk-format qcow2",
-        "--name cernvm-4-glance",
-    ] {
-        ensure!(
-            create.contains(want),
-            "glance call lacks {want:?}: {create}"
-        );
-    }
-    ensure!(!calls.contains("--deactivate"), "{calls}");
-
-    let out = run(&"ef".repeat(64))?;
-    let calls = std::fs::read_to_string(&log).unwrap_or_default();
-    ensure!(!out.status.success(), "a sha512 mismatch was accepted");
-    ensure!(
-        calls.contains("openstack image set --deactivate 11111111-2222-3333-4444-555555555555"),
-        "{calls}"
-    );
-
-    std::fs::remove_dir_all(&stubs)?;
-    cluster.delete_namespace(&ns).await?;
-    Ok(())
 }
 
 /// The operator binary accepts the arguments the chart and config/manager

@@ -51,7 +51,8 @@ pub struct ImageSubscriptionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
     pub integrity_interval: Option<String>,
-    /// Where to export the verified image beyond the cache (KubeVirt CDI).
+    /// Where to export the verified image beyond the cache (KubeVirt CDI,
+    /// OpenStack Glance).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<ImageExport>,
 }

@@ -268,6 +268,18 @@ fn print_status(args: &SyncArgs) -> ExitCode {
             status.image.as_ref().map_or("-", |i| i.identifier.as_str()),
             status.artifact.as_ref().map_or("-", |a| a.path.as_str()),
         );
+        if let Some(glance) = status.export.as_ref().and_then(|e| e.glance.as_ref()) {
+            println!(
+                "  glance\t{:?}\timage={}{}",
+                glance.state,
+                glance.image_id.as_deref().unwrap_or("-"),
+                glance
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!("\terror={e}"))
+                    .unwrap_or_default()
+            );
+        }
     }
     ExitCode::SUCCESS
 }
@@ -375,6 +387,10 @@ fn status_json(state_file: &std::path::Path, state: &State) -> Value {
                             &["path", "url", "digest", "size", "format", "virtualSize"],
                         )
                     }),
+                "glance": status
+                    .pointer("/export/glance")
+                    .filter(|g| g.is_object())
+                    .map(|g| pick(g, &["imageId", "state", "digest", "lastError"])),
             });
             object(key, status, fields)
         })

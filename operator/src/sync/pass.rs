@@ -311,6 +311,8 @@ impl Syncer {
             now,
             &mut report,
         );
+        self.run_exports(manifests, &good_lists, now, &mut report)
+            .await;
         self.update_endorser_statuses(manifests, now);
         let mut state = self.core.state();
         for (key, entry) in &state.lists {
@@ -467,6 +469,121 @@ impl Syncer {
         self.core.state().images = statuses;
     }
 
+    /// Runs the Glance exports of `spec.export.glance`, with the Secrets
+    /// of the manifests, and records them in `status.export` and the
+    /// `Exported` condition.
+    async fn run_exports(
+        &self,
+        manifests: &Manifests,
+        good_lists: &BTreeMap<ObjectKey, Arc<GoodList>>,
+        now: Timestamp,
+        report: &mut PassReport,
+    ) {
+        use crate::export::glance;
+        let mut clients: BTreeMap<String, Result<glance::Glance, String>> = BTreeMap::new();
+        for (key, subscription) in &manifests.images {
+            let Some(spec) = subscription
+                .spec
+                .export
+                .as_ref()
+                .and_then(|export| export.glance.as_ref())
+            else {
+                continue;
+            };
+            if subscription.spec.suspend {
+                continue;
+            }
+            let Some(status) = self.core.state().images.get(&key.to_string()).cloned() else {
+                continue;
+            };
+            let list_key = ObjectKey::new(&key.namespace, &subscription.spec.subscription_ref.name);
+            let image = good_lists
+                .get(&list_key)
+                .and_then(|good| select::resolve(subscription, good));
+            let Some((identifier, target)) = glance::target_of(&status, image) else {
+                continue;
+            };
+            let previous = status.export.as_ref().and_then(|e| e.glance.as_ref());
+            // One Keystone login per configuration and pass.
+            let client_key = format!(
+                "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}",
+                key.namespace,
+                spec.credentials_secret_ref.name,
+                spec.ca_secret_ref.as_ref().map(|r| &r.name),
+                spec.endpoint,
+                spec.auth_url,
+                spec.region,
+                spec.interface
+            );
+            if !clients.contains_key(&client_key) {
+                let secret =
+                    |name: &str| manifests.secrets.get(&ObjectKey::new(&key.namespace, name));
+                let connected = match secret(&spec.credentials_secret_ref.name) {
+                    None => Err(glance::GlanceError::Config {
+                        detail: format!(
+                            "Secret {}/{} is not in the manifests",
+                            key.namespace, spec.credentials_secret_ref.name
+                        ),
+                    }),
+                    Some(credentials) => {
+                        let ca = spec.ca_secret_ref.as_ref().and_then(|r| secret(&r.name));
+                        match glance::connection(spec, credentials, ca) {
+                            Ok(connection) => {
+                                glance::Glance::connect(&connection, &self.core.config().transfer)
+                                    .await
+                            }
+                            Err(err) => Err(err),
+                        }
+                    }
+                };
+                clients.insert(
+                    client_key.clone(),
+                    connected.map_err(|err| format!("{}: {err}", err.reason())),
+                );
+            }
+            let list = list_key.to_string();
+            let source = glance::Source {
+                list: &list,
+                identifier,
+                target,
+            };
+            let exported = match clients.get(&client_key) {
+                Some(Ok(client)) => {
+                    glance::export(
+                        client,
+                        spec,
+                        &source,
+                        previous,
+                        &glance::Timing::default(),
+                        now,
+                    )
+                    .await
+                }
+                Some(Err(message)) => crate::api::export::GlanceExportStatus {
+                    state: crate::api::export::GlanceExportState::Failed,
+                    last_error: Some(message.clone()),
+                    last_sync_time: crate::imagelist::format_timestamp(now),
+                    ..previous.cloned().unwrap_or_default()
+                },
+                None => continue,
+            };
+            report.lines.push(export_line(key, &exported));
+            if exported.state == crate::api::export::GlanceExportState::Failed {
+                report
+                    .not_ready
+                    .push(format!("Glance export of ImageSubscription {key}"));
+            }
+            let mut state = self.core.state();
+            if let Some(status) = state.images.get_mut(&key.to_string()) {
+                conditions::set_condition(
+                    &mut status.conditions,
+                    glance::exported_condition(&exported, now),
+                );
+                status.export.get_or_insert_with(Default::default).glance = Some(exported);
+            }
+        }
+    }
+
     fn update_endorser_statuses(&self, manifests: &Manifests, now: Timestamp) {
         let mut statuses = BTreeMap::new();
         for (key, endorser) in &manifests.endorsers {
@@ -486,6 +603,22 @@ impl Syncer {
         }
         self.core.state().endorsers = statuses;
     }
+}
+
+/// The report line of a Glance export.
+fn export_line(key: &ObjectKey, status: &crate::api::export::GlanceExportStatus) -> String {
+    let image = status.image_id.as_deref().unwrap_or("-");
+    let mut line = format!("{key}: glance: {:?} image {image}", status.state);
+    if let Some(method) = &status.method {
+        line.push_str(&format!(" ({method})"));
+    }
+    if let Some(retired) = &status.retired {
+        line.push_str(&format!("; older versions: {retired}"));
+    }
+    if let Some(error) = &status.last_error {
+        line.push_str(&format!("; {error}"));
+    }
+    line
 }
 
 fn parse_object_key(text: &str) -> ObjectKey {

@@ -34,6 +34,7 @@
 //!   line or the sidecar ([`vmlisub_core::redact`]).
 //! * `file://` only when explicitly allowed (tests, air-gapped mirrors).
 
+mod api;
 mod config;
 mod download;
 mod error;
@@ -53,6 +54,7 @@ use reqwest::{RequestBuilder, Response, Url};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
+pub use api::{ApiBody, ApiRequest, ApiResponse, MAX_API_RESPONSE_BYTES};
 pub use config::{APPDB_TOKEN_PASSWORD, Auth, DEFAULT_USER_AGENT, ProxyConfig, TransferConfig};
 pub use download::{Downloaded, Progress, sidecar_path};
 pub use error::{TimeoutPhase, TransferError};
@@ -251,6 +253,27 @@ impl Transfer {
         config: &TransferConfig,
         limiter: DownloadLimiter,
     ) -> Result<Self, TransferError> {
+        Self::build(config, limiter, true)
+    }
+
+    /// A client for API calls ([`Transfer::api`]) that keeps no idle
+    /// connections: API calls are few and spaced (polls), and a pooled
+    /// connection that the server closes as it idles (gunicorn after 2 s)
+    /// would fail a request that cannot be replayed safely (a create, an
+    /// upload).
+    pub fn for_api(config: &TransferConfig) -> Result<Self, TransferError> {
+        Self::build(
+            config,
+            DownloadLimiter::new(config.max_concurrent_downloads),
+            false,
+        )
+    }
+
+    fn build(
+        config: &TransferConfig,
+        limiter: DownloadLimiter,
+        pooled: bool,
+    ) -> Result<Self, TransferError> {
         let config_error = |detail: String| TransferError::Config { detail };
         let tls = tls::client_config(&config.extra_ca_pem, config.replace_system_roots)?;
         let mut builder = reqwest::Client::builder()
@@ -262,6 +285,9 @@ impl Transfer {
             .read_timeout(config.idle_timeout)
             .redirect(redirect::policy(config.max_redirects))
             .referer(false);
+        if !pooled {
+            builder = builder.pool_max_idle_per_host(0);
+        }
         builder = match &config.proxy {
             ProxyConfig::Environment => builder,
             ProxyConfig::Direct => builder.no_proxy(),

@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod list;
 pub mod live;
 pub mod openssl;
+pub mod openstack;
 pub mod pki;
 pub mod process;
 pub mod publisher;

@@ -8,6 +8,7 @@
 
 mod download;
 mod expire;
+mod export;
 mod integrity;
 
 use std::sync::Arc;
@@ -21,7 +22,8 @@ use kube::{Api, ResourceExt as _};
 
 use super::claims::key_for;
 use super::{Context, ControllerError, key_of};
-use crate::api::conditions::types;
+use crate::api::conditions::{self, types};
+use crate::api::export::GlanceExportState;
 use crate::api::{ImageListSubscription, ImagePhase, ImageSubscription, ImageSubscriptionStatus};
 use crate::imagelist::{self, ImageId};
 use crate::reason::camel_case;
@@ -168,16 +170,49 @@ async fn apply(image: &ImageSubscription, context: &Context) -> Result<Action, C
             keep_in_line(image, &mut status, &list_key, good, context, now).await?
         }
     };
+    // spec.export: KubeVirt, then Glance; one Exported condition sums up
+    // both when both are configured.
     let list = context
         .lists
         .get(&ObjectRef::new(&list_key.name).within(&list_key.namespace));
     let exported = super::export::export(image, &mut status, list.as_deref(), context, now).await;
+    let kubevirt_condition = exports(image)
+        .0
+        .then(|| conditions::find(&status.conditions, types::EXPORTED).cloned())
+        .flatten();
+    let listed = match &view {
+        Some(ListView::Good(good)) => resolve(image, good),
+        _ => None,
+    };
+    let action = match export::glance(image, &mut status, listed, context, now).await? {
+        // Look again soon while Glance imports or after a failure.
+        Some(GlanceExportState::Importing | GlanceExportState::Failed) => {
+            Action::requeue(Duration::from_secs(60))
+        }
+        _ => action,
+    };
+    if let Some(kubevirt) = kubevirt_condition
+        && exports(image).1
+        && let Some(glance) = conditions::find(&status.conditions, types::EXPORTED).cloned()
+    {
+        conditions::set_condition(
+            &mut status.conditions,
+            export::both_exported(&kubevirt, &glance),
+        );
+    }
     context
         .apply_status(image, current.as_ref(), &status)
         .await?;
     exported?;
     context.clear_failures(&key);
     Ok(action)
+}
+
+/// Which exports `spec.export` configures: (KubeVirt, Glance).
+fn exports(image: &ImageSubscription) -> (bool, bool) {
+    image.spec.export.as_ref().map_or((false, false), |export| {
+        (export.kubevirt.is_some(), export.glance.is_some())
+    })
 }
 
 fn not_ready(status: &mut ImageSubscriptionStatus, reason: &str, message: &str, now: Timestamp) {
