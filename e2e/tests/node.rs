@@ -1,0 +1,619 @@
+//! The chart on a real node (`e2e/cluster up --node`, started by
+//! `e2e/run.sh`): `helm install` of charts/vmlisub with only the image and
+//! test settings overridden, into a namespace that enforces the `restricted`
+//! Pod Security level; the operator's pod runs from the registry-less image
+//! of e2e/node/build-images.sh, verifies a list published from the host,
+//! caches its image in the PersistentVolume and serves it through the
+//! chart's Service to a client pod. Then `helm upgrade` rolls the pod (the
+//! cache survives) and `helm uninstall` keeps the volume.
+//!
+//! Skipped only when the developer sets `VMLISUB_E2E_NODE=0` (an error in CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../operator/tests/support/live.rs"]
+#[allow(dead_code)]
+mod live;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, Service,
+};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams, LogParams, PostParams,
+};
+use kube::discovery::ApiResource;
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use vmlisub_e2e::node::{
+    TestNode, container_process, image_layouts, node_or_skip, node_tests_wanted, oci_config,
+    operator_image, proc_status_field, root_mount_options,
+};
+use vmlisub_e2e::operator::Publisher;
+use vmlisub_e2e::{Cluster, eventually, helm, merge_patch, repo_path};
+
+const LIST_ID: &str = "7b1c9e0a-2d4f-4c61-9a8e-1f3b5d7c9e02";
+const CLIENT_IMAGE: &str = "localhost/vmlisub-e2e/busybox:1";
+/// Pods start in seconds on the node; images are local.
+const POD_TIMEOUT: Duration = Duration::from_secs(180);
+
+fn sha512_hex(bytes: &[u8]) -> String {
+    sha2::Sha512::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Deterministic bytes that do not compress (an image stand-in).
+fn image_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn crd_api(cluster: &Cluster, ns: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("vmli.hepix.org", "v1alpha1", kind),
+        plural,
+    );
+    Api::namespaced_with(cluster.client(), ns, &resource)
+}
+
+async fn apply(cluster: &Cluster, ns: &str, doc: Value) -> Result<()> {
+    let obj: DynamicObject = serde_json::from_value(doc)?;
+    cluster.apply_dynamic(&obj, Some(ns)).await?;
+    Ok(())
+}
+
+/// The OCI image of e2e/node/build-images.sh and the Dockerfile's runtime
+/// stage define the same container: user, entrypoint, command, environment,
+/// exposed port, and the binary at the path the Dockerfile copies it to.
+#[test]
+fn node_operator_image_matches_the_dockerfile() -> Result<()> {
+    if !node_tests_wanted()? {
+        return Ok(());
+    }
+    let scratch = tempfile::tempdir()?;
+    let layouts = image_layouts(scratch.path())?;
+    let (config, layers) = oci_config(&layouts.join("vmlisub"))?;
+
+    let text = std::fs::read_to_string(repo_path("Dockerfile"))?;
+    let instrs = vmlisub_e2e::dockerfile_instructions(&text);
+    let last = instrs
+        .iter()
+        .map(|i| i.0)
+        .max()
+        .context("empty Dockerfile")?;
+    let runtime: Vec<&(usize, String, String)> = instrs.iter().filter(|i| i.0 == last).collect();
+    let one = |name: &str| -> Result<String> {
+        runtime
+            .iter()
+            .rev()
+            .find(|i| i.1 == name)
+            .map(|i| i.2.clone())
+            .with_context(|| format!("no {name} in the Dockerfile's runtime stage"))
+    };
+    assert_eq!(config["User"], one("USER")?, "USER");
+    let exec_form = |name: &str| -> Result<Value> { Ok(serde_json::from_str(&one(name)?)?) };
+    assert_eq!(config["Entrypoint"], exec_form("ENTRYPOINT")?, "ENTRYPOINT");
+    assert_eq!(config["Cmd"], exec_form("CMD")?, "CMD");
+    // ENV: every variable the Dockerfile sets (KEY=VALUE pairs).
+    let env: Vec<String> = config["Env"]
+        .as_array()
+        .context("no Env")?
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    let dockerfile_env: Vec<String> = runtime
+        .iter()
+        .filter(|i| i.1 == "ENV")
+        .flat_map(|i| {
+            i.2.split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!dockerfile_env.is_empty(), "the Dockerfile sets no ENV");
+    for kv in &dockerfile_env {
+        assert!(
+            env.contains(kv),
+            "image Env {env:?} lacks the Dockerfile's {kv}"
+        );
+    }
+    // EXPOSE: the same ports.
+    let exposed: Vec<String> = config["ExposedPorts"]
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    let dockerfile_ports: Vec<String> = one("EXPOSE")?
+        .split_whitespace()
+        .map(|p| {
+            if p.contains('/') {
+                p.to_owned()
+            } else {
+                format!("{p}/tcp")
+            }
+        })
+        .collect();
+    assert_eq!(exposed, dockerfile_ports, "EXPOSE");
+    // The binary where the Dockerfile copies it, owned by root, not
+    // writable; the user's passwd entry as in distroless.
+    let copy = one("COPY")?;
+    let target = copy
+        .split_whitespace()
+        .last()
+        .context("COPY without target")?;
+    assert_eq!(layers.len(), 1, "one layer: {layers:?}");
+    let listing = std::process::Command::new("tar")
+        .args(["-tvzf"])
+        .arg(
+            layouts
+                .join("vmlisub/blobs")
+                .join(layers[0].replace(':', "/")),
+        )
+        .output()?;
+    assert!(listing.status.success(), "tar -tvzf of the layer failed");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let entry = listing
+        .lines()
+        .find(|l| {
+            l.ends_with(&format!(" {}", target.trim_start_matches('/')))
+                || l.ends_with(&format!(" .{target}"))
+        })
+        .with_context(|| format!("{target} not in the image layer:\n{listing}"))?;
+    let mut fields = entry.split_whitespace();
+    assert_eq!(fields.next(), Some("-r-xr-xr-x"), "{entry}");
+    assert!(
+        matches!(fields.next(), Some("root/root" | "0/0")),
+        "not owned by root: {entry}"
+    );
+    Ok(())
+}
+
+/// The node's view of the release's one pod: the pod, and it must be Ready.
+async fn release_pod(cluster: &Cluster, ns: &str, release: &str) -> Result<Pod> {
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), ns);
+    let selector = format!("app.kubernetes.io/instance={release}");
+    eventually(POD_TIMEOUT, "the operator pod Ready", || async {
+        let list = pods.list(&ListParams::default().labels(&selector)).await?;
+        let ready: Vec<Pod> = list
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .collect();
+        Ok((ready.len() == 1).then(|| ready[0].clone()))
+    })
+    .await
+}
+
+async fn deployment_available(cluster: &Cluster, ns: &str, name: &str) -> Result<()> {
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), ns);
+    eventually(
+        POD_TIMEOUT,
+        "the Deployment Available and rolled out",
+        || async {
+            let d = deployments.get(name).await?;
+            let generation = d.metadata.generation.unwrap_or_default();
+            let status = d.status.unwrap_or_default();
+            let available = status
+                .conditions
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Available" && c.status == "True");
+            let rolled = status.observed_generation == Some(generation)
+                && status.updated_replicas == Some(1)
+                && status.replicas == Some(1)
+                && status.available_replicas == Some(1);
+            Ok((available && rolled).then_some(()))
+        },
+    )
+    .await
+}
+
+/// Runs a client pod (busybox, restricted) with `script`; returns its log
+/// once it Succeeded.
+async fn client_pod(cluster: &Cluster, ns: &str, name: &str, script: &str) -> Result<String> {
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), ns);
+    let pod: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": false,
+            "securityContext": {
+                "runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [{
+                "name": "client", "image": CLIENT_IMAGE, "imagePullPolicy": "Never",
+                "command": ["/bin/sh", "-c", script],
+                "securityContext": {
+                    "allowPrivilegeEscalation": false,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+            }],
+        },
+    }))?;
+    pods.create(&PostParams::default(), &pod).await?;
+    let phase = eventually(POD_TIMEOUT, "the client pod finished", || async {
+        let p = pods.get(name).await?;
+        let phase = p.status.and_then(|s| s.phase).unwrap_or_default();
+        Ok(matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase))
+    })
+    .await?;
+    let log = pods.logs(name, &LogParams::default()).await?;
+    if phase != "Succeeded" {
+        bail!("client pod {name} {phase}:\n{log}");
+    }
+    Ok(log)
+}
+
+fn gets_of(publisher: &Publisher, path: &str) -> usize {
+    publisher
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with(&format!("GET {path} ")))
+        .count()
+}
+
+/// Where the PVC's volume lives on the node (local or hostPath volume).
+async fn volume_dir(cluster: &Cluster, ns: &str, claim: &str) -> Result<PathBuf> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(cluster.client(), ns);
+    let pvc = claims.get(claim).await?;
+    let volume = pvc
+        .spec
+        .and_then(|s| s.volume_name)
+        .context("the PVC is not bound")?;
+    let pv = Api::<PersistentVolume>::all(cluster.client())
+        .get(&volume)
+        .await?;
+    let spec = pv.spec.context("PV without spec")?;
+    let path = spec
+        .local
+        .map(|l| l.path)
+        .or_else(|| spec.host_path.map(|h| h.path))
+        .with_context(|| format!("PV {volume} is neither local nor hostPath"))?;
+    Ok(PathBuf::from(path))
+}
+
+/// The CA directory as a ConfigMap (file name -> content) for the chart's
+/// `trust.source: configMap`.
+fn ca_config_map(name: &str, ca_dir: &Path) -> Result<ConfigMap> {
+    let mut data = BTreeMap::new();
+    let mut binary = BTreeMap::new();
+    for entry in std::fs::read_dir(ca_dir)?.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path())?;
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                data.insert(file, text);
+            }
+            Err(e) => {
+                binary.insert(file, ByteString(e.into_bytes()));
+            }
+        }
+    }
+    Ok(ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            ..Default::default()
+        },
+        data: Some(data),
+        binary_data: (!binary.is_empty()).then_some(binary),
+        ..Default::default()
+    })
+}
+
+#[tokio::test]
+async fn node_chart_runs_restricted_verifies_caches_and_serves_from_its_volume() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let Some(node) = node_or_skip(&cluster).await? else {
+        return Ok(());
+    };
+    let ns = cluster.create_namespace("node").await?;
+    let result = chart_on_the_node(&cluster, &node, &ns).await;
+    if result.is_err() {
+        if let Ok(events) = vmlisub_e2e::kubectl(&["get", "events", "-n", &ns], None) {
+            eprintln!("--- events in {ns} ---\n{}", events.stdout);
+        }
+        if let Ok(logs) = vmlisub_e2e::kubectl(
+            &[
+                "logs",
+                "-n",
+                &ns,
+                "-l",
+                "app.kubernetes.io/name=vmlisub",
+                "--tail=60",
+            ],
+            None,
+        ) {
+            eprintln!("--- operator log ---\n{}", logs.stdout);
+        }
+    }
+    result?;
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+async fn chart_on_the_node(cluster: &Cluster, node: &TestNode, ns: &str) -> Result<()> {
+    // The namespace enforces the restricted Pod Security Standard.
+    merge_patch(
+        &Api::<Namespace>::all(cluster.client()),
+        ns,
+        &json!({"metadata": {"labels": {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+        }}}),
+    )
+    .await?;
+    let suffix = ns.rsplit('-').next().unwrap_or("x");
+    let release = format!("n{suffix}");
+    let fullname = format!("{release}-vmlisub");
+
+    // A publisher on the host, on the node's address (the pods reach it),
+    // and the test PKI whose CA directory the chart mounts from a ConfigMap.
+    let dir = tempfile::Builder::new()
+        .prefix("vmlisub-e2e-node-")
+        .tempdir()?;
+    std::fs::create_dir_all(dir.path().join("pki"))?;
+    let pki = live::LivePki::new(&dir.path().join("pki"));
+    let publisher = Publisher::start_at(&dir.path().join("www"), node.ip)?;
+    Api::<ConfigMap>::namespaced(cluster.client(), ns)
+        .create(
+            &PostParams::default(),
+            &ca_config_map(&format!("{fullname}-grid-ca"), &pki.ca_dir)?,
+        )
+        .await?;
+
+    // helm install: only the image and test sizes differ from the defaults.
+    let (repository, tag) = operator_image();
+    let chart = repo_path("charts/vmlisub");
+    let chart = chart.to_str().context("chart path")?;
+    let image_args = [
+        format!("image.repository={repository}"),
+        format!("image.tag={tag}"),
+        "image.pullPolicy=Never".to_owned(),
+        "persistence.size=2Gi".to_owned(),
+    ];
+    let mut install = vec!["install", &release, chart, "--namespace", ns];
+    for a in &image_args {
+        install.extend(["--set", a]);
+    }
+    helm(&install)?;
+    deployment_available(cluster, ns, &fullname).await?;
+    let pod = release_pod(cluster, ns, &release).await?;
+    let pod_name = pod.metadata.name.clone().context("pod name")?;
+    assert_eq!(
+        pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some(node.name.as_str())
+    );
+    // Non-root, read-only root file system: as declared, and as the kernel
+    // sees the running process.
+    let container = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|c| c.first())
+        .context("no container status")?;
+    assert!(container.ready, "container not ready (probes)");
+    assert_eq!(
+        container.restart_count, 0,
+        "the liveness probe restarted it"
+    );
+    let process = container_process(container.container_id.as_deref().context("container id")?)?;
+    let uids = proc_status_field(process.pid, "Uid:")?;
+    assert!(
+        uids.split_whitespace().all(|u| u == "65532"),
+        "the operator runs as {uids}"
+    );
+    let root_options = root_mount_options(process.pid)?;
+    assert!(
+        root_options.split(',').any(|o| o == "ro"),
+        "root file system mounted {root_options}"
+    );
+    // The probes answer on the pod IP, as the kubelet asks them.
+    let pod_ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .context("pod IP")?;
+    for path in ["/healthz", "/readyz"] {
+        let (code, _) =
+            vmlisub_e2e::operator::http_get(&format!("http://{pod_ip}:8080{path}"), None)?;
+        assert_eq!(code, 200, "{path} on the pod");
+    }
+
+    // A signed list with one image, published from the host.
+    let image = image_bytes(3 << 20, 7);
+    let image_url = publisher.put("img-one", &image)?;
+    let signed = pki.list(
+        LIST_ID,
+        "1",
+        &[("img-one", image_url.as_str(), image.as_slice())],
+    );
+    let list_url = publisher.put("image.list", &signed)?;
+    apply(
+        cluster,
+        ns,
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
+            "metadata": {"name": "publisher"},
+            "spec": {"credentials": [{"subject": pki.subject, "issuer": pki.issuer}]},
+        }),
+    )
+    .await?;
+    apply(
+        cluster,
+        ns,
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+            "metadata": {"name": "site"},
+            "spec": {"url": list_url, "interval": "1h", "endorsers": [{"name": "publisher"}],
+                     "publicArtifacts": true},
+        }),
+    )
+    .await?;
+    apply(
+        cluster,
+        ns,
+        json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+            "metadata": {"name": "one"},
+            "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one"},
+        }),
+    )
+    .await?;
+    let subs = crd_api(cluster, ns, "ImageSubscription", "imagesubscriptions");
+    let status = eventually(POD_TIMEOUT, "the image Available", || async {
+        let s = subs.get("one").await?;
+        let status = s.data.get("status").cloned().unwrap_or(Value::Null);
+        Ok((status["phase"] == "Available").then_some(status))
+    })
+    .await?;
+    let digest = sha512_hex(&image);
+    assert_eq!(status["artifact"]["digest"], format!("sha512:{digest}"));
+    let lists = crd_api(
+        cluster,
+        ns,
+        "ImageListSubscription",
+        "imagelistsubscriptions",
+    );
+    let list = lists.get("site").await?;
+    assert_eq!(
+        list.data["status"]["list"]["signer"]["subject"],
+        pki.subject.as_str()
+    );
+
+    // On the PersistentVolume: the file, its sha512, owned by the pod's user.
+    let claim = format!("{fullname}-cache");
+    let volume = volume_dir(cluster, ns, &claim).await?;
+    let cached = volume
+        .join("endorsed")
+        .join(ns)
+        .join("site")
+        .join("img-one")
+        .join("image");
+    let on_disk =
+        std::fs::read(&cached).with_context(|| format!("reading {}", cached.display()))?;
+    assert_eq!(sha512_hex(&on_disk), digest, "{}", cached.display());
+    assert_eq!(std::fs::metadata(&cached)?.uid(), 65532);
+
+    // Served through the chart's Service (kube-proxy) to a client pod.
+    let service = Api::<Service>::namespaced(cluster.client(), ns)
+        .get(&fullname)
+        .await?;
+    let cluster_ip = service
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .context("Service without ClusterIP")?;
+    let artifact_url = status["artifact"]["url"].as_str().context("artifact url")?;
+    let path = artifact_url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(_, path)| format!("/{path}"))
+        .context("artifact url without path")?;
+    let log = client_pod(
+        cluster,
+        ns,
+        "client",
+        &format!("wget -q -O /tmp/image http://{cluster_ip}:8080{path} && sha512sum /tmp/image"),
+    )
+    .await?;
+    assert!(
+        log.starts_with(&digest),
+        "the client pod got another file: {log}"
+    );
+
+    let memory = process
+        .memory_cgroup
+        .as_ref()
+        .and_then(|d| std::fs::read_to_string(d.join("memory.max_usage_in_bytes")).ok());
+    eprintln!(
+        "node: operator pod {pod_name}: VmHWM {}, cgroup memory.max_usage_in_bytes {}",
+        proc_status_field(process.pid, "VmHWM:").unwrap_or_default(),
+        memory.as_deref().map(str::trim).unwrap_or("n/a"),
+    );
+
+    // helm upgrade with a changed value rolls the pod; the cache survives
+    // it (no second download).
+    let downloads = gets_of(&publisher, "/img-one");
+    let mut upgrade = vec![
+        "upgrade",
+        &release,
+        chart,
+        "--namespace",
+        ns,
+        "--reuse-values",
+    ];
+    upgrade.extend(["--set", "logLevel=debug"]);
+    helm(&upgrade)?;
+    let rolled = eventually(POD_TIMEOUT, "a new operator pod", || async {
+        let pod = release_pod(cluster, ns, &release).await?;
+        Ok((pod.metadata.name.as_deref() != Some(pod_name.as_str())).then_some(pod))
+    })
+    .await?;
+    deployment_available(cluster, ns, &fullname).await?;
+    let env = rolled
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.env.clone())
+        .unwrap_or_default();
+    assert!(
+        env.iter()
+            .any(|e| e.name == "RUST_LOG" && e.value.as_deref() == Some("debug")),
+        "the new pod lacks the upgraded value: {env:?}"
+    );
+    // The new pod reconciles the list on request: still Available, from the
+    // cache.
+    merge_patch(
+        &lists,
+        "site",
+        &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "after-upgrade"}}}),
+    )
+    .await?;
+    eventually(POD_TIMEOUT, "the new pod's reconcile", || async {
+        let l = lists.get("site").await?;
+        Ok((l.data["status"]["lastHandledReconcileAt"] == "after-upgrade").then_some(()))
+    })
+    .await?;
+    let s = subs.get("one").await?;
+    assert_eq!(s.data["status"]["phase"], "Available");
+    assert_eq!(
+        gets_of(&publisher, "/img-one"),
+        downloads,
+        "the image was downloaded again"
+    );
+
+    // helm uninstall keeps the PVC (helm.sh/resource-policy: keep) and so
+    // the cached image.
+    helm(&["uninstall", &release, "--namespace", ns, "--wait"])?;
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(cluster.client(), ns);
+    assert!(
+        claims.get_opt(&claim).await?.is_some(),
+        "helm uninstall deleted the PVC"
+    );
+    assert_eq!(sha512_hex(&std::fs::read(&cached)?), digest);
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client(), ns);
+    assert!(deployments.get_opt(&fullname).await?.is_none());
+    claims.delete(&claim, &DeleteParams::default()).await?;
+    Ok(())
+}
