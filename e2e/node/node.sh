@@ -374,8 +374,8 @@ EOF
 }
 
 # Storage: a default StorageClass of local volumes (kubelet applies fsGroup
-# to them, so the chart's non-root pod can write) backed by directories in
-# STATE_DIR/volumes, and the hostpath provisioner's class (dynamic, but its
+# to them, so the chart's non-root pod can write) backed by 16 directories in
+# STATE_DIR/volumes (reclaim policy Retain: a released one is not reused), and the hostpath provisioner's class (dynamic, but its
 # root-owned 0750 directories are not writable for a non-root pod: hostPath
 # volumes get no fsGroup).
 node_storage() {
@@ -391,7 +391,7 @@ node_storage() {
     "metadata": {"name": "hostpath"},
     "provisioner": "kubernetes.io/host-path",
     "reclaimPolicy": "Delete"}' >/dev/null
-  for i in 1 2 3 4 5 6; do
+  for i in $(seq 1 16); do
     vol="$STATE_DIR/volumes/pv$i"
     mkdir -p "$vol"
     api POST /api/v1/persistentvolumes '{
@@ -444,7 +444,7 @@ node_stop() {
 node_leftover_pids() {
   local p d
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$STATE_DIR/containerd" && printf '%s\n' "${p#/proc/}"
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$STATE_DIR/containerd" && printf '%s\n' "${p#/proc/}"
   done
   while read -r d; do
     find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null

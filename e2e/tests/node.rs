@@ -22,6 +22,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, Service,
 };
@@ -204,7 +205,12 @@ async fn release_pod(cluster: &Cluster, ns: &str, release: &str) -> Result<Pod> 
     .await
 }
 
-async fn deployment_available(cluster: &Cluster, ns: &str, name: &str) -> Result<()> {
+async fn deployment_available(
+    cluster: &Cluster,
+    ns: &str,
+    name: &str,
+    replicas: i32,
+) -> Result<()> {
     let deployments: Api<Deployment> = Api::namespaced(cluster.client(), ns);
     eventually(
         POD_TIMEOUT,
@@ -219,9 +225,9 @@ async fn deployment_available(cluster: &Cluster, ns: &str, name: &str) -> Result
                 .iter()
                 .any(|c| c.type_ == "Available" && c.status == "True");
             let rolled = status.observed_generation == Some(generation)
-                && status.updated_replicas == Some(1)
-                && status.replicas == Some(1)
-                && status.available_replicas == Some(1);
+                && status.updated_replicas == Some(replicas)
+                && status.replicas == Some(replicas)
+                && status.available_replicas == Some(replicas);
             Ok((available && rolled).then_some(()))
         },
     )
@@ -322,14 +328,166 @@ fn ca_config_map(name: &str, ca_dir: &Path) -> Result<ConfigMap> {
     })
 }
 
-#[tokio::test]
-async fn node_chart_runs_restricted_verifies_caches_and_serves_from_its_volume() -> Result<()> {
-    let cluster = vmlisub_e2e::cluster_or_skip!();
-    let Some(node) = node_or_skip(&cluster).await? else {
-        return Ok(());
-    };
-    let ns = cluster.create_namespace("node").await?;
-    let result = chart_on_the_node(&cluster, &node, &ns).await;
+/// One release of the chart on the node, in its own restricted namespace,
+/// with a publisher on the node's address and the test PKI whose CA
+/// directory the chart mounts from a ConfigMap.
+struct Release {
+    _dir: tempfile::TempDir,
+    pki: live::LivePki,
+    publisher: Publisher,
+    ns: String,
+    name: String,
+    fullname: String,
+    chart: String,
+}
+
+impl Release {
+    /// `helm install` with the image, the PVC size and `extra` (`key=value`
+    /// settings) overridden; waits until the Deployment is Available.
+    async fn install(
+        cluster: &Cluster,
+        node: &TestNode,
+        ns: &str,
+        extra: &[&str],
+    ) -> Result<Release> {
+        // The namespace enforces the restricted Pod Security Standard.
+        merge_patch(
+            &Api::<Namespace>::all(cluster.client()),
+            ns,
+            &json!({"metadata": {"labels": {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            }}}),
+        )
+        .await?;
+        let suffix = ns.rsplit('-').next().unwrap_or("x");
+        let name = format!("n{suffix}");
+        let fullname = format!("{name}-vmlisub");
+        let dir = tempfile::Builder::new()
+            .prefix("vmlisub-e2e-node-")
+            .tempdir()?;
+        std::fs::create_dir_all(dir.path().join("pki"))?;
+        let pki = live::LivePki::new(&dir.path().join("pki"));
+        let publisher = Publisher::start_at(&dir.path().join("www"), node.ip)?;
+        Api::<ConfigMap>::namespaced(cluster.client(), ns)
+            .create(
+                &PostParams::default(),
+                &ca_config_map(&format!("{fullname}-grid-ca"), &pki.ca_dir)?,
+            )
+            .await?;
+        let (repository, tag) = operator_image();
+        let chart = repo_path("charts/vmlisub")
+            .to_str()
+            .context("chart path")?
+            .to_owned();
+        let mut sets = vec![
+            format!("image.repository={repository}"),
+            format!("image.tag={tag}"),
+            "image.pullPolicy=Never".to_owned(),
+            "persistence.size=2Gi".to_owned(),
+        ];
+        sets.extend(extra.iter().map(|s| (*s).to_owned()));
+        let mut install = vec!["install", &name, &chart, "--namespace", ns];
+        for a in &sets {
+            install.extend(["--set", a]);
+        }
+        helm(&install)?;
+        let release = Release {
+            _dir: dir,
+            pki,
+            publisher,
+            ns: ns.to_owned(),
+            name,
+            fullname,
+            chart,
+        };
+        Ok(release)
+    }
+
+    /// Publishes a signed list of `images` and applies the Endorser, the
+    /// list `site` (public artifacts) and one ImageSubscription per image
+    /// (named after the image).
+    async fn subscribe(&self, cluster: &Cluster, images: &[(&str, &[u8])]) -> Result<()> {
+        let mut entries = Vec::new();
+        for (id, bytes) in images {
+            entries.push((id.to_string(), self.publisher.put(id, bytes)?, *bytes));
+        }
+        let refs: Vec<(&str, &str, &[u8])> = entries
+            .iter()
+            .map(|(id, url, bytes)| (id.as_str(), url.as_str(), *bytes))
+            .collect();
+        let list_url = self
+            .publisher
+            .put("image.list", &self.pki.list(LIST_ID, "1", &refs))?;
+        let ns = self.ns.as_str();
+        apply(
+            cluster,
+            ns,
+            json!({
+                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
+                "metadata": {"name": "publisher"},
+                "spec": {"credentials": [{"subject": self.pki.subject, "issuer": self.pki.issuer}]},
+            }),
+        )
+        .await?;
+        apply(
+            cluster,
+            ns,
+            json!({
+                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+                "metadata": {"name": "site"},
+                "spec": {"url": list_url, "interval": "1h", "endorsers": [{"name": "publisher"}],
+                         "publicArtifacts": true},
+            }),
+        )
+        .await?;
+        for (id, _) in images {
+            apply(
+                cluster,
+                ns,
+                json!({
+                    "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+                    "metadata": {"name": id},
+                    "spec": {"subscriptionRef": {"name": "site"}, "identifier": id},
+                }),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until ImageSubscription `name` is Available; returns its status.
+    async fn available(&self, cluster: &Cluster, name: &str, timeout: Duration) -> Result<Value> {
+        let subs = crd_api(cluster, &self.ns, "ImageSubscription", "imagesubscriptions");
+        eventually(timeout, &format!("{name} Available"), || async {
+            let s = subs.get(name).await?;
+            let status = s.data.get("status").cloned().unwrap_or(Value::Null);
+            Ok((status["phase"] == "Available").then_some(status))
+        })
+        .await
+    }
+
+    /// The cached file of image `id` in the PersistentVolume's directory.
+    async fn cached_file(&self, cluster: &Cluster, id: &str) -> Result<PathBuf> {
+        let volume = volume_dir(cluster, &self.ns, &format!("{}-cache", self.fullname)).await?;
+        Ok(volume
+            .join("endorsed")
+            .join(&self.ns)
+            .join("site")
+            .join(id)
+            .join("image"))
+    }
+}
+
+/// Runs `body` in a fresh namespace; on failure prints the namespace's
+/// events and the operator's log; deletes the namespace when it passed.
+async fn in_namespace<F, Fut>(cluster: &Cluster, prefix: &str, body: F) -> Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let ns = cluster.create_namespace(prefix).await?;
+    let result = body(ns.clone()).await;
     if result.is_err() {
         if let Ok(events) = vmlisub_e2e::kubectl(&["get", "events", "-n", &ns], None) {
             eprintln!("--- events in {ns} ---\n{}", events.stdout);
@@ -342,6 +500,7 @@ async fn node_chart_runs_restricted_verifies_caches_and_serves_from_its_volume()
                 "-l",
                 "app.kubernetes.io/name=vmlisub",
                 "--tail=60",
+                "--prefix",
             ],
             None,
         ) {
@@ -353,53 +512,24 @@ async fn node_chart_runs_restricted_verifies_caches_and_serves_from_its_volume()
     Ok(())
 }
 
+#[tokio::test]
+async fn node_chart_runs_restricted_verifies_caches_and_serves_from_its_volume() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let Some(node) = node_or_skip(&cluster).await? else {
+        return Ok(());
+    };
+    let (cluster, node) = (&cluster, &node);
+    in_namespace(cluster, "node", |ns| async move {
+        chart_on_the_node(cluster, node, &ns).await
+    })
+    .await
+}
+
 async fn chart_on_the_node(cluster: &Cluster, node: &TestNode, ns: &str) -> Result<()> {
-    // The namespace enforces the restricted Pod Security Standard.
-    merge_patch(
-        &Api::<Namespace>::all(cluster.client()),
-        ns,
-        &json!({"metadata": {"labels": {
-            "pod-security.kubernetes.io/enforce": "restricted",
-            "pod-security.kubernetes.io/enforce-version": "latest",
-        }}}),
-    )
-    .await?;
-    let suffix = ns.rsplit('-').next().unwrap_or("x");
-    let release = format!("n{suffix}");
-    let fullname = format!("{release}-vmlisub");
-
-    // A publisher on the host, on the node's address (the pods reach it),
-    // and the test PKI whose CA directory the chart mounts from a ConfigMap.
-    let dir = tempfile::Builder::new()
-        .prefix("vmlisub-e2e-node-")
-        .tempdir()?;
-    std::fs::create_dir_all(dir.path().join("pki"))?;
-    let pki = live::LivePki::new(&dir.path().join("pki"));
-    let publisher = Publisher::start_at(&dir.path().join("www"), node.ip)?;
-    Api::<ConfigMap>::namespaced(cluster.client(), ns)
-        .create(
-            &PostParams::default(),
-            &ca_config_map(&format!("{fullname}-grid-ca"), &pki.ca_dir)?,
-        )
-        .await?;
-
-    // helm install: only the image and test sizes differ from the defaults.
-    let (repository, tag) = operator_image();
-    let chart = repo_path("charts/vmlisub");
-    let chart = chart.to_str().context("chart path")?;
-    let image_args = [
-        format!("image.repository={repository}"),
-        format!("image.tag={tag}"),
-        "image.pullPolicy=Never".to_owned(),
-        "persistence.size=2Gi".to_owned(),
-    ];
-    let mut install = vec!["install", &release, chart, "--namespace", ns];
-    for a in &image_args {
-        install.extend(["--set", a]);
-    }
-    helm(&install)?;
-    deployment_available(cluster, ns, &fullname).await?;
-    let pod = release_pod(cluster, ns, &release).await?;
+    let release = Release::install(cluster, node, ns, &[]).await?;
+    let fullname = release.fullname.as_str();
+    deployment_available(cluster, ns, fullname, 1).await?;
+    let pod = release_pod(cluster, ns, &release.name).await?;
     let pod_name = pod.metadata.name.clone().context("pod name")?;
     assert_eq!(
         pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
@@ -441,53 +571,11 @@ async fn chart_on_the_node(cluster: &Cluster, node: &TestNode, ns: &str) -> Resu
         assert_eq!(code, 200, "{path} on the pod");
     }
 
-    // A signed list with one image, published from the host.
+    // A signed list with one image, published from the host, verified with
+    // the CA directory of the ConfigMap.
     let image = image_bytes(3 << 20, 7);
-    let image_url = publisher.put("img-one", &image)?;
-    let signed = pki.list(
-        LIST_ID,
-        "1",
-        &[("img-one", image_url.as_str(), image.as_slice())],
-    );
-    let list_url = publisher.put("image.list", &signed)?;
-    apply(
-        cluster,
-        ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
-            "metadata": {"name": "publisher"},
-            "spec": {"credentials": [{"subject": pki.subject, "issuer": pki.issuer}]},
-        }),
-    )
-    .await?;
-    apply(
-        cluster,
-        ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-            "metadata": {"name": "site"},
-            "spec": {"url": list_url, "interval": "1h", "endorsers": [{"name": "publisher"}],
-                     "publicArtifacts": true},
-        }),
-    )
-    .await?;
-    apply(
-        cluster,
-        ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
-            "metadata": {"name": "one"},
-            "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one"},
-        }),
-    )
-    .await?;
-    let subs = crd_api(cluster, ns, "ImageSubscription", "imagesubscriptions");
-    let status = eventually(POD_TIMEOUT, "the image Available", || async {
-        let s = subs.get("one").await?;
-        let status = s.data.get("status").cloned().unwrap_or(Value::Null);
-        Ok((status["phase"] == "Available").then_some(status))
-    })
-    .await?;
+    release.subscribe(cluster, &[("img-one", &image)]).await?;
+    let status = release.available(cluster, "img-one", POD_TIMEOUT).await?;
     let digest = sha512_hex(&image);
     assert_eq!(status["artifact"]["digest"], format!("sha512:{digest}"));
     let lists = crd_api(
@@ -499,18 +587,11 @@ async fn chart_on_the_node(cluster: &Cluster, node: &TestNode, ns: &str) -> Resu
     let list = lists.get("site").await?;
     assert_eq!(
         list.data["status"]["list"]["signer"]["subject"],
-        pki.subject.as_str()
+        release.pki.subject.as_str()
     );
 
     // On the PersistentVolume: the file, its sha512, owned by the pod's user.
-    let claim = format!("{fullname}-cache");
-    let volume = volume_dir(cluster, ns, &claim).await?;
-    let cached = volume
-        .join("endorsed")
-        .join(ns)
-        .join("site")
-        .join("img-one")
-        .join("image");
+    let cached = release.cached_file(cluster, "img-one").await?;
     let on_disk =
         std::fs::read(&cached).with_context(|| format!("reading {}", cached.display()))?;
     assert_eq!(sha512_hex(&on_disk), digest, "{}", cached.display());
@@ -518,7 +599,7 @@ async fn chart_on_the_node(cluster: &Cluster, node: &TestNode, ns: &str) -> Resu
 
     // Served through the chart's Service (kube-proxy) to a client pod.
     let service = Api::<Service>::namespaced(cluster.client(), ns)
-        .get(&fullname)
+        .get(fullname)
         .await?;
     let cluster_ip = service
         .spec
@@ -554,23 +635,23 @@ async fn chart_on_the_node(cluster: &Cluster, node: &TestNode, ns: &str) -> Resu
 
     // helm upgrade with a changed value rolls the pod; the cache survives
     // it (no second download).
-    let downloads = gets_of(&publisher, "/img-one");
-    let mut upgrade = vec![
+    let downloads = gets_of(&release.publisher, "/img-one");
+    helm(&[
         "upgrade",
-        &release,
-        chart,
+        &release.name,
+        &release.chart,
         "--namespace",
         ns,
         "--reuse-values",
-    ];
-    upgrade.extend(["--set", "logLevel=debug"]);
-    helm(&upgrade)?;
+        "--set",
+        "logLevel=debug",
+    ])?;
     let rolled = eventually(POD_TIMEOUT, "a new operator pod", || async {
-        let pod = release_pod(cluster, ns, &release).await?;
+        let pod = release_pod(cluster, ns, &release.name).await?;
         Ok((pod.metadata.name.as_deref() != Some(pod_name.as_str())).then_some(pod))
     })
     .await?;
-    deployment_available(cluster, ns, &fullname).await?;
+    deployment_available(cluster, ns, fullname, 1).await?;
     let env = rolled
         .spec
         .as_ref()
@@ -595,17 +676,21 @@ async fn chart_on_the_node(cluster: &Cluster, node: &TestNode, ns: &str) -> Resu
         Ok((l.data["status"]["lastHandledReconcileAt"] == "after-upgrade").then_some(()))
     })
     .await?;
-    let s = subs.get("one").await?;
-    assert_eq!(s.data["status"]["phase"], "Available");
+    let subs = crd_api(cluster, ns, "ImageSubscription", "imagesubscriptions");
     assert_eq!(
-        gets_of(&publisher, "/img-one"),
+        subs.get("img-one").await?.data["status"]["phase"],
+        "Available"
+    );
+    assert_eq!(
+        gets_of(&release.publisher, "/img-one"),
         downloads,
         "the image was downloaded again"
     );
 
     // helm uninstall keeps the PVC (helm.sh/resource-policy: keep) and so
     // the cached image.
-    helm(&["uninstall", &release, "--namespace", ns, "--wait"])?;
+    helm(&["uninstall", &release.name, "--namespace", ns, "--wait"])?;
+    let claim = format!("{fullname}-cache");
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(cluster.client(), ns);
     assert!(
         claims.get_opt(&claim).await?.is_some(),
@@ -613,7 +698,178 @@ async fn chart_on_the_node(cluster: &Cluster, node: &TestNode, ns: &str) -> Resu
     );
     assert_eq!(sha512_hex(&std::fs::read(&cached)?), digest);
     let deployments: Api<Deployment> = Api::namespaced(cluster.client(), ns);
-    assert!(deployments.get_opt(&fullname).await?.is_none());
+    assert!(deployments.get_opt(fullname).await?.is_none());
     claims.delete(&claim, &DeleteParams::default()).await?;
+    Ok(())
+}
+
+/// The holder of the chart's leader-election Lease.
+async fn lease_holder(cluster: &Cluster, ns: &str) -> Result<Option<String>> {
+    let leases: Api<Lease> = Api::namespaced(cluster.client(), ns);
+    Ok(leases
+        .get_opt("vmlisub-leader")
+        .await?
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+        .filter(|h| !h.is_empty()))
+}
+
+/// The bytes of the partial downloads in the volume.
+fn partial_bytes(volume: &Path) -> u64 {
+    fn walk(dir: &Path, total: &mut u64) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => walk(&entry.path(), total),
+                Ok(t) if t.is_file() => *total += entry.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    let mut total = 0;
+    walk(&volume.join("partial"), &mut total);
+    total
+}
+
+#[tokio::test]
+async fn node_two_replicas_one_leader_takes_over_and_resumes_the_download() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let Some(node) = node_or_skip(&cluster).await? else {
+        return Ok(());
+    };
+    let (cluster, node) = (&cluster, &node);
+    in_namespace(cluster, "node-ha", |ns| async move {
+        two_replicas(cluster, node, &ns).await
+    })
+    .await
+}
+
+async fn two_replicas(cluster: &Cluster, node: &TestNode, ns: &str) -> Result<()> {
+    // Two replicas share one ReadWriteMany volume (the chart's requirement
+    // for replicaCount > 1; local volumes on one node allow it).
+    let release = Release::install(
+        cluster,
+        node,
+        ns,
+        &["replicaCount=2", "persistence.accessModes={ReadWriteMany}"],
+    )
+    .await?;
+    deployment_available(cluster, ns, &release.fullname, 2).await?;
+    let leader = eventually(POD_TIMEOUT, "a Lease holder", || lease_holder(cluster, ns)).await?;
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), ns);
+    let selector = format!("app.kubernetes.io/instance={}", release.name);
+    let names: Vec<String> = pods
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert!(
+        names.contains(&leader),
+        "holder {leader} is not one of {names:?}"
+    );
+    let follower = names
+        .iter()
+        .find(|n| **n != leader)
+        .cloned()
+        .context("no second pod")?;
+
+    // A 12 MiB image served at 1 MiB/s: the leader is still downloading
+    // when it goes.
+    let image = image_bytes(12 << 20, 11);
+    release.publisher.set_throttle(1 << 20);
+    release.subscribe(cluster, &[("img-big", &image)]).await?;
+    let volume = volume_dir(cluster, ns, &format!("{}-cache", release.fullname)).await?;
+    let partial = eventually(POD_TIMEOUT, "a partial download", || async {
+        let n = partial_bytes(&volume);
+        Ok((n >= 2 << 20).then_some(n))
+    })
+    .await?;
+    assert!(partial < image.len() as u64);
+    // Only the leader reconciles: the follower never fetched anything.
+    let follower_log = pods.logs(&follower, &LogParams::default()).await?;
+    assert!(
+        !follower_log.contains("img-big"),
+        "the follower worked on the image:\n{follower_log}"
+    );
+
+    pods.delete(&leader, &DeleteParams::default()).await?;
+    // The leader releases the Lease on SIGTERM; the follower or the
+    // Deployment's replacement pod, whichever asks first, takes it.
+    let new_leader = eventually(POD_TIMEOUT, "another pod takes the Lease", || async {
+        Ok(lease_holder(cluster, ns).await?.filter(|h| *h != leader))
+    })
+    .await?;
+    let live: Vec<String> = pods
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert!(
+        live.contains(&new_leader),
+        "holder {new_leader} is not one of {live:?}"
+    );
+    eprintln!(
+        "node: leader {leader} deleted; the Lease went to {new_leader} ({})",
+        if new_leader == follower {
+            "the follower"
+        } else {
+            "the replacement pod"
+        }
+    );
+    release.publisher.set_throttle(0);
+    let status = release.available(cluster, "img-big", POD_TIMEOUT).await?;
+    let digest = sha512_hex(&image);
+    assert_eq!(status["artifact"]["digest"], format!("sha512:{digest}"));
+    // The new leader resumed: it asked for the rest only.
+    let resumed: Vec<String> = release
+        .publisher
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("GET /img-big bytes="))
+        .collect();
+    assert!(
+        !resumed.is_empty(),
+        "no ranged request: {:?}",
+        release.publisher.requests()
+    );
+    let cached = release.cached_file(cluster, "img-big").await?;
+    assert_eq!(sha512_hex(&std::fs::read(&cached)?), digest);
+
+    // Both replicas serve the artifact from the shared volume.
+    deployment_available(cluster, ns, &release.fullname, 2).await?;
+    let path = status["artifact"]["url"]
+        .as_str()
+        .and_then(|u| u.split_once("://"))
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(_, path)| format!("/{path}"))
+        .context("artifact url without path")?;
+    let ready = pods.list(&ListParams::default().labels(&selector)).await?;
+    let ips: Vec<String> = ready
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.status.as_ref().and_then(|s| s.pod_ip.clone()))
+        .collect();
+    assert_eq!(ips.len(), 2, "{ips:?}");
+    for ip in ips {
+        let (code, body) =
+            vmlisub_e2e::operator::http_get(&format!("http://{ip}:8080{path}"), None)?;
+        assert_eq!(
+            (code, sha512_hex(&body)),
+            (200, digest.clone()),
+            "served by {ip}"
+        );
+    }
+    helm(&["uninstall", &release.name, "--namespace", ns, "--wait"])?;
+    Api::<PersistentVolumeClaim>::namespaced(cluster.client(), ns)
+        .delete(
+            &format!("{}-cache", release.fullname),
+            &DeleteParams::default(),
+        )
+        .await?;
     Ok(())
 }
