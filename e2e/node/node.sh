@@ -300,12 +300,14 @@ authorization:
 podLogsDir: $STATE_DIR/pod-logs
 resolvConf: ""
 failSwapOn: false
-# The machine's disk is shared: never evict or collect images for disk use.
+# The machine's disk is shared with other work and may be nearly full:
+# evict only at the very end (absolute thresholds; percentages of a big disk
+# are gigabytes), never collect images for disk use.
 evictionHard:
   memory.available: "50Mi"
-  nodefs.available: "1%"
+  nodefs.available: "100Mi"
   nodefs.inodesFree: "1%"
-  imagefs.available: "1%"
+  imagefs.available: "100Mi"
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false

@@ -350,12 +350,33 @@ impl Release {
         ns: &str,
         extra: &[&str],
     ) -> Result<Release> {
-        // The namespace enforces the restricted Pod Security Standard.
+        Release::install_in(
+            cluster,
+            node,
+            ns,
+            extra,
+            &std::env::temp_dir(),
+            "restricted",
+        )
+        .await
+    }
+
+    /// [`Release::install`] with the publisher's files and the PKI under
+    /// `scratch` (e.g. /dev/shm for a big image, off the shared disk).
+    async fn install_in(
+        cluster: &Cluster,
+        node: &TestNode,
+        ns: &str,
+        extra: &[&str],
+        scratch: &Path,
+        pod_security: &str,
+    ) -> Result<Release> {
+        // The namespace enforces the Pod Security Standard `pod_security`.
         merge_patch(
             &Api::<Namespace>::all(cluster.client()),
             ns,
             &json!({"metadata": {"labels": {
-                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce": pod_security,
                 "pod-security.kubernetes.io/enforce-version": "latest",
             }}}),
         )
@@ -365,7 +386,7 @@ impl Release {
         let fullname = format!("{name}-vmlisub");
         let dir = tempfile::Builder::new()
             .prefix("vmlisub-e2e-node-")
-            .tempdir()?;
+            .tempdir_in(scratch)?;
         std::fs::create_dir_all(dir.path().join("pki"))?;
         let pki = live::LivePki::new(&dir.path().join("pki"));
         let publisher = Publisher::start_at(&dir.path().join("www"), node.ip)?;
@@ -864,6 +885,247 @@ async fn two_replicas(cluster: &Cluster, node: &TestNode, ns: &str) -> Result<()
             "served by {ip}"
         );
     }
+    helm(&["uninstall", &release.name, "--namespace", ns, "--wait"])?;
+    Api::<PersistentVolumeClaim>::namespaced(cluster.client(), ns)
+        .delete(
+            &format!("{}-cache", release.fullname),
+            &DeleteParams::default(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The operator pod's memory while it caches a 1 GiB image (a benchmark:
+/// `make bench-node-memory`; `VMLISUB_E2E_NODE_IMAGE_MIB` sets another
+/// size): the process's peak RSS (`VmHWM`) and the
+/// container cgroup's peak charge (`memory.max_usage_in_bytes`, page cache
+/// of the written file included), sampled while the download runs.
+#[tokio::test]
+#[ignore = "benchmark: make bench-node-memory"]
+async fn node_operator_memory_while_caching_a_1gib_image() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let Some(node) = node_or_skip(&cluster).await? else {
+        return Ok(());
+    };
+    let (cluster, node) = (&cluster, &node);
+    in_namespace(cluster, "node-mem", |ns| async move {
+        memory_1gib(cluster, node, &ns).await
+    })
+    .await
+}
+
+async fn memory_1gib(cluster: &Cluster, node: &TestNode, ns: &str) -> Result<()> {
+    // The publisher's copy in memory: the machine's disk holds the cached one.
+    let shm = Path::new("/dev/shm");
+    let scratch = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let release = Release::install_in(
+        cluster,
+        node,
+        ns,
+        &["persistence.size=4Gi"],
+        &scratch,
+        "restricted",
+    )
+    .await?;
+    deployment_available(cluster, ns, &release.fullname, 1).await?;
+    let pod = release_pod(cluster, ns, &release.name).await?;
+    let container_id = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|c| c.first())
+        .and_then(|c| c.container_id.clone())
+        .context("container id")?;
+    let process = container_process(&container_id)?;
+    let cgroup = process
+        .memory_cgroup
+        .clone()
+        .context("no memory cgroup (v1)")?;
+    let read_kib = |field: &str| -> u64 {
+        proc_status_field(process.pid, field)
+            .ok()
+            .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+            .unwrap_or(0)
+    };
+    let cgroup_stat = |key: &str| -> u64 {
+        std::fs::read_to_string(cgroup.join("memory.stat"))
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| {
+                    l.strip_prefix(&format!("{key} "))
+                        .and_then(|v| v.parse().ok())
+                })
+            })
+            .unwrap_or(0)
+    };
+    let before_hwm = read_kib("VmHWM:");
+
+    // VMLISUB_E2E_NODE_IMAGE_MIB: another size (e.g. on a nearly full disk).
+    let mib: usize = std::env::var("VMLISUB_E2E_NODE_IMAGE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let block = image_bytes(1 << 20, 13);
+    let image: Vec<u8> = block.iter().copied().cycle().take(mib << 20).collect();
+    let started = std::time::Instant::now();
+    release.subscribe(cluster, &[("img-1g", &image)]).await?;
+    let subs = crd_api(cluster, ns, "ImageSubscription", "imagesubscriptions");
+    let (mut peak_rss_kib, mut peak_cgroup_rss) = (0u64, 0u64);
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    let status = loop {
+        peak_rss_kib = peak_rss_kib.max(read_kib("VmRSS:"));
+        peak_cgroup_rss = peak_cgroup_rss.max(cgroup_stat("rss"));
+        let s = subs.get_opt("img-1g").await?;
+        let status = s
+            .and_then(|s| s.data.get("status").cloned())
+            .unwrap_or(Value::Null);
+        if status["phase"] == "Available" {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("img-1g not Available after 600 s: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let hwm_kib = read_kib("VmHWM:");
+    let max_usage: u64 = std::fs::read_to_string(cgroup.join("memory.max_usage_in_bytes"))?
+        .trim()
+        .parse()?;
+    let digest = sha512_hex(&image);
+    assert_eq!(status["artifact"]["digest"], format!("sha512:{digest}"));
+    assert_eq!(status["artifact"]["size"], image.len());
+    eprintln!(
+        "node: caching {mib} MiB took {seconds:.1} s; operator VmHWM {} MiB (before the list: {} MiB), \
+         sampled VmRSS peak {} MiB, cgroup rss peak {} MiB, cgroup memory.max_usage_in_bytes {} MiB \
+         (page cache included; the chart's limit is 512 MiB)",
+        hwm_kib / 1024,
+        before_hwm / 1024,
+        peak_rss_kib / 1024,
+        peak_cgroup_rss >> 20,
+        max_usage >> 20,
+    );
+    // The download streams: the process never holds the image.
+    assert!(hwm_kib < 256 * 1024, "VmHWM {hwm_kib} KiB");
+    helm(&["uninstall", &release.name, "--namespace", ns, "--wait"])?;
+    Api::<PersistentVolumeClaim>::namespaced(cluster.client(), ns)
+        .delete(
+            &format!("{}-cache", release.fullname),
+            &DeleteParams::default(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The fetch-crl way: the CA directory is the node's own (`trust.source:
+/// hostPath`, which only a `privileged` namespace admits), CRLs come with it
+/// (`crlRefresh.enabled: false`). A list verifies with it; then "fetch-crl"
+/// writes a CRL revoking the signer into the directory and the pod, which
+/// reads it live, expires the image.
+#[tokio::test]
+async fn node_trust_from_the_nodes_directory_like_fetch_crl() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let Some(node) = node_or_skip(&cluster).await? else {
+        return Ok(());
+    };
+    let (cluster, node) = (&cluster, &node);
+    in_namespace(cluster, "node-hostpath", |ns| async move {
+        trust_from_host(cluster, node, &ns).await
+    })
+    .await
+}
+
+async fn trust_from_host(cluster: &Cluster, node: &TestNode, ns: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    // The node's directory must be readable by the pod's user (65532), as
+    // /etc/grid-security/certificates is.
+    let scratch = tempfile::Builder::new()
+        .prefix("vmlisub-e2e-node-host-")
+        .tempdir()?;
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755))?;
+    let release_dir = scratch.path().to_path_buf();
+    let ca_dir = release_dir.join("certificates");
+    // The release's PKI lives in its own tempdir; the node's directory is a
+    // copy, kept up to date by "fetch-crl" below. It exists (empty) before
+    // the pod (hostPath type Directory); the operator reloads it on change.
+    std::fs::create_dir_all(&ca_dir)?;
+    std::fs::set_permissions(&ca_dir, std::fs::Permissions::from_mode(0o755))?;
+    let release = Release::install_in(
+        cluster,
+        node,
+        ns,
+        &[
+            "trust.source=hostPath",
+            &format!("trust.hostPath.path={}", ca_dir.display()),
+            "crlRefresh.enabled=false",
+        ],
+        &release_dir,
+        "privileged",
+    )
+    .await?;
+    for entry in std::fs::read_dir(&release.pki.ca_dir)?.flatten() {
+        let target = ca_dir.join(entry.file_name());
+        std::fs::copy(entry.path(), &target)?;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644))?;
+    }
+    deployment_available(cluster, ns, &release.fullname, 1).await?;
+    let image = image_bytes(1 << 20, 17);
+    release.subscribe(cluster, &[("img-host", &image)]).await?;
+    let status = release.available(cluster, "img-host", POD_TIMEOUT).await?;
+    assert_eq!(
+        status["artifact"]["digest"],
+        format!("sha512:{}", sha512_hex(&image))
+    );
+
+    // fetch-crl: a CRL revoking the signer replaces the CA's CRL file
+    // (written aside, renamed into place).
+    let revoking = release.pki.crl(
+        jiff::Timestamp::now() - jiff::SignedDuration::from_secs(30),
+        jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 7),
+        2,
+        &[live::LivePki::SIGNER_SERIAL_HEX],
+        false,
+    );
+    let crl_name = std::fs::read_dir(&ca_dir)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".r0"))
+        .context("no CRL (*.r0) in the CA directory")?;
+    let tmp = ca_dir.join(format!(".{crl_name}.tmp"));
+    std::fs::write(&tmp, &revoking)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
+    std::fs::rename(&tmp, ca_dir.join(&crl_name))?;
+    let lists = crd_api(
+        cluster,
+        ns,
+        "ImageListSubscription",
+        "imagelistsubscriptions",
+    );
+    merge_patch(
+        &lists,
+        "site",
+        &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "after-fetch-crl"}}}),
+    )
+    .await?;
+    let subs = crd_api(cluster, ns, "ImageSubscription", "imagesubscriptions");
+    let expired = eventually(
+        POD_TIMEOUT,
+        "the image expired by the revocation",
+        || async {
+            let s = subs.get("img-host").await?;
+            let status = s.data.get("status").cloned().unwrap_or(Value::Null);
+            Ok((status["phase"] == "Expired").then_some(status))
+        },
+    )
+    .await?;
+    assert_eq!(
+        expired["history"][0]["reason"], "signer-revoked",
+        "{expired:#}"
+    );
     helm(&["uninstall", &release.name, "--namespace", ns, "--wait"])?;
     Api::<PersistentVolumeClaim>::namespaced(cluster.client(), ns)
         .delete(
