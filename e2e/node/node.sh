@@ -308,6 +308,9 @@ evictionHard:
   nodefs.available: "100Mi"
   nodefs.inodesFree: "1%"
   imagefs.available: "100Mi"
+# ... and forget a passing pressure at once (default: 5 minutes of refusing
+# every pod after the disk recovered).
+evictionPressureTransitionPeriod: 10s
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
