@@ -66,6 +66,13 @@ bench-scale:
 	$(CARGO) build --release -p vmlisub --locked
 	VMLISUB_OPERATOR_BIN=$${CARGO_TARGET_DIR:-$(CURDIR)/target}/release/vmlisub bash e2e/run.sh --ignored --nocapture scale_
 
+## The operator pod's memory on the e2e node (root) while it caches a 1 GiB
+## image from the chart: peak RSS and the container cgroup's peak (needs
+## ~1.2 GiB free on the disk of TMPDIR and 1 GiB in /dev/shm).
+.PHONY: bench-node-memory
+bench-node-memory:
+	bash e2e/run.sh --ignored --nocapture node_operator_memory
+
 ## Download + verify of a 1 GiB image over loopback HTTP: vmlisub sync vs
 ## curl + sha512sum vs openssl dgst, and peak RSS at 4 GiB (needs ~10 GiB
 ## free in TMPDIR; see the script's header for its settings).

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Build the e2e control plane (etcd, kube-apiserver, kube-controller-manager)
-# and helm from the Go modules pinned in e2e/tools/*/go.mod (+ go.sum).
+# Build the e2e control plane (etcd, kube-apiserver, kube-controller-manager),
+# the node (kubelet, kube-scheduler, kube-proxy) and helm from the Go modules
+# pinned in e2e/tools/*/go.mod (+ go.sum).
 #
 # Output: ${XDG_CACHE_HOME:-$HOME/.cache}/vmlisub-e2e/<k8s>-<etcd>-<helm>/bin
-# A stamp file next to bin/ marks a finished build; with it present this
-# script only prints the bin directory and exits (fast, idempotent).
+# A stamp file next to bin/ marks a finished build and lists its binaries;
+# with it present (and listing all of them) this script only prints the bin
+# directory and exits (fast, idempotent). A cache made before a binary was
+# added keeps what it has and builds only the missing ones.
 #
 # Usage: e2e/build-control-plane.sh [--print-dir]
 #   --print-dir   print the bin directory that a build would use, build nothing
@@ -52,8 +55,12 @@ if [ "${1:-}" = "--print-dir" ]; then
   exit 0
 fi
 
+binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy helm)
+
 have_all() {
-  [ -f "$stamp" ] && for b in etcd kube-apiserver kube-controller-manager helm; do
+  [ -f "$stamp" ] || return 1
+  grep -qxF "binaries=${binaries[*]}" "$stamp" || return 1
+  for b in "${binaries[@]}"; do
     [ -x "$bin/$b" ] || return 1
   done
 }
@@ -91,8 +98,15 @@ done
 start=$(date +%s)
 echo "build-control-plane: building kubernetes $k8s_ver, etcd $etcd_ver, helm $helm_ver into $bin" >&2
 
+# Binaries of an earlier build of the same versions (the directory name holds
+# them all) are reused: only what is missing gets built.
 build() { # dir ldflags-extra out pkg
   local dir="$1" extra="$2" out="$3" pkg="$4" t0
+  if [ -x "$bin/$out" ]; then
+    cp -p "$bin/$out" "$work/bin/$out"
+    echo "build-control-plane:   $out kept from the earlier build" >&2
+    return 0
+  fi
   t0=$(date +%s)
   (cd "$dir" && nice -n 19 "$GO" build -trimpath -ldflags="-s -w$extra" -o "$work/bin/$out" "$pkg") >&2
   echo "build-control-plane:   $out built in $(( $(date +%s) - t0 ))s" >&2
@@ -102,6 +116,9 @@ mkdir -p "$work/bin"
 build "$tools/etcd" "" etcd go.etcd.io/etcd/server/v3
 build "$tools/kubernetes" "$k8s_x" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 build "$tools/kubernetes" "$k8s_x" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+build "$tools/kubernetes" "$k8s_x" kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
+build "$tools/kubernetes" "$k8s_x" kubelet k8s.io/kubernetes/cmd/kubelet
+build "$tools/kubernetes" "$k8s_x" kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 build "$tools/helm" " -X helm.sh/helm/v4/internal/version.version=$helm_ver -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
   helm helm.sh/helm/v4/cmd/helm
 
@@ -109,6 +126,7 @@ cat >"$work/stamp" <<EOF
 kubernetes=$k8s_ver
 etcd=$etcd_ver
 helm=$helm_ver
+binaries=${binaries[*]}
 go=$("$GO" env GOVERSION)
 built=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 build_seconds=$(( $(date +%s) - start ))

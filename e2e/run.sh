@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end tests (`make e2e`): build the pinned control plane (cached),
-# start a throw-away cluster on 127.0.0.1, run the vmlisub-e2e tests against
-# it, and always tear the cluster down. Exits with the tests' status.
+# start a throw-away cluster on 127.0.0.1 with a node on this machine
+# (e2e/cluster up --node: containerd, kubelet, kube-scheduler, kube-proxy;
+# needs root), build the operator's image from the release binary and import
+# it into the node, run the vmlisub-e2e tests against it, and always tear the
+# cluster down. Exits with the tests' status.
 #
 # Environment:
 #   VMLISUB_E2E_EXTERNAL=1      use the cluster of the current KUBECONFIG (kind,
@@ -10,6 +13,10 @@
 #   VMLISUB_E2E_TEST_THREADS    parallel tests per test binary (default 1)
 #   VMLISUB_E2E_KEEP=1          leave the local cluster running afterwards
 #                               (stop it with e2e/cluster down)
+#   VMLISUB_E2E_NODE=0          no node: the control plane only, the node tests
+#                               (e2e/tests/node.rs) skip; for developers
+#                               without root. CI never sets it (with CI set the
+#                               node tests fail instead of skipping)
 #   extra arguments are passed to the test binaries, e.g. `run.sh smoke_`
 set -euo pipefail
 
@@ -50,7 +57,18 @@ else
   "$here/build-control-plane.sh" >/dev/null
   # Compile the tests before the cluster starts: both want the CPU.
   "$CARGO" test -p vmlisub-e2e --locked --no-run
-  "$here/cluster" up
+  if [ "${VMLISUB_E2E_NODE:-1}" = 0 ]; then
+    "$here/cluster" up
+  else
+    # The operator's image, from the release binary (the Dockerfile's build).
+    "$CARGO" build --release --locked -p vmlisub
+    export VMLISUB_E2E_NODE_IMAGES
+    VMLISUB_E2E_NODE_IMAGES="$(dirname "$VMLISUB_E2E_CLUSTER_ENV")/images"
+    "$here/node/build-images.sh" "$VMLISUB_E2E_NODE_IMAGES" \
+      "${CARGO_TARGET_DIR:-$PWD/target}/release/vmlisub"
+    "$here/cluster" up --node
+    "$here/cluster" import "$VMLISUB_E2E_NODE_IMAGES/vmlisub.tar" localhost/vmlisub
+  fi
   eval "$("$here/cluster" env)"
   export KUBECONFIG
   unset VMLISUB_E2E_KUBECONFIG

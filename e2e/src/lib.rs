@@ -45,6 +45,7 @@ use kube::runtime::wait::{Condition, await_condition, conditions};
 use kube::{Client, Config, Resource, ResourceExt as _};
 use serde_json::Value;
 
+pub mod node;
 pub mod operator;
 
 /// Field manager used by the harness for server-side apply.
@@ -897,4 +898,38 @@ pub async fn can_i(client: Client, verb: &str, resource: &str, namespace: &str) 
         .await
         .with_context(|| format!("SelfSubjectAccessReview {verb} {resource} in {namespace:?}"))?;
     Ok(answer.status.is_some_and(|s| s.allowed))
+}
+
+/// The Dockerfile's instructions as (stage index, instruction, arguments),
+/// continuation lines joined, comments dropped.
+pub fn dockerfile_instructions(text: &str) -> Vec<(usize, String, String)> {
+    let mut out = Vec::new();
+    let mut stage = 0usize;
+    let mut seen_from = false;
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        if let Some(body) = trimmed.strip_suffix('\\') {
+            current.push_str(body);
+            current.push(' ');
+            continue;
+        }
+        current.push_str(trimmed);
+        let (instr, rest) = current
+            .split_once(char::is_whitespace)
+            .unwrap_or((&current, ""));
+        let instr = instr.to_ascii_uppercase();
+        if instr == "FROM" {
+            if seen_from {
+                stage += 1;
+            }
+            seen_from = true;
+        }
+        out.push((stage, instr, rest.trim().to_owned()));
+        current.clear();
+    }
+    out
 }

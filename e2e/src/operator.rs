@@ -16,7 +16,7 @@ use kube::config::{AuthInfo, Kubeconfig, NamedAuthInfo};
 
 use crate::{Cluster, Process, workspace_binary};
 
-/// A static HTTP/1.1 file server on 127.0.0.1 (GET, HEAD, `Range: bytes=N-`
+/// A static HTTP/1.1 file server on 127.0.0.1 or another local address (GET, HEAD, `Range: bytes=N-`
 /// with `If-Range`, an ETag per file version (size and modification time,
 /// as common web servers make it), 304 for a matching `If-None-Match`), with
 /// a request log and an optional bandwidth limit, standing in for a list
@@ -31,8 +31,15 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn start(dir: &Path) -> Result<Publisher> {
+        Publisher::start_at(dir, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// [`Publisher::start`] on another local address, e.g. the e2e node's
+    /// bridge address, which its pods reach.
+    pub fn start_at(dir: &Path, address: std::net::Ipv4Addr) -> Result<Publisher> {
         std::fs::create_dir_all(dir)?;
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let listener = TcpListener::bind((address, 0))
+            .with_context(|| format!("binding a publisher to {address}"))?;
         let url = format!("http://{}", listener.local_addr()?);
         let log = Arc::new(Mutex::new(Vec::new()));
         let throttle = Arc::new(AtomicU64::new(0));

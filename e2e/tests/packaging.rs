@@ -222,44 +222,10 @@ fn crd_copies_are_byte_identical_to_the_generated_crds() {
     }
 }
 
-/// The Dockerfile's instructions as (stage index, instruction, arguments),
-/// continuation lines joined, comments dropped.
-fn dockerfile_instructions(text: &str) -> Vec<(usize, String, String)> {
-    let mut out = Vec::new();
-    let mut stage = 0usize;
-    let mut seen_from = false;
-    let mut current = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
-            continue;
-        }
-        if let Some(body) = trimmed.strip_suffix('\\') {
-            current.push_str(body);
-            current.push(' ');
-            continue;
-        }
-        current.push_str(trimmed);
-        let (instr, rest) = current
-            .split_once(char::is_whitespace)
-            .unwrap_or((&current, ""));
-        let instr = instr.to_ascii_uppercase();
-        if instr == "FROM" {
-            if seen_from {
-                stage += 1;
-            }
-            seen_from = true;
-        }
-        out.push((stage, instr, rest.trim().to_owned()));
-        current.clear();
-    }
-    out
-}
-
 #[test]
 fn dockerfile_is_multi_stage_locked_nonroot_and_labelled() {
     let text = read("Dockerfile");
-    let instrs = dockerfile_instructions(&text);
+    let instrs = vmlisub_e2e::dockerfile_instructions(&text);
     let froms: Vec<&(usize, String, String)> = instrs.iter().filter(|i| i.1 == "FROM").collect();
     assert!(froms.len() >= 2, "not multi-stage: {froms:?}");
     let last = froms.last().unwrap().0;
@@ -361,11 +327,11 @@ fn dockerfile_parser_sees_a_bad_dockerfile() {
     // The property test above must be able to fail: a root, shell-form,
     // single-stage Dockerfile parses into what it would reject.
     let bad = "FROM rust:1.95\nRUN cargo build --release\nUSER root\nCMD vmlisub operator\n";
-    let instrs = dockerfile_instructions(bad);
+    let instrs = vmlisub_e2e::dockerfile_instructions(bad);
     assert_eq!(instrs.iter().filter(|i| i.1 == "FROM").count(), 1);
     assert_eq!(instrs.last().unwrap().2, "vmlisub operator");
     assert!(serde_json::from_str::<Vec<String>>(&instrs.last().unwrap().2).is_err());
-    let joined = dockerfile_instructions("FROM a AS b\nRUN x \\\n  && y\n");
+    let joined = vmlisub_e2e::dockerfile_instructions("FROM a AS b\nRUN x \\\n  && y\n");
     assert_eq!(joined[1], (0, "RUN".to_owned(), "x  && y".to_owned()));
 }
 
