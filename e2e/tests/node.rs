@@ -406,6 +406,9 @@ impl Release {
             format!("image.tag={tag}"),
             "image.pullPolicy=Never".to_owned(),
             "persistence.size=2Gi".to_owned(),
+            // Only this namespace: a release left by a failed run never
+            // reconciles (and rewrites the status of) another test's objects.
+            format!("watchNamespace={ns}"),
         ];
         sets.extend(extra.iter().map(|s| (*s).to_owned()));
         let mut install = vec!["install", &name, &chart, "--namespace", ns];
@@ -429,6 +432,16 @@ impl Release {
     /// list `site` (public artifacts) and one ImageSubscription per image
     /// (named after the image).
     async fn subscribe(&self, cluster: &Cluster, images: &[(&str, &[u8])]) -> Result<()> {
+        self.subscribe_with(cluster, images, json!({})).await
+    }
+
+    /// [`Release::subscribe`] with `extra` merged into the list's spec.
+    async fn subscribe_with(
+        &self,
+        cluster: &Cluster,
+        images: &[(&str, &[u8])],
+        extra: Value,
+    ) -> Result<()> {
         let mut entries = Vec::new();
         for (id, bytes) in images {
             entries.push((id.to_string(), self.publisher.put(id, bytes)?, *bytes));
@@ -451,17 +464,16 @@ impl Release {
             }),
         )
         .await?;
-        apply(
-            cluster,
-            ns,
-            json!({
-                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-                "metadata": {"name": "site"},
-                "spec": {"url": list_url, "interval": "1h", "endorsers": [{"name": "publisher"}],
-                         "publicArtifacts": true},
-            }),
-        )
-        .await?;
+        let mut list = json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+            "metadata": {"name": "site"},
+            "spec": {"url": list_url, "interval": "1h", "endorsers": [{"name": "publisher"}],
+                     "publicArtifacts": true},
+        });
+        if let (Some(spec), Value::Object(extra)) = (list["spec"].as_object_mut(), extra) {
+            spec.extend(extra);
+        }
+        apply(cluster, ns, list).await?;
         for (id, _) in images {
             apply(
                 cluster,
@@ -1133,5 +1145,112 @@ async fn trust_from_host(cluster: &Cluster, node: &TestNode, ns: &str) -> Result
             &DeleteParams::default(),
         )
         .await?;
+    Ok(())
+}
+
+/// Issue #13 item 3 on the node: a hook Job of `spec.hooks` runs to
+/// completion in the `restricted` namespace of the release, its container
+/// gets the event's values in its environment (the command only names the
+/// variables), and `status.hooks` of the list reports the run Succeeded.
+#[tokio::test]
+async fn node_hook_job_runs_to_completion_with_the_event_in_its_environment() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let Some(node) = node_or_skip(&cluster).await? else {
+        return Ok(());
+    };
+    let (cluster, node) = (&cluster, &node);
+    in_namespace(cluster, "node-hooks", |ns| async move {
+        hook_job_on_the_node(cluster, node, &ns).await
+    })
+    .await
+}
+
+async fn hook_job_on_the_node(cluster: &Cluster, node: &TestNode, ns: &str) -> Result<()> {
+    let release = Release::install(cluster, node, ns, &["hooks.enabled=true"]).await?;
+    deployment_available(cluster, ns, &release.fullname, 1).await?;
+    let image = image_bytes(64 << 10, 11);
+    let hooks = json!({"hooks": {
+        "events": ["AvailablePostfix"],
+        "timeout": "2m",
+        "jobTemplate": {"spec": {"backoffLimit": 0, "template": {"spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": false,
+            "securityContext": {
+                "runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [{
+                "name": "handler", "image": CLIENT_IMAGE, "imagePullPolicy": "Never",
+                "command": ["/bin/sh", "-c",
+                    "echo \"event=$VMILS_EVENT_TYPE id=$VMILS_EVENT_DC_IDENTIFIER sha512=$VMLISUB_IMAGE_SHA512\""],
+                "securityContext": {
+                    "allowPrivilegeEscalation": false,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+            }],
+        }}}},
+    }});
+    release
+        .subscribe_with(cluster, &[("img-hook", &image)], hooks)
+        .await?;
+    release.available(cluster, "img-hook", POD_TIMEOUT).await?;
+
+    // The Job's pod ran on the node and succeeded.
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(cluster.client(), ns);
+    let job = eventually(POD_TIMEOUT, "the hook Job completed", || async {
+        let list = jobs.list(&ListParams::default()).await?;
+        for job in list.items {
+            let status = job.status.clone().unwrap_or_default();
+            if status.failed.unwrap_or(0) > 0 {
+                bail!("hook Job failed: {status:?}");
+            }
+            if status.succeeded.unwrap_or(0) > 0 {
+                return Ok(Some(job));
+            }
+        }
+        Ok(None)
+    })
+    .await?;
+    let job_name = job.metadata.name.clone().context("job name")?;
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), ns);
+    let pod = pods
+        .list(&ListParams::default().labels(&format!("job-name={job_name}")))
+        .await?
+        .items
+        .into_iter()
+        .next()
+        .context("the hook Job's pod")?;
+    assert_eq!(
+        pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some(node.name.as_str())
+    );
+    let log = pods
+        .logs(
+            pod.metadata.name.as_deref().context("pod name")?,
+            &LogParams::default(),
+        )
+        .await?;
+    assert_eq!(
+        log.trim(),
+        format!(
+            "event=AvailablePostfix id=img-hook sha512={}",
+            sha512_hex(&image)
+        ),
+        "the handler's output"
+    );
+
+    // status.hooks of the list follows the Job.
+    let lists = crd_api(
+        cluster,
+        ns,
+        "ImageListSubscription",
+        "imagelistsubscriptions",
+    );
+    eventually(POD_TIMEOUT, "status.hooks Succeeded", || async {
+        let list = lists.get("site").await?;
+        let last = list.data["status"]["hooks"]["lastRun"].clone();
+        Ok((last["jobName"] == job_name.as_str() && last["phase"] == "Succeeded").then_some(()))
+    })
+    .await?;
     Ok(())
 }
