@@ -280,9 +280,30 @@ fn observed_data_source(object: &DynamicObject, uid: &str) -> ObservedDataSource
     }
 }
 
+/// Without `spec.export.kubevirt`: forgets its status, and the `Exported`
+/// condition, which the Glance export reports in too, when no export is
+/// configured at all.
+fn clear(image: &ImageSubscription, status: &mut ImageSubscriptionStatus) {
+    if let Some(export) = status.export.as_mut() {
+        export.kubevirt = None;
+        if *export == ExportStatus::default() {
+            status.export = None;
+        }
+    }
+    if image
+        .spec
+        .export
+        .as_ref()
+        .is_none_or(|e| e.glance.is_none())
+    {
+        conditions::remove_condition(&mut status.conditions, types::EXPORTED);
+    }
+}
+
 /// The export step: plans from the stores and applies the plan; records
 /// `status.export.kubevirt` and the `Exported` condition (an Event when it
-/// changes). Without `spec.export.kubevirt` it clears both.
+/// changes). Without `spec.export.kubevirt` it clears its status, and the
+/// condition unless a Glance export reports in it.
 pub async fn export(
     image: &ImageSubscription,
     status: &mut ImageSubscriptionStatus,
@@ -291,13 +312,7 @@ pub async fn export(
     now: Timestamp,
 ) -> Result<(), ControllerError> {
     let Some(config) = image.spec.export.as_ref().and_then(|e| e.kubevirt.as_ref()) else {
-        if let Some(export) = status.export.as_mut() {
-            export.kubevirt = None;
-            if *export == ExportStatus::default() {
-                status.export = None;
-            }
-        }
-        conditions::remove_condition(&mut status.conditions, types::EXPORTED);
+        clear(image, status);
         return Ok(());
     };
     let namespace = image
@@ -614,6 +629,43 @@ mod tests {
 
     fn object(value: serde_json::Value) -> DynamicObject {
         serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn without_kubevirt_the_glance_exports_condition_stays() {
+        let at = Timestamp::from_second(0).unwrap();
+        let image = |export: serde_json::Value| -> ImageSubscription {
+            serde_json::from_value(json!({
+                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+                "metadata": {"name": "a", "namespace": "n"},
+                "spec": {"subscriptionRef": {"name": "l"}, "identifier": "x", "export": export},
+            }))
+            .unwrap()
+        };
+        let exported = || ImageSubscriptionStatus {
+            conditions: vec![Condition::new(
+                types::EXPORTED,
+                ConditionStatus::True,
+                "Exported",
+                "Glance image g is active".to_string(),
+                at,
+            )],
+            export: Some(ExportStatus {
+                kubevirt: Some(Default::default()),
+                glance: None,
+            }),
+            ..Default::default()
+        };
+        let glance = image(json!({"glance": {
+            "endpoint": "https://glance.example", "credentialsSecretRef": {"name": "s"}}}));
+        let mut status = exported();
+        clear(&glance, &mut status);
+        assert!(conditions::find(&status.conditions, types::EXPORTED).is_some());
+        assert_eq!(status.export, None, "the KubeVirt status goes");
+
+        let mut status = exported();
+        clear(&image(json!({})), &mut status);
+        assert!(conditions::find(&status.conditions, types::EXPORTED).is_none());
     }
 
     #[test]

@@ -465,9 +465,9 @@ impl Pipeline {
         let hasher = match hasher.await.unwrap_or_else(joined) {
             Ok(hasher) => Some(hasher),
             Err(error) => {
-                if file.is_ok() {
-                    file = Err(error);
-                }
+                // The hashing thread's error is the cause; the writer only
+                // saw that thread stop.
+                file = Err(error);
                 None
             }
         };
