@@ -257,7 +257,9 @@ impl Cluster {
     }
 
     /// The Events about an object (matched by its uid, in any namespace),
-    /// oldest first.
+    /// oldest first. The operator publishes Events from a queue, a moment
+    /// after the status it goes with, so the list is read until two reads
+    /// 250 ms apart agree (at most 5 s).
     pub async fn events_for<K: Resource>(&self, obj: &K) -> Result<Vec<Event>> {
         let uid = obj
             .meta()
@@ -265,22 +267,31 @@ impl Cluster {
             .as_deref()
             .ok_or_else(|| anyhow!("object has no uid (not read back from the server?)"))?;
         let api: Api<Event> = Api::all(self.client());
-        let mut events = api
-            .list(&ListParams::default().fields(&format!("involvedObject.uid={uid}")))
-            .await
-            .context("listing events")?
-            .items;
-        events.sort_by(|a, b| {
-            let key = |e: &Event| {
-                e.event_time
-                    .as_ref()
-                    .map(|t| t.0)
-                    .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
-                    .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
-            };
-            key(a).cmp(&key(b))
-        });
-        Ok(events)
+        let params = ListParams::default().fields(&format!("involvedObject.uid={uid}"));
+        let read = || async {
+            let mut events = api.list(&params).await.context("listing events")?.items;
+            events.sort_by(|a, b| {
+                let key = |e: &Event| {
+                    e.event_time
+                        .as_ref()
+                        .map(|t| t.0)
+                        .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
+                        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                };
+                key(a).cmp(&key(b))
+            });
+            anyhow::Ok(events)
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut events = read().await?;
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let again = read().await?;
+            if again == events || std::time::Instant::now() > deadline {
+                return Ok(again);
+            }
+            events = again;
+        }
     }
 
     /// Creates the ServiceAccount `name` in `namespace` (if missing), asks the

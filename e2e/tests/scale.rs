@@ -12,12 +12,14 @@
 #[allow(dead_code)]
 mod live;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use futures::StreamExt as _;
 use kube::api::{Api, DynamicObject, GroupVersionKind, ListParams};
 use kube::discovery::ApiResource;
+use kube::runtime::watcher;
 use serde_json::json;
 use vmlisub_e2e::operator::{OperatorRun, Publisher, free_port};
 
@@ -51,32 +53,103 @@ fn api(cluster: &vmlisub_e2e::Cluster, ns: &str, kind: &str, plural: &str) -> Ap
     Api::namespaced_with(cluster.client(), ns, &resource)
 }
 
-/// vmlisub-group requests served so far, by verb (from the API server's
-/// own `apiserver_request_total`).
-async fn requests_by_verb(cluster: &vmlisub_e2e::Cluster) -> Result<BTreeMap<String, f64>> {
+/// Requests served so far by the API server (its own
+/// `apiserver_request_total`), keyed `group/resource[/subresource] VERB`
+/// (the core group is empty).
+async fn requests_by_resource(cluster: &vmlisub_e2e::Cluster) -> Result<BTreeMap<String, f64>> {
     let request = http::Request::get("/metrics").body(Vec::new())?;
     let text = cluster.client().request_text(request).await?;
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        if !line.starts_with("apiserver_request_total{")
-            || !line.contains("group=\"vmli.hepix.org\"")
-        {
-            continue;
-        }
-        let verb = line
-            .split("verb=\"")
+    let label = |line: &str, name: &str| -> String {
+        line.split(&format!("{name}=\""))
             .nth(1)
             .and_then(|rest| rest.split('"').next())
             .unwrap_or_default()
-            .to_string();
+            .to_string()
+    };
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if !line.starts_with("apiserver_request_total{") {
+            continue;
+        }
+        let mut key = format!("{}/{}", label(line, "group"), label(line, "resource"));
+        let subresource = label(line, "subresource");
+        if !subresource.is_empty() {
+            key = format!("{key}/{subresource}");
+        }
+        let key = format!("{key} {}", label(line, "verb"));
         let value: f64 = line
             .rsplit(' ')
             .next()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0);
-        *out.entry(verb).or_default() += value;
+        *out.entry(key).or_default() += value;
     }
     Ok(out)
+}
+
+/// The vmlisub group's part of [`requests_by_resource`], by verb.
+async fn requests_by_verb(cluster: &vmlisub_e2e::Cluster) -> Result<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for (key, value) in requests_by_resource(cluster).await? {
+        if let Some(rest) = key.strip_prefix("vmli.hepix.org/")
+            && let Some(verb) = rest.rsplit(' ').next()
+        {
+            *out.entry(verb.to_string()).or_default() += value;
+        }
+    }
+    Ok(out)
+}
+
+/// What changed between two [`requests_by_resource`] readings.
+fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(key, n)| (key.clone(), n - before.get(key).copied().unwrap_or(0.0)))
+        .filter(|(_, n)| *n > 0.0)
+        .collect()
+}
+
+/// CPU seconds (user + system) used so far by each control-plane process
+/// and by `pid` (the operator), from /proc.
+fn cpu_seconds(pid: u32) -> BTreeMap<String, f64> {
+    let ticks = |stat: &str| -> Option<f64> {
+        // Fields after the parenthesised command: utime and stime are the
+        // 12th and 13th.
+        let rest = stat.rsplit_once(") ")?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((utime + stime) / 100.0)
+    };
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Some(this) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{this}/comm")).unwrap_or_default();
+        let name = match comm.trim() {
+            _ if this == pid => "operator",
+            "kube-apiserver" => "kube-apiserver",
+            "etcd" => "etcd",
+            "kube-controller" | "kube-controller-manager" => "kube-controller-manager",
+            _ => continue,
+        };
+        if let Some(seconds) = std::fs::read_to_string(format!("/proc/{this}/stat"))
+            .ok()
+            .as_deref()
+            .and_then(ticks)
+        {
+            *out.entry(name.to_string()).or_default() += seconds;
+        }
+    }
+    out
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
@@ -177,8 +250,7 @@ async fn scale_lists_of_images() -> Result<()> {
     };
     let metrics_url = format!("http://127.0.0.1:{}/metrics", run.metrics_port);
     let requests_at_start = requests_by_verb(&cluster).await?;
-    let started = Instant::now();
-    let mut operator = run.start("operator-scale").await?;
+    let all_at_start = requests_by_resource(&cluster).await?;
     let lists = api(
         &cluster,
         &ns,
@@ -186,38 +258,66 @@ async fn scale_lists_of_images() -> Result<()> {
         "imagelistsubscriptions",
     );
     let subscriptions = api(&cluster, &ns, "ImageSubscription", "imagesubscriptions");
+    // Progress is followed by watches, as a GitOps tool would, not by
+    // listing 10,000 objects again and again: the benchmark's own load on
+    // the API server stays that of two more watchers.
+    let ready_list = move |l: &DynamicObject| {
+        l.data["status"]["imageCount"] == images_n
+            || (l.metadata.name.as_deref() == Some("big")
+                && l.data["status"]["imageCount"] == big_n)
+    };
+    let available = |i: &DynamicObject| i.data["status"]["phase"] == "Available";
+    let updates = futures::stream::select(
+        watcher(lists.clone(), watcher::Config::default()).map(|e| (true, e)),
+        watcher(subscriptions.clone(), watcher::Config::default()).map(|e| (false, e)),
+    );
+    let started = Instant::now();
+    let mut operator = run.start("operator-scale").await?;
+    let cpu_at_start = cpu_seconds(operator.pid());
+    let mut ready: (BTreeSet<String>, BTreeSet<String>) = Default::default();
+    let wanted = (lists_n + usize::from(big_n > 0), lists_n * images_n);
+    let mut updates = std::pin::pin!(updates);
     let all_ready = loop {
-        let ready_lists = lists
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .filter(|l| {
-                l.data["status"]["imageCount"] == images_n
-                    || (l.metadata.name.as_deref() == Some("big")
-                        && l.data["status"]["imageCount"] == big_n)
-            })
-            .count();
-        let available = subscriptions
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .filter(|i| i.data["status"]["phase"] == "Available")
-            .count();
-        if ready_lists == lists_n + usize::from(big_n > 0) && available == lists_n * images_n {
+        if (ready.0.len(), ready.1.len()) == wanted {
             break started.elapsed();
         }
-        if started.elapsed() > Duration::from_secs(600) {
+        let next = tokio::time::timeout(
+            Duration::from_secs(600).saturating_sub(started.elapsed()),
+            updates.next(),
+        )
+        .await;
+        let Ok(Some((is_list, event))) = next else {
             panic!(
-                "not ready after 600 s: {ready_lists} lists, {available} images\n{}",
+                "not ready after 600 s: {} lists, {} images\n{}",
+                ready.0.len(),
+                ready.1.len(),
                 operator.logs()
             );
+        };
+        let (set, test): (_, &dyn Fn(&DynamicObject) -> bool) = if is_list {
+            (&mut ready.0, &ready_list)
+        } else {
+            (&mut ready.1, &available)
+        };
+        match event? {
+            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+                let name = o.metadata.name.clone().unwrap_or_default();
+                if test(&o) {
+                    set.insert(name);
+                } else {
+                    set.remove(&name);
+                }
+            }
+            watcher::Event::Delete(o) => {
+                set.remove(&o.metadata.name.clone().unwrap_or_default());
+            }
+            watcher::Event::Init | watcher::Event::InitDone => {}
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let rss_ready = peak_rss_kib(operator.pid());
+    let cpu_at_ready = cpu_seconds(operator.pid());
     let requests_at_ready = requests_by_verb(&cluster).await?;
+    let all_at_ready = requests_by_resource(&cluster).await?;
     let reconciles_at_ready = reconciles(&metrics_url);
     let requests_to_ready: f64 = requests_at_ready
         .iter()
@@ -253,7 +353,7 @@ async fn scale_lists_of_images() -> Result<()> {
         .filter(|r| r.starts_with("GET /list-"))
         .count();
     let rss_peak = peak_rss_kib(operator.pid());
-    let delta: BTreeMap<&String, f64> = after
+    let idle_delta: BTreeMap<&String, f64> = after
         .iter()
         .map(|(verb, n)| (verb, n - before.get(verb).copied().unwrap_or(0.0)))
         .filter(|(_, n)| *n > 0.0)
@@ -277,6 +377,25 @@ async fn scale_lists_of_images() -> Result<()> {
         requests_to_ready / reconciles_at_ready.max(1.0)
     );
     println!("SCALE all_ready_seconds={:.1}", all_ready.as_secs_f64());
+    let cpu: BTreeMap<&String, String> = cpu_at_ready
+        .iter()
+        .map(|(name, s)| {
+            let used = s - cpu_at_start.get(name).copied().unwrap_or(0.0);
+            (name, format!("{used:.1}"))
+        })
+        .collect();
+    println!("SCALE cpu_seconds_to_ready={cpu:?}");
+    let mut heaviest: Vec<(String, f64)> =
+        delta(&all_at_start, &all_at_ready).into_iter().collect();
+    heaviest.sort_by(|a, b| b.1.total_cmp(&a.1));
+    heaviest.truncate(12);
+    println!(
+        "SCALE requests_to_ready_all_groups={:.0}",
+        delta(&all_at_start, &all_at_ready).values().sum::<f64>()
+    );
+    for (key, n) in heaviest {
+        println!("SCALE requests_to_ready[{key}]={n:.0}");
+    }
     println!(
         "SCALE peak_rss_mib_at_ready={:.1} peak_rss_mib_after_idle={:.1}",
         rss_ready as f64 / 1024.0,
@@ -286,7 +405,7 @@ async fn scale_lists_of_images() -> Result<()> {
         "SCALE idle_seconds={} list_fetches_during_run={fetches}",
         IDLE.as_secs()
     );
-    println!("SCALE idle_vmli_requests_by_verb={delta:?}");
+    println!("SCALE idle_vmli_requests_by_verb={idle_delta:?}");
     println!("SCALE idle_objects_rewritten={changed}");
     operator.terminate(Duration::from_secs(10)).await?;
     cluster.delete_namespace(&ns).await?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use kube::Client;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::Store;
 use serde::Serialize;
 
@@ -30,7 +30,8 @@ pub struct Context {
     pub endorsers: Store<Endorser>,
     /// CDI's kinds and the export's objects, when CDI is installed.
     pub cdi: Option<super::export::Cdi>,
-    recorder: Recorder,
+    /// Events go out through a queue, off the reconcile path.
+    pub events: super::events::EventSink,
     /// Each list's standing after its last reconcile (what image
     /// reconciles resolve against).
     views: RwLock<HashMap<ObjectKey, ListView>>,
@@ -65,7 +66,7 @@ impl Context {
         };
         let downloads = tokio::sync::Semaphore::new(config.max_concurrent_downloads.max(1));
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: super::events::EventSink::new(client.clone(), reporter, metrics.events.clone()),
             client,
             core,
             metrics,
@@ -131,15 +132,10 @@ impl Context {
         }
     }
 
-    /// Publishes an Event; a failure is logged, never fatal.
-    pub async fn event<K>(
-        &self,
-        object: &K,
-        type_: EventType,
-        reason: &str,
-        action: &str,
-        note: String,
-    ) where
+    /// Queues an Event; it is published in the background (a failure
+    /// is logged and counted, never fatal; see [`super::events`]).
+    pub fn event<K>(&self, object: &K, type_: EventType, reason: &str, action: &str, note: String)
+    where
         K: kube::Resource<DynamicType = ()>,
     {
         let event = Event {
@@ -149,9 +145,7 @@ impl Context {
             action: action.to_string(),
             secondary: None,
         };
-        if let Err(err) = self.recorder.publish(&event, &object.object_ref(&())).await {
-            tracing::warn!(reason, error = %err, "cannot publish event");
-        }
+        self.events.publish(object.object_ref(&()), event);
     }
 
     /// Writes `status` by server-side apply (the operator owns the whole

@@ -74,15 +74,13 @@ async fn apply(endorser: &Endorser, context: &Context) -> Result<Action, Control
         && !ready
         && let Some(condition) = conditions::find(&status.conditions, conditions::types::READY)
     {
-        context
-            .event(
-                endorser,
-                EventType::Warning,
-                &condition.reason,
-                "Validate",
-                condition.message.clone(),
-            )
-            .await;
+        context.event(
+            endorser,
+            EventType::Warning,
+            &condition.reason,
+            "Validate",
+            condition.message.clone(),
+        );
     }
     context.clear_failures(&key_of(endorser));
     Ok(Action::await_change())

@@ -417,15 +417,13 @@ pub async fn export(
         } else {
             EventType::Warning
         };
-        context
-            .event(
-                image,
-                type_,
-                &plan.condition.reason,
-                "Export",
-                plan.condition.message,
-            )
-            .await;
+        context.event(
+            image,
+            type_,
+            &plan.condition.reason,
+            "Export",
+            plan.condition.message,
+        );
     }
     match failure {
         Some(err) => Err(err),
@@ -476,18 +474,16 @@ async fn apply(
                 match data_volumes.create(&PostParams::default(), &object).await {
                     Ok(_) => {
                         tracing::info!(image = %name, data_volume = %new.name, "KubeVirt export: DataVolume created");
-                        context
-                            .event(
-                                image,
-                                EventType::Normal,
-                                "DataVolumeCreated",
-                                "Export",
-                                format!(
-                                    "DataVolume {} imports sha512:{} ({}) from {}",
-                                    new.name, new.sha512, new.size, new.url
-                                ),
-                            )
-                            .await;
+                        context.event(
+                            image,
+                            EventType::Normal,
+                            "DataVolumeCreated",
+                            "Export",
+                            format!(
+                                "DataVolume {} imports sha512:{} ({}) from {}",
+                                new.name, new.sha512, new.size, new.url
+                            ),
+                        );
                     }
                     // The store had not seen it yet.
                     Err(kube::Error::Api(status)) if status.code == 409 => {}
@@ -530,15 +526,13 @@ async fn apply(
                     Some(pvc) => published(image, data_source_name, pvc, context).await,
                     None => {
                         tracing::info!(image = %name, data_source = %data_source_name, "KubeVirt export: DataSource unpublished");
-                        context
-                            .event(
-                                image,
-                                EventType::Warning,
-                                "DataSourceUnpublished",
-                                "Export",
-                                format!("DataSource {data_source_name} no longer points at a PVC"),
-                            )
-                            .await;
+                        context.event(
+                            image,
+                            EventType::Warning,
+                            "DataSourceUnpublished",
+                            "Export",
+                            format!("DataSource {data_source_name} no longer points at a PVC"),
+                        );
                     }
                 }
             }
@@ -553,8 +547,7 @@ async fn apply(
                                 "DataVolumeDeleted",
                                 "Export",
                                 format!("DataVolume {dv} deleted (importsToKeep, or the image was withdrawn)"),
-                            )
-                            .await;
+                            );
                     }
                     Err(kube::Error::Api(status)) if status.code == 404 => {}
                     Err(err) => return Err(err.into()),
@@ -567,17 +560,15 @@ async fn apply(
                 {
                     Ok(_) => {
                         tracing::info!(image = %name, data_source = %data_source_name, "KubeVirt export: DataSource deleted");
-                        context
-                            .event(
-                                image,
-                                EventType::Warning,
-                                "DataSourceDeleted",
-                                "Export",
-                                format!(
-                                    "DataSource {data_source_name} deleted: the image was withdrawn"
-                                ),
-                            )
-                            .await;
+                        context.event(
+                            image,
+                            EventType::Warning,
+                            "DataSourceDeleted",
+                            "Export",
+                            format!(
+                                "DataSource {data_source_name} deleted: the image was withdrawn"
+                            ),
+                        );
                     }
                     Err(kube::Error::Api(status)) if status.code == 404 => {}
                     Err(err) => return Err(err.into()),
@@ -608,15 +599,13 @@ async fn point(
 
 async fn published(image: &ImageSubscription, data_source: &str, pvc: &str, context: &Context) {
     tracing::info!(image = %image.name_any(), data_source, pvc, "KubeVirt export: DataSource points at the new import");
-    context
-        .event(
-            image,
-            EventType::Normal,
-            "DataSourcePublished",
-            "Export",
-            format!("DataSource {data_source} points at PVC {pvc}"),
-        )
-        .await;
+    context.event(
+        image,
+        EventType::Normal,
+        "DataSourcePublished",
+        "Export",
+        format!("DataSource {data_source} points at PVC {pvc}"),
+    );
 }
 
 #[cfg(test)]

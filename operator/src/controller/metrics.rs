@@ -27,6 +27,7 @@ pub struct Metrics {
     pub crl_next_update: GaugeVec,
     pub crl_refresh_failures: IntCounterVec,
     pub leader: IntGauge,
+    pub events: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -174,6 +175,14 @@ impl Metrics {
         registry.register(Box::new(crl_next_update.clone()))?;
         registry.register(Box::new(crl_refresh_failures.clone()))?;
         registry.register(Box::new(leader.clone()))?;
+        let events = IntCounterVec::new(
+            Opts::new(
+                "vmlisub_events_total",
+                "Kubernetes Events by outcome: created, repeated (a series count), dropped (queue full), failed",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(events.clone()))?;
         Ok(Self {
             registry,
             reconciles,
@@ -190,6 +199,7 @@ impl Metrics {
             crl_next_update,
             crl_refresh_failures,
             leader,
+            events,
         })
     }
 

@@ -21,6 +21,7 @@ mod claims;
 mod context;
 mod endorser;
 mod error;
+mod events;
 mod export;
 mod hooks;
 mod image;
@@ -408,6 +409,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     let housekeeping = context::housekeeping(Arc::clone(&context));
     // Only the leader refreshes CRLs (it alone reconciles).
     let crl_refresh = context::crl_refresh(Arc::clone(&context));
+    let events = context.events.run();
     let controllers = futures_util::future::join4(
         list_controller,
         image_controller,
@@ -426,6 +428,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     let outcome = tokio::select! {
         _ = controllers => Ok(()),
         () = housekeeping => Ok(()),
+        () = async { events.await; std::future::pending::<()>().await } => Ok(()),
         () = async { crl_refresh.await; std::future::pending::<()>().await } => Ok(()),
         () = &mut shutdown => {
             tracing::info!("shutting down: downloads stop at a resumable point");

@@ -218,15 +218,13 @@ pub async fn fire(context: &Context, fired: Fired<'_>) {
         Ok(_) => {
             tracing::info!(list = %fired.list_key, job = %name, event = fired.event.as_str(), image = %identifier, "hook Job created");
             context.hooks.clear(fired.list_key);
-            context
-                .event(
-                    &*list,
-                    EventType::Normal,
-                    "HookJobCreated",
-                    "Hook",
-                    format!("Job {name} for {} of {identifier}", fired.event.as_str()),
-                )
-                .await;
+            context.event(
+                &*list,
+                EventType::Normal,
+                "HookJobCreated",
+                "Hook",
+                format!("Job {name} for {} of {identifier}", fired.event.as_str()),
+            );
         }
         Err(kube::Error::Api(status)) if status.code == 409 => {
             tracing::debug!(list = %fired.list_key, job = %name, "hook Job exists already");
@@ -265,9 +263,7 @@ async fn report_failure(
     tracing::warn!(list = %key, reason = %failure.reason, event = %failure.event, image = %failure.image, error = %failure.message, "hook Job not created");
     let (reason, note) = (failure.reason.clone(), failure.message.clone());
     if context.hooks.record(key, failure) {
-        context
-            .event(list, EventType::Warning, &reason, "Hook", note)
-            .await;
+        context.event(list, EventType::Warning, &reason, "Hook", note);
     }
     context.hooks.wake(key);
 }
@@ -338,7 +334,7 @@ pub async fn reconcile(
             } else {
                 EventType::Normal
             };
-            context.event(&*list, type_, reason, "Hook", note).await;
+            context.event(&*list, type_, reason, "Hook", note);
         }
     }
     Ok(Action::requeue(RESYNC))

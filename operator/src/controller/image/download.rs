@@ -1,5 +1,6 @@
-//! Downloading an image: a DownloadStarted Event, `status.progress`
-//! written at most every [`PROGRESS_EVERY`], then Available or the
+//! Downloading an image: a DownloadStarted Event, the Downloading phase
+//! and `status.progress` written once the download has run for
+//! [`PROGRESS_EVERY`] and then at most that often, then Available or the
 //! failure's reason (retried with backoff).
 
 use std::time::{Duration, Instant};
@@ -46,6 +47,19 @@ fn progress_of(received: u64, total: u64) -> DownloadProgress {
     }
 }
 
+/// Writes a running download's status; a failure only delays it.
+async fn write_progress(
+    image: &ImageSubscription,
+    before: Option<&ImageSubscriptionStatus>,
+    status: &ImageSubscriptionStatus,
+    key: &ImageKey,
+    context: &Context,
+) {
+    if let Err(err) = context.apply_status(image, before, status).await {
+        tracing::debug!(image = %key, error = %err, "progress not written");
+    }
+}
+
 /// Downloads, verifies and promotes.
 #[allow(clippy::too_many_arguments)]
 pub async fn download(
@@ -74,21 +88,19 @@ pub async fn download(
     let before = status.clone();
     let marker = hooks::marker_of(status);
     if status.phase != ImagePhase::Downloading {
-        context
-            .event(
-                image,
-                EventType::Normal,
-                "DownloadStarted",
-                "Download",
-                format!(
-                    "{} ({} bytes, sha512:{}) from {}",
-                    listed.identifier.as_str(),
-                    listed.size,
-                    listed.sha512.as_str(),
-                    redact_url(&resolve_image_url(&list.spec.url, &listed.uri))
-                ),
-            )
-            .await;
+        context.event(
+            image,
+            EventType::Normal,
+            "DownloadStarted",
+            "Download",
+            format!(
+                "{} ({} bytes, sha512:{}) from {}",
+                listed.identifier.as_str(),
+                listed.size,
+                listed.sha512.as_str(),
+                redact_url(&resolve_image_url(&list.spec.url, &listed.uri))
+            ),
+        );
         match ImageRecord::new(
             key.clone(),
             listed,
@@ -111,8 +123,11 @@ pub async fn download(
             Err(err) => tracing::warn!(image = %key, error = %err, "no AvailablePrefix hook"),
         }
     }
+    // Downloading is written once the download has run for
+    // PROGRESS_EVERY, then with its progress at most that often: an image
+    // that arrives sooner goes from Pending to Available in one write
+    // (10,000 small images: 10,000 writes fewer).
     status::image_downloading(status, progress_of(0, listed.size), now);
-    context.apply_status(image, Some(&before), status).await?;
 
     let settings = transfer_settings(&list, list_key, context).await?;
     let (progress_tx, mut progress_rx) = tokio::sync::watch::channel((0u64, listed.size));
@@ -128,21 +143,30 @@ pub async fn download(
     };
     let transfer = context.core.download(&request, &observer);
     tokio::pin!(transfer);
-    let mut last_written = Instant::now();
+    let first_write = tokio::time::sleep(PROGRESS_EVERY);
+    tokio::pin!(first_write);
+    let mut written: Option<(Instant, ImageSubscriptionStatus)> = None;
     let result = loop {
         tokio::select! {
             result = &mut transfer => break result,
-            changed = progress_rx.changed() => {
-                if changed.is_err() || last_written.elapsed() < PROGRESS_EVERY {
+            () = &mut first_write, if written.is_none() => {
+                let (received, total) = *progress_rx.borrow_and_update();
+                status.progress = Some(progress_of(received, total));
+                write_progress(image, Some(&before), status, key, context).await;
+                written = Some((Instant::now(), status.clone()));
+            }
+            changed = progress_rx.changed(), if written.is_some() => {
+                let due = written
+                    .as_ref()
+                    .is_some_and(|(at, _)| at.elapsed() >= PROGRESS_EVERY);
+                if changed.is_err() || !due {
                     continue;
                 }
+                let last = written.take().map(|(_, last)| last);
                 let (received, total) = *progress_rx.borrow_and_update();
-                let before = status.clone();
                 status.progress = Some(progress_of(received, total));
-                if let Err(err) = context.apply_status(image, Some(&before), status).await {
-                    tracing::debug!(image = %key, error = %err, "progress not written");
-                }
-                last_written = Instant::now();
+                write_progress(image, last.as_ref(), status, key, context).await;
+                written = Some((Instant::now(), status.clone()));
             }
         }
     };
@@ -156,20 +180,18 @@ pub async fn download(
                 .download_duration
                 .with_label_values(&["success"])
                 .observe(elapsed);
-            context
-                .event(
-                    image,
-                    EventType::Normal,
-                    "Available",
-                    "Download",
-                    format!(
-                        "{} verified (sha512:{}) at {}",
-                        listed.identifier.as_str(),
-                        listed.sha512.as_str(),
-                        path.display()
-                    ),
-                )
-                .await;
+            context.event(
+                image,
+                EventType::Normal,
+                "Available",
+                "Download",
+                format!(
+                    "{} verified (sha512:{}) at {}",
+                    listed.identifier.as_str(),
+                    listed.sha512.as_str(),
+                    path.display()
+                ),
+            );
             match context.core.store().record(key) {
                 Ok(record) => {
                     let fired = hooks::Fired {
@@ -196,15 +218,13 @@ pub async fn download(
                 .download_failures
                 .with_label_values(&[failure.reason.as_ref()])
                 .inc();
-            context
-                .event(
-                    image,
-                    EventType::Warning,
-                    &failure.condition_reason(),
-                    "Download",
-                    failure.message.clone(),
-                )
-                .await;
+            context.event(
+                image,
+                EventType::Warning,
+                &failure.condition_reason(),
+                "Download",
+                failure.message.clone(),
+            );
             status::image_failed(status, &failure, now);
             context
                 .apply_status(image, image.status.as_ref(), status)

@@ -55,33 +55,29 @@ pub async fn expire_file(
             }
         }
     };
-    context
-        .event(
-            image,
-            EventType::Normal,
-            "Expiring",
-            "Expire",
-            format!("{key}: {}", reason.code()),
-        )
-        .await;
+    context.event(
+        image,
+        EventType::Normal,
+        "Expiring",
+        "Expire",
+        format!("{key}: {}", reason.code()),
+    );
     fire(HookEvent::ExpirePrefix).await;
     match context.core.store().expire(key, reason, now) {
         Ok(entry) => {
-            context
-                .event(
-                    image,
-                    EventType::Warning,
-                    "Expired",
-                    "Expire",
-                    format!(
-                        "{key}: {}; archived as expired/{}/{}/{}",
-                        reason.code(),
-                        key.namespace,
-                        key.subscription,
-                        entry.name
-                    ),
-                )
-                .await;
+            context.event(
+                image,
+                EventType::Warning,
+                "Expired",
+                "Expire",
+                format!(
+                    "{key}: {}; archived as expired/{}/{}/{}",
+                    reason.code(),
+                    key.namespace,
+                    key.subscription,
+                    entry.name
+                ),
+            );
             fire(HookEvent::ExpirePostfix).await;
             status::record_history(status, reason, &entry.name, now);
             status.artifact = None;

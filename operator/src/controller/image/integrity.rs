@@ -58,8 +58,7 @@ pub async fn available(
                         &camel_case(reason.code()),
                         "IntegrityCheck",
                         format!("cached file failed its re-check ({detail}); moved to expired/{}, downloading again", expired.name),
-                    )
-                    .await;
+                    );
                 status::record_history(status, reason, &expired.name, now);
                 status.artifact = None;
                 status::image_unavailable(

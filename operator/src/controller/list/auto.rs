@@ -74,18 +74,16 @@ pub async fn record_auto_endorser(
         &Patch::Apply(&endorser),
     )
     .await?;
-    context
-        .event(
-            list,
-            EventType::Warning,
-            "AutoEndorsed",
-            "Endorse",
-            format!(
-                "trusting {} (issuer {}) on first use as Endorser {name}",
-                signer.subject, signer.issuer
-            ),
-        )
-        .await;
+    context.event(
+        list,
+        EventType::Warning,
+        "AutoEndorsed",
+        "Endorse",
+        format!(
+            "trusting {} (issuer {}) on first use as Endorser {name}",
+            signer.subject, signer.issuer
+        ),
+    );
     Ok(())
 }
 
@@ -140,6 +138,10 @@ pub async fn auto_subscribe(
                 "name": name,
                 "labels": {LIST_LABEL: key.name},
                 "ownerReferences": [owner],
+                // Born with the image reconciler's finalizer: adding it
+                // afterwards would cost every new image one more write and
+                // one more reconcile.
+                "finalizers": [crate::controller::image::FINALIZER],
             },
             "spec": {
                 "subscriptionRef": {"name": key.name},

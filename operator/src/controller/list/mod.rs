@@ -142,9 +142,7 @@ async fn apply(list: &ImageListSubscription, context: &Context) -> Result<Action
             .apply_status(list, None, &status::without_hooks(&published.status))
             .await?;
         for event in status::events(current, &published.status, &refresh.view) {
-            context
-                .event(list, event.type_, &event.reason, event.action, event.note)
-                .await;
+            context.event(list, event.type_, &event.reason, event.action, event.note);
         }
     }
     record_metrics(context, &key, &refresh, &published.status);
