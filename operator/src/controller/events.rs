@@ -53,7 +53,13 @@ pub struct EventSink {
     client: Client,
     reporter: Reporter,
     outcomes: IntCounterVec,
+    /// Drops since the last warning, and when that was: one warning a
+    /// minute at most, with the count.
+    drops: Mutex<(u64, Option<std::time::Instant>)>,
 }
+
+/// Least time between two warnings about dropped Events.
+const DROP_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl EventSink {
     pub fn new(client: Client, reporter: Reporter, outcomes: IntCounterVec) -> Self {
@@ -64,6 +70,7 @@ impl EventSink {
             client,
             reporter,
             outcomes,
+            drops: Mutex::new((0, None)),
         }
     }
 
@@ -76,16 +83,36 @@ impl EventSink {
         };
         match queue.try_send(Queued { regarding, event }) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(dropped)) => {
+            Err(
+                mpsc::error::TrySendError::Full(dropped)
+                | mpsc::error::TrySendError::Closed(dropped),
+            ) => {
                 self.count("dropped");
                 tracing::debug!(
                     object = dropped.regarding.name.as_deref().unwrap_or_default(),
                     reason = %dropped.event.reason,
                     "event dropped: the queue is full"
                 );
+                self.warn_of_drops();
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.count("dropped"),
         }
+    }
+
+    /// A warning with the number of Events dropped, at most once a minute.
+    fn warn_of_drops(&self) {
+        let mut drops = self.drops.lock().unwrap_or_else(PoisonError::into_inner);
+        drops.0 = drops.0.saturating_add(1);
+        if drops
+            .1
+            .is_some_and(|last| last.elapsed() < DROP_WARNING_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            dropped = drops.0,
+            "events dropped: the API server does not keep up; status is written as usual"
+        );
+        *drops = (0, Some(std::time::Instant::now()));
     }
 
     /// The workers; runs until the sink is dropped. Called once (a second
@@ -417,6 +444,49 @@ mod tests {
             memory.created(key(&format!("x{n}"), "R"), format!("x{n}.1"), at(9));
         }
         assert_eq!((memory.len(), memory.order.len()), (3, 3));
+    }
+
+    /// A sink whose workers never run: what `publish` does when the API
+    /// server does not answer.
+    fn stalled_sink() -> (EventSink, IntCounterVec) {
+        let outcomes = IntCounterVec::new(prometheus::Opts::new("events", "test"), &["result"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = "https://127.0.0.1:1"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let client = Client::try_from(kube::Config::new(url)).unwrap_or_else(|e| panic!("{e}"));
+        let reporter = Reporter {
+            controller: "vmlisub".into(),
+            instance: None,
+        };
+        (EventSink::new(client, reporter, outcomes.clone()), outcomes)
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let (sink, outcomes) = stalled_sink();
+        let one = reference("a", "uid-a");
+        let extra = 10;
+        let started = std::time::Instant::now();
+        for n in 0..QUEUE + extra {
+            sink.publish(
+                one.clone(),
+                event(EventType::Normal, "Available", &n.to_string()),
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "publish never waits"
+        );
+        let dropped = outcomes.with_label_values(&["dropped"]).get();
+        assert_eq!(dropped, extra as u64, "one object, one worker's queue");
+        // Another object's worker may still have room.
+        let other = (0..100)
+            .map(|n| reference(&format!("b{n}"), &format!("uid-b{n}")))
+            .find(|r| worker_of(r, WORKERS) != worker_of(&one, WORKERS))
+            .unwrap_or_else(|| panic!("all on one worker"));
+        sink.publish(other, event(EventType::Normal, "Available", "x"));
+        assert_eq!(outcomes.with_label_values(&["dropped"]).get(), extra as u64);
     }
 
     #[test]
