@@ -64,7 +64,8 @@ bench:
 ## reconcile, writes while idle (release build).
 bench-scale:
 	$(CARGO) build --release -p vmlisub --locked
-	VMLISUB_OPERATOR_BIN=$${CARGO_TARGET_DIR:-$(CURDIR)/target}/release/vmlisub bash e2e/run.sh --ignored --nocapture scale_
+	@# MALLOC_ARENA_MAX as the image sets it (Dockerfile).
+	MALLOC_ARENA_MAX=2 VMLISUB_OPERATOR_BIN=$${CARGO_TARGET_DIR:-$(CURDIR)/target}/release/vmlisub bash e2e/run.sh --ignored --nocapture scale_
 
 ## The operator pod's memory on the e2e node (root) while it caches a 1 GiB
 ## image from the chart: peak RSS and the container cgroup's peak (needs

@@ -124,6 +124,7 @@ GROUP
     --config.env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     --config.env VMLISUB_CACHE_DIR=/var/cache/vmimages \
     --config.env VMLISUB_CA_DIR=/etc/grid-security/certificates \
+    --config.env MALLOC_ARENA_MAX=2 \
     --config.exposedports 8080/tcp \
     --config.entrypoint /usr/local/bin/vmlisub \
     --config.cmd operator \

@@ -373,6 +373,10 @@ async fn scale_lists_of_images() -> Result<()> {
         lists_n * images_n
     );
     println!(
+        "SCALE MALLOC_ARENA_MAX={}",
+        std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "unset".into())
+    );
+    println!(
         "SCALE requests_to_ready={requests_to_ready:.0} reconciles_to_ready={reconciles_at_ready:.0} requests_per_reconcile={:.2}",
         requests_to_ready / reconciles_at_ready.max(1.0)
     );

@@ -75,27 +75,36 @@ impl EventSink {
     }
 
     /// Queues `event` about `regarding`; never waits. A full queue drops
-    /// it (counted and logged at debug level).
+    /// it, a Normal one already when the queue is three quarters full
+    /// (counted; logged at debug level, and as a warning once a minute).
     pub fn publish(&self, regarding: ObjectReference, event: Event) {
         let worker = worker_of(&regarding, self.queues.len());
         let Some(queue) = self.queues.get(worker) else {
             return;
         };
+        // The last quarter of a queue is kept for Warnings: in a burst of
+        // DownloadStarted/Available, a failure is still told.
+        if event.type_ == EventType::Normal && queue.capacity() <= QUEUE / 4 {
+            self.dropped(&regarding, &event);
+            return;
+        }
         match queue.try_send(Queued { regarding, event }) {
             Ok(()) => {}
             Err(
                 mpsc::error::TrySendError::Full(dropped)
                 | mpsc::error::TrySendError::Closed(dropped),
-            ) => {
-                self.count("dropped");
-                tracing::debug!(
-                    object = dropped.regarding.name.as_deref().unwrap_or_default(),
-                    reason = %dropped.event.reason,
-                    "event dropped: the queue is full"
-                );
-                self.warn_of_drops();
-            }
+            ) => self.dropped(&dropped.regarding, &dropped.event),
         }
+    }
+
+    fn dropped(&self, regarding: &ObjectReference, event: &Event) {
+        self.count("dropped");
+        tracing::debug!(
+            object = regarding.name.as_deref().unwrap_or_default(),
+            reason = %event.reason,
+            "event dropped: the queue is full"
+        );
+        self.warn_of_drops();
     }
 
     /// A warning with the number of Events dropped, at most once a minute.
@@ -463,30 +472,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_queue_drops_and_counts_instead_of_waiting() {
+    async fn a_full_queue_drops_and_counts_instead_of_waiting_and_keeps_room_for_warnings() {
         let (sink, outcomes) = stalled_sink();
         let one = reference("a", "uid-a");
         let extra = 10;
+        let dropped = || outcomes.with_label_values(&["dropped"]).get();
         let started = std::time::Instant::now();
-        for n in 0..QUEUE + extra {
-            sink.publish(
-                one.clone(),
-                event(EventType::Normal, "Available", &n.to_string()),
-            );
+        for n in 0..QUEUE - QUEUE / 4 + extra {
+            let note = n.to_string();
+            sink.publish(one.clone(), event(EventType::Normal, "Available", &note));
         }
+        assert_eq!(dropped(), extra as u64, "Normal Events fill three quarters");
+        for n in 0..QUEUE / 4 + extra {
+            let note = n.to_string();
+            sink.publish(one.clone(), event(EventType::Warning, "Failed", &note));
+        }
+        assert_eq!(dropped(), 2 * extra as u64, "Warnings the rest");
         assert!(
             started.elapsed() < std::time::Duration::from_secs(5),
             "publish never waits"
         );
-        let dropped = outcomes.with_label_values(&["dropped"]).get();
-        assert_eq!(dropped, extra as u64, "one object, one worker's queue");
-        // Another object's worker may still have room.
+        // Another object's worker has room.
         let other = (0..100)
             .map(|n| reference(&format!("b{n}"), &format!("uid-b{n}")))
             .find(|r| worker_of(r, WORKERS) != worker_of(&one, WORKERS))
             .unwrap_or_else(|| panic!("all on one worker"));
         sink.publish(other, event(EventType::Normal, "Available", "x"));
-        assert_eq!(outcomes.with_label_values(&["dropped"]).get(), extra as u64);
+        assert_eq!(dropped(), 2 * extra as u64);
     }
 
     #[test]
