@@ -737,10 +737,13 @@ async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Resul
         "metadata": {"name": "auto"},
         "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe"},
     })).await?;
+    // Every version of every ImageSubscription, as a watch sees them
+    // (each write is one), from before the operator starts.
+    let images = api(&cluster, &ns, "ImageSubscription");
+    let seen = observe(images.clone()).await?;
     let mut operator = site.run.start("operator-auto-1").await?;
 
     // AutoSubscribe creates owned ImageSubscriptions.
-    let images = api(&cluster, &ns, "ImageSubscription");
     let owned = eventually(
         Duration::from_secs(60),
         "owned ImageSubscriptions",
@@ -814,6 +817,52 @@ async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Resul
         site.publisher.requests()
     );
 
+    // What the writes were. Each ImageSubscription was created with the
+    // finalizer (no second write to add it); the small image, done within
+    // 2 s, went to Available without a Downloading write; the big one,
+    // 6 s at 1 MB/s, showed Downloading with its progress on the way.
+    let seen = seen.lock().unwrap().clone();
+    let versions_of = |suffix: &str| -> Vec<Value> {
+        seen.iter()
+            .filter(|o| {
+                o["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with(suffix)
+            })
+            .cloned()
+            .collect()
+    };
+    let (big_versions, small_versions) = (versions_of("-big"), versions_of("-small"));
+    for versions in [&big_versions, &small_versions] {
+        let first = versions.first().context("no version watched")?;
+        assert_eq!(
+            first["metadata"]["finalizers"],
+            json!(["vmli.hepix.org/archive"]),
+            "created with the finalizer: {first:#}"
+        );
+    }
+    let phases = |versions: &[Value]| -> Vec<String> {
+        versions
+            .iter()
+            .map(|o| o["status"]["phase"].as_str().unwrap_or("-").to_string())
+            .collect()
+    };
+    assert!(
+        !phases(&small_versions).contains(&"Downloading".to_string()),
+        "{:?}",
+        phases(&small_versions)
+    );
+    assert!(
+        big_versions
+            .iter()
+            .any(|o| o["status"]["phase"] == "Downloading"
+                && o["status"]["progress"]["bytes"].as_u64().unwrap_or(0) > 0
+                && o["status"]["progress"]["total"] == big.len()),
+        "{:?}",
+        phases(&big_versions)
+    );
+
     // The list expires: its images expire with it.
     let small_name = owned
         .iter()
@@ -857,6 +906,35 @@ async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Resul
     uninstall_chart_rbac(&cluster, &site.release).await?;
     cluster.delete_namespace(&ns).await?;
     Ok(())
+}
+
+/// Starts a watch on `api` and returns every object version it delivers
+/// from then on (initial ones included), once its first listing is done.
+async fn observe(api: Api<DynamicObject>) -> Result<std::sync::Arc<std::sync::Mutex<Vec<Value>>>> {
+    use futures::StreamExt as _;
+    use kube::runtime::watcher;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (listed_tx, listed) = tokio::sync::oneshot::channel();
+    let into = std::sync::Arc::clone(&seen);
+    tokio::spawn(async move {
+        let mut listed_tx = Some(listed_tx);
+        let mut events = std::pin::pin!(watcher(api, watcher::Config::default()));
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                    into.lock().unwrap().push(serde_json::to_value(&o).unwrap());
+                }
+                Ok(watcher::Event::InitDone) => {
+                    if let Some(tx) = listed_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(30), listed).await??;
+    Ok(seen)
 }
 
 /// Issue #16 on the real control plane: the leader refreshes the CA's CRL
