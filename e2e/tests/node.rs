@@ -342,6 +342,18 @@ struct Release {
 }
 
 impl Release {
+    /// `helm uninstall`, then the PVC it keeps (the chart's policy) too.
+    async fn uninstall_with_its_cache(&self, cluster: &Cluster, ns: &str) -> Result<()> {
+        helm(&["uninstall", &self.name, "--namespace", ns, "--wait"])?;
+        Api::<PersistentVolumeClaim>::namespaced(cluster.client(), ns)
+            .delete(
+                &format!("{}-cache", self.fullname),
+                &DeleteParams::default(),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// `helm install` with the image, the PVC size and `extra` (`key=value`
     /// settings) overridden; waits until the Deployment is Available.
     async fn install(
@@ -514,6 +526,23 @@ impl Release {
 
 /// Runs `body` in a fresh namespace; on failure prints the namespace's
 /// events and the operator's log; deletes the namespace when it passed.
+/// Runs `body` in a new namespace ([`in_namespace`]) on the e2e node; a
+/// skip when there is no cluster or no node (as `node_or_skip` decides).
+async fn on_node<F, Fut>(prefix: &str, body: F) -> Result<()>
+where
+    F: FnOnce(Cluster, TestNode, String) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let Some(cluster) = Cluster::connect().await? else {
+        return Ok(());
+    };
+    let Some(node) = node_or_skip(&cluster).await? else {
+        return Ok(());
+    };
+    let inner = cluster.clone();
+    in_namespace(&cluster, prefix, |ns| body(inner, node, ns)).await
+}
+
 async fn in_namespace<F, Fut>(cluster: &Cluster, prefix: &str, body: F) -> Result<()>
 where
     F: FnOnce(String) -> Fut,
@@ -547,13 +576,8 @@ where
 
 #[tokio::test]
 async fn node_chart_runs_restricted_verifies_caches_and_serves_from_its_volume() -> Result<()> {
-    let cluster = vmlisub_e2e::cluster_or_skip!();
-    let Some(node) = node_or_skip(&cluster).await? else {
-        return Ok(());
-    };
-    let (cluster, node) = (&cluster, &node);
-    in_namespace(cluster, "node", |ns| async move {
-        chart_on_the_node(cluster, node, &ns).await
+    on_node("node", |cluster, node, ns| async move {
+        chart_on_the_node(&cluster, &node, &ns).await
     })
     .await
 }
@@ -765,13 +789,8 @@ fn partial_bytes(volume: &Path) -> u64 {
 
 #[tokio::test]
 async fn node_two_replicas_one_leader_takes_over_and_resumes_the_download() -> Result<()> {
-    let cluster = vmlisub_e2e::cluster_or_skip!();
-    let Some(node) = node_or_skip(&cluster).await? else {
-        return Ok(());
-    };
-    let (cluster, node) = (&cluster, &node);
-    in_namespace(cluster, "node-ha", |ns| async move {
-        two_replicas(cluster, node, &ns).await
+    on_node("node-ha", |cluster, node, ns| async move {
+        two_replicas(&cluster, &node, &ns).await
     })
     .await
 }
@@ -897,13 +916,7 @@ async fn two_replicas(cluster: &Cluster, node: &TestNode, ns: &str) -> Result<()
             "served by {ip}"
         );
     }
-    helm(&["uninstall", &release.name, "--namespace", ns, "--wait"])?;
-    Api::<PersistentVolumeClaim>::namespaced(cluster.client(), ns)
-        .delete(
-            &format!("{}-cache", release.fullname),
-            &DeleteParams::default(),
-        )
-        .await?;
+    release.uninstall_with_its_cache(cluster, ns).await?;
     Ok(())
 }
 
@@ -915,13 +928,8 @@ async fn two_replicas(cluster: &Cluster, node: &TestNode, ns: &str) -> Result<()
 #[tokio::test]
 #[ignore = "benchmark: make bench-node-memory"]
 async fn node_operator_memory_while_caching_a_1gib_image() -> Result<()> {
-    let cluster = vmlisub_e2e::cluster_or_skip!();
-    let Some(node) = node_or_skip(&cluster).await? else {
-        return Ok(());
-    };
-    let (cluster, node) = (&cluster, &node);
-    in_namespace(cluster, "node-mem", |ns| async move {
-        memory_1gib(cluster, node, &ns).await
+    on_node("node-mem", |cluster, node, ns| async move {
+        memory_1gib(&cluster, &node, &ns).await
     })
     .await
 }
@@ -1025,13 +1033,7 @@ async fn memory_1gib(cluster: &Cluster, node: &TestNode, ns: &str) -> Result<()>
     );
     // The download streams: the process never holds the image.
     assert!(hwm_kib < 256 * 1024, "VmHWM {hwm_kib} KiB");
-    helm(&["uninstall", &release.name, "--namespace", ns, "--wait"])?;
-    Api::<PersistentVolumeClaim>::namespaced(cluster.client(), ns)
-        .delete(
-            &format!("{}-cache", release.fullname),
-            &DeleteParams::default(),
-        )
-        .await?;
+    release.uninstall_with_its_cache(cluster, ns).await?;
     Ok(())
 }
 
@@ -1042,13 +1044,8 @@ async fn memory_1gib(cluster: &Cluster, node: &TestNode, ns: &str) -> Result<()>
 /// reads it live, expires the image.
 #[tokio::test]
 async fn node_trust_from_the_nodes_directory_like_fetch_crl() -> Result<()> {
-    let cluster = vmlisub_e2e::cluster_or_skip!();
-    let Some(node) = node_or_skip(&cluster).await? else {
-        return Ok(());
-    };
-    let (cluster, node) = (&cluster, &node);
-    in_namespace(cluster, "node-hostpath", |ns| async move {
-        trust_from_host(cluster, node, &ns).await
+    on_node("node-hostpath", |cluster, node, ns| async move {
+        trust_from_host(&cluster, &node, &ns).await
     })
     .await
 }
@@ -1140,13 +1137,7 @@ async fn trust_from_host(cluster: &Cluster, node: &TestNode, ns: &str) -> Result
         expired["history"][0]["reason"], "signer-revoked",
         "{expired:#}"
     );
-    helm(&["uninstall", &release.name, "--namespace", ns, "--wait"])?;
-    Api::<PersistentVolumeClaim>::namespaced(cluster.client(), ns)
-        .delete(
-            &format!("{}-cache", release.fullname),
-            &DeleteParams::default(),
-        )
-        .await?;
+    release.uninstall_with_its_cache(cluster, ns).await?;
     Ok(())
 }
 
@@ -1156,13 +1147,8 @@ async fn trust_from_host(cluster: &Cluster, node: &TestNode, ns: &str) -> Result
 /// variables), and `status.hooks` of the list reports the run Succeeded.
 #[tokio::test]
 async fn node_hook_job_runs_to_completion_with_the_event_in_its_environment() -> Result<()> {
-    let cluster = vmlisub_e2e::cluster_or_skip!();
-    let Some(node) = node_or_skip(&cluster).await? else {
-        return Ok(());
-    };
-    let (cluster, node) = (&cluster, &node);
-    in_namespace(cluster, "node-hooks", |ns| async move {
-        hook_job_on_the_node(cluster, node, &ns).await
+    on_node("node-hooks", |cluster, node, ns| async move {
+        hook_job_on_the_node(&cluster, &node, &ns).await
     })
     .await
 }
