@@ -87,6 +87,11 @@ impl Context {
     /// The error policy of all three controllers: exponential backoff per
     /// object, 5 s doubling to 10 min, reset by the next success.
     pub fn backoff(&self, key: &ObjectKey, error: &ControllerError) -> Action {
+        if let ControllerError::Stale(message) = error {
+            // The watch is about to deliver the newer object.
+            tracing::debug!(object = %key, message, "object changed since read; retrying");
+            return Action::requeue(Duration::from_secs(1));
+        }
         let failures = {
             let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
             let count = failures.entry(key.clone()).or_default();
