@@ -908,6 +908,87 @@ async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Resul
     Ok(())
 }
 
+/// An image waiting for a download slot (`--max-concurrent-downloads 1`,
+/// another image downloading) writes nothing while it waits: its only
+/// versions are the one AutoSubscribe created and Available. Scale depends
+/// on it: 10,000 images found at once cost no write until each one's turn.
+#[tokio::test]
+async fn operator_writes_nothing_for_an_image_waiting_for_a_download_slot() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let ns = cluster.create_namespace("operator-slot").await?;
+    cluster
+        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let mut site = site(&cluster, &ns, "slot").await?;
+    site.run
+        .extra_args
+        .extend(["--max-concurrent-downloads".into(), "1".into()]);
+    let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 253) as u8).collect();
+    let small = vec![9u8; 10_000];
+    // 1 MB/s: the big image holds the one slot for about 5 s.
+    site.publisher.set_throttle(1_000_000);
+    let url = site.publish_list("1", &[("big", &big)])?;
+    apply(&cluster, &ns, site.endorser()).await?;
+    apply(&cluster, &ns, json!({
+        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+        "metadata": {"name": "slot"},
+        "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe"},
+    })).await?;
+    let images = api(&cluster, &ns, "ImageSubscription");
+    let seen = observe(images.clone()).await?;
+    let mut operator = site.run.start("operator-slot").await?;
+    wait_status(
+        &cluster,
+        &ns,
+        "ImageSubscription",
+        "slot-big",
+        "big downloading",
+        &mut operator,
+        |s| s["phase"] == "Downloading",
+    )
+    .await?;
+    // Version 2 adds the small image while the big one holds the slot.
+    site.publish_list("2", &[("big", &big), ("small", &small)])?;
+    request_reconcile(&cluster, &ns, "slot", "v2").await?;
+    let both = eventually(Duration::from_secs(60), "both Available", || async {
+        let mut available = 0;
+        for name in ["slot-small", "slot-big"] {
+            let image = images.get_opt(name).await?;
+            available +=
+                usize::from(image.is_some_and(|i| i.data["status"]["phase"] == "Available"));
+        }
+        Ok((available == 2).then_some(()))
+    })
+    .await;
+    if both.is_err() {
+        eprintln!("--- operator log ---\n{}", operator.logs());
+    }
+    both?;
+    let small_versions: Vec<Value> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|o| o["metadata"]["name"] == "slot-small")
+        .cloned()
+        .collect();
+    let phases: Vec<&str> = small_versions
+        .iter()
+        .map(|o| o["status"]["phase"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(phases, ["-", "Available"], "{small_versions:#?}");
+    // It did wait: its download began after the big one's had ended.
+    let requests = site.publisher.requests();
+    let position = |path: &str| requests.iter().position(|r| r.starts_with(path));
+    assert!(
+        position("GET /small").is_some() && position("GET /big") < position("GET /small"),
+        "{requests:?}"
+    );
+    operator.terminate(Duration::from_secs(10)).await?;
+    uninstall_chart_rbac(&cluster, &site.release).await?;
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
 /// Starts a watch on `api` and returns every object version it delivers
 /// from then on (initial ones included), once its first listing is done.
 async fn observe(api: Api<DynamicObject>) -> Result<std::sync::Arc<std::sync::Mutex<Vec<Value>>>> {
