@@ -524,8 +524,6 @@ impl Release {
     }
 }
 
-/// Runs `body` in a fresh namespace; on failure prints the namespace's
-/// events and the operator's log; deletes the namespace when it passed.
 /// Runs `body` in a new namespace ([`in_namespace`]) on the e2e node; a
 /// skip when there is no cluster or no node (as `node_or_skip` decides).
 async fn on_node<F, Fut>(prefix: &str, body: F) -> Result<()>
@@ -543,6 +541,8 @@ where
     in_namespace(&cluster, prefix, |ns| body(inner, node, ns)).await
 }
 
+/// Runs `body` in a fresh namespace; on failure prints the namespace's
+/// events and the operator's log; deletes the namespace when it passed.
 async fn in_namespace<F, Fut>(cluster: &Cluster, prefix: &str, body: F) -> Result<()>
 where
     F: FnOnce(String) -> Fut,

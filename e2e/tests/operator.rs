@@ -989,6 +989,74 @@ async fn operator_writes_nothing_for_an_image_waiting_for_a_download_slot() -> R
     Ok(())
 }
 
+/// A download that fails the same way twice, each attempt long enough to
+/// show Downloading (3 MB at 1 MB/s, the wrong sha512), is reported Failed
+/// after each attempt: the second Failed is written although the object as
+/// read before that attempt already said exactly that.
+#[tokio::test]
+async fn operator_reports_a_repeated_failure_after_a_long_attempt() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let ns = cluster.create_namespace("operator-refail").await?;
+    cluster
+        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let site = site(&cluster, &ns, "refail").await?;
+    let listed = vec![1u8; 3_000_000];
+    let served = vec![2u8; 3_000_000];
+    let uri = site.publisher.put("bad", &served)?;
+    let signed = site
+        .pki
+        .list(LIST_ID, "1", &[("bad", uri.as_str(), listed.as_slice())]);
+    let url = site.publisher.put("image.list", &signed)?;
+    site.publisher.set_throttle(1_000_000);
+    apply(&cluster, &ns, site.endorser()).await?;
+    apply(&cluster, &ns, json!({
+        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+        "metadata": {"name": "refail"},
+        "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe"},
+    })).await?;
+    let images = api(&cluster, &ns, "ImageSubscription");
+    let seen = observe(images.clone()).await?;
+    let operator = site.run.start("operator-refail").await?;
+    let phases = || -> Vec<String> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|o| o["metadata"]["name"] == "refail-bad")
+            .map(|o| o["status"]["phase"].as_str().unwrap_or("-").to_string())
+            .collect()
+    };
+    let twice = eventually(Duration::from_secs(60), "two failed attempts", || async {
+        let phases = phases();
+        let failed = phases.iter().filter(|p| *p == "Failed").count();
+        Ok((failed >= 2).then_some(phases))
+    })
+    .await;
+    if twice.is_err() {
+        eprintln!(
+            "--- phases ---\n{:?}\n--- operator log ---\n{}",
+            phases(),
+            operator.logs()
+        );
+    }
+    let phases = twice?;
+    // Each attempt wrote Downloading, then Failed.
+    let attempts: Vec<&str> = phases
+        .iter()
+        .map(String::as_str)
+        .filter(|p| *p != "-")
+        .collect();
+    assert!(
+        attempts.starts_with(&["Downloading", "Failed", "Downloading", "Failed"]),
+        "{phases:?}"
+    );
+    let mut operator = operator;
+    operator.terminate(Duration::from_secs(10)).await?;
+    uninstall_chart_rbac(&cluster, &site.release).await?;
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
 /// Starts a watch on `api` and returns every object version it delivers
 /// from then on (initial ones included), once its first listing is done.
 async fn observe(api: Api<DynamicObject>) -> Result<std::sync::Arc<std::sync::Mutex<Vec<Value>>>> {

@@ -87,21 +87,20 @@ impl Context {
     /// The error policy of all three controllers: exponential backoff per
     /// object, 5 s doubling to 10 min, reset by the next success.
     pub fn backoff(&self, key: &ObjectKey, error: &ControllerError) -> Action {
-        if let ControllerError::Stale(message) = error {
-            // The watch is about to deliver the newer object.
-            tracing::debug!(object = %key, message, "object changed since read; retrying");
-            return Action::requeue(Duration::from_secs(1));
-        }
         let failures = {
             let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
             let count = failures.entry(key.clone()).or_default();
             *count = count.saturating_add(1);
             *count - 1
         };
-        let delay = Duration::from_secs(5)
-            .saturating_mul(1 << failures.min(7))
-            .min(Duration::from_secs(600));
-        tracing::warn!(object = %key, error = %error, reason = error.reason(), retry_in = ?delay, "reconcile failed");
+        let stale = matches!(error, ControllerError::Stale(_));
+        let (delay, quiet) = retry_delay(stale, failures);
+        if quiet {
+            // The watch is about to deliver the newer object.
+            tracing::debug!(object = %key, error = %error, "object changed since read; retrying");
+        } else {
+            tracing::warn!(object = %key, error = %error, reason = error.reason(), retry_in = ?delay, "reconcile failed");
+        }
         Action::requeue(delay)
     }
 
@@ -313,5 +312,56 @@ pub fn phase_name(phase: &ImagePhase) -> &'static str {
         ImagePhase::Available => "Available",
         ImagePhase::Expired => "Expired",
         ImagePhase::Failed => "Failed",
+    }
+}
+
+/// How long to wait before retrying an object after its `failures`-th
+/// consecutive failure (0: the first), and whether that is quiet: 5 s
+/// doubling to 10 min; a stale object (a finalizer patch that lost the race
+/// with the watch) is retried after 1 s, quietly, three times in a row at
+/// most, so that a 422 that is not a race (an admission policy, say) falls
+/// back to the backoff and a warning instead of a loop.
+pub fn retry_delay(stale: bool, failures: u32) -> (Duration, bool) {
+    if stale && failures < STALE_RETRIES {
+        return (Duration::from_secs(1), true);
+    }
+    let delay = Duration::from_secs(5)
+        .saturating_mul(1 << failures.min(7))
+        .min(Duration::from_secs(600));
+    (delay, false)
+}
+
+/// Quiet one-second retries of a stale object before the usual backoff.
+const STALE_RETRIES: u32 = 3;
+
+#[cfg(test)]
+mod retry_tests {
+    use std::time::Duration;
+
+    use super::retry_delay;
+
+    #[test]
+    fn failures_back_off_from_5_s_to_10_min() {
+        let delays: Vec<u64> = (0..10).map(|n| retry_delay(false, n).0.as_secs()).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 320, 600, 600, 600]);
+        assert!(
+            (0..10).all(|n| !retry_delay(false, n).1),
+            "failures are warned of"
+        );
+        assert_eq!(retry_delay(false, u32::MAX).0, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_stale_object_is_retried_quietly_three_times_then_backs_off() {
+        let tries: Vec<(u64, bool)> = (0..5)
+            .map(|n| {
+                let (delay, quiet) = retry_delay(true, n);
+                (delay.as_secs(), quiet)
+            })
+            .collect();
+        assert_eq!(
+            tries,
+            [(1, true), (1, true), (1, true), (40, false), (80, false)]
+        );
     }
 }

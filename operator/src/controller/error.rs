@@ -13,7 +13,8 @@ pub enum ControllerError {
     Finalizer(String),
     /// The finalizer's patch found the object changed since the watch
     /// cache saw it (its JSON patch tests the list it edits): a race with
-    /// the watch, not a failure. Retried in a second, without backoff.
+    /// the watch, not a failure. Retried in a second, quietly, a few
+    /// times (`context::retry_delay`).
     #[error("finalizer: the object changed since it was read ({0}); retrying")]
     Stale(String),
     #[error("object has no {0}")]

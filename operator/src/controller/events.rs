@@ -14,6 +14,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash as _, Hasher as _};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use jiff::{SignedDuration, Timestamp};
@@ -40,10 +41,12 @@ const SERIES_WINDOW: SignedDuration = SignedDuration::from_mins(6);
 /// Recent Events remembered per worker for series.
 const REMEMBERED: usize = 512;
 
-/// One Event to publish.
+/// One Event to publish, with when it happened (not when a worker gets to
+/// it).
 struct Queued {
     regarding: ObjectReference,
     event: Event,
+    at: Timestamp,
 }
 
 /// The Events' queue; [`EventSink::run`] is its workers.
@@ -56,6 +59,8 @@ pub struct EventSink {
     /// Drops since the last warning, and when that was: one warning a
     /// minute at most, with the count.
     drops: Mutex<(u64, Option<std::time::Instant>)>,
+    /// Queued or being sent.
+    pending: AtomicUsize,
 }
 
 /// Least time between two warnings about dropped Events.
@@ -71,6 +76,7 @@ impl EventSink {
             reporter,
             outcomes,
             drops: Mutex::new((0, None)),
+            pending: AtomicUsize::new(0),
         }
     }
 
@@ -88,8 +94,15 @@ impl EventSink {
             self.dropped(&regarding, &event);
             return;
         }
-        match queue.try_send(Queued { regarding, event }) {
-            Ok(()) => {}
+        let queued = Queued {
+            regarding,
+            event,
+            at: Timestamp::now(),
+        };
+        match queue.try_send(queued) {
+            Ok(()) => {
+                self.pending.fetch_add(1, Ordering::SeqCst);
+            }
             Err(
                 mpsc::error::TrySendError::Full(dropped)
                 | mpsc::error::TrySendError::Closed(dropped),
@@ -137,16 +150,36 @@ impl EventSink {
         futures_util::future::join_all(workers).await;
     }
 
+    /// Waits until every queued Event is sent, at most `grace` (at
+    /// shutdown: the last downloads' `Available` go out), and logs the
+    /// drops not yet warned of.
+    pub async fn flush(&self, grace: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.pending.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let left = self.pending.load(Ordering::SeqCst);
+        let dropped = self.drops.lock().unwrap_or_else(PoisonError::into_inner).0;
+        if left > 0 || dropped > 0 {
+            tracing::warn!(
+                unsent = left,
+                dropped,
+                "events lost at shutdown or dropped since the last warning"
+            );
+        }
+    }
+
     async fn work(&self, mut receiver: mpsc::Receiver<Queued>) {
         let mut series = SeriesMemory::new(REMEMBERED, SERIES_WINDOW);
         while let Some(queued) = receiver.recv().await {
             let outcome = self.send(&mut series, queued).await;
             self.count(outcome);
+            self.pending.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
     async fn send(&self, series: &mut SeriesMemory, queued: Queued) -> &'static str {
-        let now = Timestamp::now();
+        let now = queued.at;
         let key = SeriesKey::of(&queued.regarding, &queued.event);
         let namespace = queued
             .regarding
@@ -172,7 +205,7 @@ impl EventSink {
                 }
             }
         }
-        let event = self.object(&queued, now);
+        let event = self.object(&queued);
         let name = event.name_any();
         match api.create(&PostParams::default(), &event).await {
             Ok(_) => {
@@ -187,8 +220,13 @@ impl EventSink {
     }
 
     /// The events.k8s.io/v1 object, as kube's `Recorder` makes it.
-    fn object(&self, queued: &Queued, now: Timestamp) -> K8sEvent {
-        let Queued { regarding, event } = queued;
+    fn object(&self, queued: &Queued) -> K8sEvent {
+        let Queued {
+            regarding,
+            event,
+            at: now,
+        } = queued;
+        let now = *now;
         let controller = &self.reporter.controller;
         K8sEvent {
             action: Some(event.action.clone()),
@@ -270,8 +308,9 @@ impl SeriesKey {
     }
 }
 
-/// The Events created lately, at most `capacity` of them (the oldest
-/// forgotten first), each for `window` after it was last seen.
+/// The Events created lately, at most `capacity` of them (the least
+/// recently seen forgotten first), each for `window` after it was last
+/// seen.
 #[derive(Debug)]
 struct SeriesMemory {
     seen: HashMap<SeriesKey, Seen>,
@@ -308,7 +347,11 @@ impl SeriesMemory {
         // The first occurrence is count 1: its first repeat makes 2.
         seen.count = seen.count.saturating_add(1);
         seen.last = now;
-        Some((seen.name.clone(), seen.count))
+        let repeated = (seen.name.clone(), seen.count);
+        // A live series is the last to be forgotten.
+        self.order.retain(|k| k != key);
+        self.order.push_back(key.clone());
+        Some(repeated)
     }
 
     /// Remembers a newly created Event.
@@ -453,6 +496,49 @@ mod tests {
             memory.created(key(&format!("x{n}"), "R"), format!("x{n}.1"), at(9));
         }
         assert_eq!((memory.len(), memory.order.len()), (3, 3));
+    }
+
+    #[test]
+    fn a_live_series_outlives_quieter_ones() {
+        let mut memory = SeriesMemory::new(3, SERIES_WINDOW);
+        for name in ["a", "b", "c"] {
+            memory.created(key(name, "R"), format!("{name}.1"), at(0));
+        }
+        assert!(memory.repeat(&key("a", "R"), at(1)).is_some());
+        memory.created(key("d", "R"), "d.1".into(), at(2));
+        assert_eq!(
+            memory.repeat(&key("b", "R"), at(3)),
+            None,
+            "b was the quietest"
+        );
+        assert_eq!(
+            memory.repeat(&key("a", "R"), at(3)),
+            Some(("a.1".into(), 3))
+        );
+        assert_eq!((memory.len(), memory.order.len()), (3, 3));
+    }
+
+    #[tokio::test]
+    async fn flush_waits_for_the_queue_at_most_its_grace() {
+        let (sink, _) = stalled_sink();
+        let started = std::time::Instant::now();
+        sink.flush(std::time::Duration::from_secs(5)).await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "nothing queued"
+        );
+        sink.publish(
+            reference("a", "uid-a"),
+            event(EventType::Normal, "Available", "x"),
+        );
+        let started = std::time::Instant::now();
+        sink.flush(std::time::Duration::from_millis(300)).await;
+        let waited = started.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(300)
+                && waited < std::time::Duration::from_secs(3),
+            "{waited:?}"
+        );
     }
 
     /// A sink whose workers never run: what `publish` does when the API

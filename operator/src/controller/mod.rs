@@ -409,7 +409,12 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     let housekeeping = context::housekeeping(Arc::clone(&context));
     // Only the leader refreshes CRLs (it alone reconciles).
     let crl_refresh = context::crl_refresh(Arc::clone(&context));
-    let events = context.events.run();
+    // Events go out from a task of their own: a reconcile blocking its
+    // worker thread (an integrity re-check) does not hold them up.
+    let events = tokio::spawn({
+        let context = Arc::clone(&context);
+        async move { context.events.run().await }
+    });
     let controllers = futures_util::future::join4(
         list_controller,
         image_controller,
@@ -428,7 +433,6 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
     let outcome = tokio::select! {
         _ = controllers => Ok(()),
         () = housekeeping => Ok(()),
-        () = async { events.await; std::future::pending::<()>().await } => Ok(()),
         () = async { crl_refresh.await; std::future::pending::<()>().await } => Ok(()),
         () = &mut shutdown => {
             tracing::info!("shutting down: downloads stop at a resumable point");
@@ -436,6 +440,9 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
         }
         err = lost => Err(OperatorError::Leader(err)),
     };
+    // The last Events (a download that just finished) still go out.
+    context.events.flush(Duration::from_secs(2)).await;
+    events.abort();
     if let Err(err) = context.core.save_state() {
         tracing::warn!(error = %err, "state not saved");
     }

@@ -226,9 +226,14 @@ pub async fn download(
                 failure.message.clone(),
             );
             status::image_failed(status, &failure, now);
-            context
-                .apply_status(image, image.status.as_ref(), status)
-                .await?;
+            // Against what the server has now: Downloading, if this
+            // attempt ran long enough to write it (the object as read may
+            // hold the very same failure from the attempt before).
+            let on_server = written
+                .as_ref()
+                .map(|(_, last)| last)
+                .or(image.status.as_ref());
+            context.apply_status(image, on_server, status).await?;
             Err(ControllerError::Image(failure))
         }
     }
