@@ -10,11 +10,21 @@
 //! CDI does to a DataVolume: patching its status (phase ImportScheduled,
 //! ImportInProgress, Succeeded; conditions Bound, Ready, Running;
 //! `claimName`) and creating the PVC it fills, owned by the DataVolume.
+//!
+//! Both exports on one ImageSubscription (`spec.export.kubevirt` and
+//! `spec.export.glance`, the latter against the real Keystone and Glance of
+//! operator/tests/support/openstack.rs): the one `Exported` condition stays
+//! not True, with KubeVirt's reason and both messages, while Glance has the
+//! image and the DataVolume is still importing, and turns True only once
+//! CDI's import has succeeded too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../operator/tests/support/live.rs"]
 #[allow(dead_code)]
 mod live;
+#[path = "../../operator/tests/support/openstack.rs"]
+#[allow(dead_code)]
+mod openstack;
 
 use std::time::Duration;
 
@@ -44,12 +54,17 @@ fn cdi(kind: &str, plural: &str) -> ApiResource {
     )
 }
 
-/// A qcow2 image: a v3 header saying `virtual` bytes, then `fill`.
+/// A qcow2 image: a v3 header saying `virtual` bytes (no backing file, no
+/// feature bits, so Glance's format inspector accepts it), then `fill`.
 fn qcow2(virtual_size: u64, fill: u8) -> Vec<u8> {
     let mut image = vec![fill; 20_000];
+    image[..512].fill(0);
     image[..4].copy_from_slice(b"QFI\xfb");
     image[4..8].copy_from_slice(&3u32.to_be_bytes());
+    image[20..24].copy_from_slice(&16u32.to_be_bytes());
     image[24..32].copy_from_slice(&virtual_size.to_be_bytes());
+    image[96..100].copy_from_slice(&4u32.to_be_bytes());
+    image[100..104].copy_from_slice(&104u32.to_be_bytes());
     image
 }
 
@@ -81,7 +96,69 @@ struct Test {
     pvcs: Api<PersistentVolumeClaim>,
 }
 
+/// vmlisub's CRDs and CDI's (used in place from `../shared`).
+async fn install_crds(cluster: &Cluster) -> Result<()> {
+    cluster
+        .apply_crds(vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let cdi_dir = vmlisub_e2e::repo_path("../shared/testdata/kubevirt-cdi");
+    for crd in ["datavolume-crd.yaml", "datasource-crd.yaml"] {
+        let path = cdi_dir.join(crd);
+        anyhow::ensure!(
+            path.exists(),
+            "CDI's CRDs are expected at {} (third-party test data, used in place)",
+            path.display()
+        );
+        cluster.apply_crds(&path).await?;
+    }
+    Ok(())
+}
+
 impl Test {
+    /// The CRDs, a fresh namespace `vmlisub-e2e-<prefix>-xxxxx` and the APIs
+    /// in it.
+    async fn new(cluster: Cluster, prefix: &str) -> Result<Test> {
+        install_crds(&cluster).await?;
+        let ns = cluster.create_namespace(prefix).await?;
+        let namespaced =
+            |resource: &ApiResource| Api::namespaced_with(cluster.client(), &ns, resource);
+        Ok(Test {
+            images: namespaced(&vmli("ImageSubscription", "imagesubscriptions")),
+            lists: namespaced(&vmli("ImageListSubscription", "imagelistsubscriptions")),
+            data_volumes: namespaced(&cdi("DataVolume", "datavolumes")),
+            data_sources: namespaced(&cdi("DataSource", "datasources")),
+            pvcs: Api::namespaced(cluster.client(), &ns),
+            ns: ns.clone(),
+            cluster,
+        })
+    }
+
+    /// Server-side applies `doc` in the test's namespace.
+    async fn apply(&self, doc: Value) -> Result<()> {
+        let obj: DynamicObject = serde_json::from_value(doc)?;
+        self.cluster.apply_dynamic(&obj, Some(&self.ns)).await?;
+        Ok(())
+    }
+
+    /// Asks for a reconcile of the ImageListSubscription `site` (the
+    /// annotation Flux's `reconcile` sets).
+    async fn refresh(&self, token: &str) -> Result<()> {
+        vmlisub_e2e::merge_patch(
+            &self.lists,
+            "site",
+            &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Creates a Secret from `doc` (a JSON Secret without apiVersion/kind).
+    async fn create_secret(&self, doc: Value) -> Result<()> {
+        let secrets: Api<Secret> = Api::namespaced(self.cluster.client(), &self.ns);
+        vmlisub_e2e::create(&secrets, &serde_json::from_value(doc)?).await?;
+        Ok(())
+    }
+
     async fn image_status(&self, name: &str) -> Result<Value> {
         Ok(self
             .images
@@ -228,127 +305,112 @@ impl Test {
     }
 }
 
-#[tokio::test]
-async fn kubevirt_export_lifecycle_with_cdi_crds() -> Result<()> {
-    let cluster = vmlisub_e2e::cluster_or_skip!();
-    cluster
-        .apply_crds(vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
-        .await?;
-    let cdi_dir = vmlisub_e2e::repo_path("../shared/testdata/kubevirt-cdi");
-    for crd in ["datavolume-crd.yaml", "datasource-crd.yaml"] {
-        let path = cdi_dir.join(crd);
-        anyhow::ensure!(
-            path.exists(),
-            "CDI's CRDs are expected at {} (third-party test data, used in place)",
-            path.display()
-        );
-        cluster.apply_crds(&path).await?;
-    }
-    let ns = cluster.create_namespace("kubevirt").await?;
-    let t = Test {
-        images: Api::namespaced_with(
-            cluster.client(),
-            &ns,
-            &vmli("ImageSubscription", "imagesubscriptions"),
-        ),
-        lists: Api::namespaced_with(
-            cluster.client(),
-            &ns,
-            &vmli("ImageListSubscription", "imagelistsubscriptions"),
-        ),
-        data_volumes: Api::namespaced_with(
-            cluster.client(),
-            &ns,
-            &cdi("DataVolume", "datavolumes"),
-        ),
-        data_sources: Api::namespaced_with(
-            cluster.client(),
-            &ns,
-            &cdi("DataSource", "datasources"),
-        ),
-        pvcs: Api::namespaced(cluster.client(), &ns),
-        ns: ns.clone(),
-        cluster,
-    };
-    let cluster = &t.cluster;
+/// The site around the operator: a publisher, a PKI, the chart's RBAC and
+/// the operator's settings, plus the Endorser `publisher` and the
+/// ImageListSubscription `site` of the published list.
+struct Site {
+    dir: tempfile::TempDir,
+    pki: live::LivePki,
+    publisher: Publisher,
+    release: String,
+    run: OperatorRun,
+}
 
-    // The site: a publisher, a PKI, the chart's RBAC, the operator.
-    let dir = tempfile::Builder::new()
-        .prefix("vmlisub-e2e-kubevirt-")
-        .tempdir()?;
-    let pki_dir = dir.path().join("pki");
-    std::fs::create_dir_all(&pki_dir)?;
-    let pki = live::LivePki::new(&pki_dir);
-    let publisher = Publisher::start(&dir.path().join("www"))?;
-    let release = format!("{ns}-op");
-    let account = install_chart_rbac(cluster, &ns, &release).await?;
-    let token = cluster.service_account_token(&ns, &account).await?;
-    let run = OperatorRun {
-        kubeconfig: token_kubeconfig(dir.path(), &token)?,
-        extra_args: Vec::new(),
-        cache_dir: dir.path().join("cache"),
-        ca_dir: pki.ca_dir.clone(),
-        port: free_port()?,
-        metrics_port: free_port()?,
-        namespace: ns.clone(),
-        leader_elect: false,
-    };
-    let publish = |version: &str, images: &[(&str, &[u8])]| -> Result<()> {
+impl Site {
+    async fn new(t: &Test) -> Result<Site> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{}-", t.ns))
+            .tempdir()?;
+        let pki_dir = dir.path().join("pki");
+        std::fs::create_dir_all(&pki_dir)?;
+        let pki = live::LivePki::new(&pki_dir);
+        let publisher = Publisher::start(&dir.path().join("www"))?;
+        let release = format!("{}-op", t.ns);
+        let account = install_chart_rbac(&t.cluster, &t.ns, &release).await?;
+        let token = t.cluster.service_account_token(&t.ns, &account).await?;
+        let run = OperatorRun {
+            kubeconfig: token_kubeconfig(dir.path(), &token)?,
+            extra_args: Vec::new(),
+            cache_dir: dir.path().join("cache"),
+            ca_dir: pki.ca_dir.clone(),
+            port: free_port()?,
+            metrics_port: free_port()?,
+            namespace: t.ns.clone(),
+            leader_elect: false,
+        };
+        Ok(Site {
+            dir,
+            pki,
+            publisher,
+            release,
+            run,
+        })
+    }
+
+    /// Publishes version `version` of the signed list with `images`
+    /// (identifier, bytes).
+    fn publish(&self, version: &str, images: &[(&str, &[u8])]) -> Result<()> {
         let entries: Vec<(String, String, &[u8])> = images
             .iter()
-            .map(|(id, bytes)| Ok((id.to_string(), publisher.put(id, bytes)?, *bytes)))
+            .map(|(id, bytes)| Ok((id.to_string(), self.publisher.put(id, bytes)?, *bytes)))
             .collect::<Result<_>>()?;
         let refs: Vec<(&str, &str, &[u8])> = entries
             .iter()
             .map(|(id, uri, bytes)| (id.as_str(), uri.as_str(), *bytes))
             .collect();
-        publisher.put("image.list", &pki.list(LIST_ID, version, &refs))?;
+        self.publisher
+            .put("image.list", &self.pki.list(LIST_ID, version, &refs))?;
         Ok(())
-    };
-    let refresh = |token: &'static str| {
-        let lists = t.lists.clone();
-        async move {
-            vmlisub_e2e::merge_patch(
-                &lists,
-                "site",
-                &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}),
-            )
-            .await
-        }
-    };
+    }
+
+    /// The Endorser `publisher` and the ImageListSubscription `site`.
+    async fn subscribe(&self, t: &Test) -> Result<()> {
+        t.apply(json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
+            "metadata": {"name": "publisher"},
+            "spec": {"credentials": [{"subject": self.pki.subject, "issuer": self.pki.issuer}]},
+        }))
+        .await?;
+        t.apply(json!({
+            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+            "metadata": {"name": "site"},
+            "spec": {"url": format!("{}/image.list", self.publisher.url), "interval": "1h",
+                     "endorsers": [{"name": "publisher"}]},
+        }))
+        .await
+    }
+
+    /// Stops the operator, removes the chart's RBAC and the namespace.
+    async fn tear_down(self, t: Test, mut operator: Process) -> Result<()> {
+        operator.terminate(Duration::from_secs(10)).await?;
+        uninstall_chart_rbac(&t.cluster, &self.release).await?;
+        t.cluster.delete_namespace(&t.ns).await?;
+        drop(self.dir);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn kubevirt_export_lifecycle_with_cdi_crds() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let t = Test::new(cluster, "kubevirt").await?;
+    let ns = t.ns.clone();
+    let cluster = &t.cluster;
+    let site = Site::new(&t).await?;
+    let run = &site.run;
+    let publish = |version: &str, images: &[(&str, &[u8])]| site.publish(version, images);
+    let refresh = |token: &'static str| t.refresh(token);
+    let apply = |doc: Value| t.apply(doc);
 
     let v1 = qcow2(64 << 20, 1);
     let two = qcow2(8 << 20, 2);
     publish("1", &[("img-one", &v1), ("img-two", &two)])?;
-    let apply = |doc: Value| {
-        let ns = ns.clone();
-        async move {
-            let obj: DynamicObject = serde_json::from_value(doc)?;
-            cluster.apply_dynamic(&obj, Some(&ns)).await
-        }
-    };
-    apply(json!({
-        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
-        "metadata": {"name": "publisher"},
-        "spec": {"credentials": [{"subject": pki.subject, "issuer": pki.issuer}]},
-    }))
-    .await?;
-    apply(json!({
-        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-        "metadata": {"name": "site"},
-        "spec": {"url": format!("{}/image.list", publisher.url), "interval": "1h",
-                 "endorsers": [{"name": "publisher"}]},
-    }))
-    .await?;
+    site.subscribe(&t).await?;
     // The token CDI's importer would send (the operator only names it).
-    let secrets: Api<Secret> = Api::namespaced(cluster.client(), &ns);
-    vmlisub_e2e::create(
-        &secrets,
-        &serde_json::from_value(json!({
-            "metadata": {"name": "vmlisub-token"},
-            "stringData": {"authorization": "Authorization: Bearer not-used-here"},
-        }))?,
-    )
+    t.create_secret(json!({
+        "metadata": {"name": "vmlisub-token"},
+        "stringData": {"authorization": "Authorization: Bearer not-used-here"},
+    }))
     .await?;
     // First without the token Secret: the export says what is missing.
     apply(json!({
@@ -358,7 +420,7 @@ async fn kubevirt_export_lifecycle_with_cdi_crds() -> Result<()> {
                  "export": {"kubevirt": {"dataSource": "cernvm"}}},
     }))
     .await?;
-    let mut operator = run.start("operator-kubevirt").await?;
+    let operator = run.start("operator-kubevirt").await?;
     assert!(
         operator.logs().contains("KubeVirt export: on"),
         "{}",
@@ -574,7 +636,7 @@ async fn kubevirt_export_lifecycle_with_cdi_crds() -> Result<()> {
     apply(json!({
         "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
         "metadata": {"name": "auto"},
-        "spec": {"url": format!("{}/image.list", publisher.url), "interval": "1h",
+        "spec": {"url": format!("{}/image.list", site.publisher.url), "interval": "1h",
                  "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe",
                  "imageExport": image_export(1)},
     }))
@@ -632,10 +694,144 @@ async fn kubevirt_export_lifecycle_with_cdi_crds() -> Result<()> {
         );
     }
 
-    operator.terminate(Duration::from_secs(10)).await?;
-    uninstall_chart_rbac(cluster, &release).await?;
-    cluster.delete_namespace(&t.ns).await?;
-    Ok(())
+    site.tear_down(t, operator).await
+}
+
+/// Both exports on one ImageSubscription: KubeVirt (CDI played as above)
+/// and Glance (a real Keystone and Glance). The one `Exported` condition is
+/// not True while Glance has the image but the DataVolume is importing
+/// (KubeVirt's reason, both messages), and True once both are done.
+#[tokio::test]
+async fn kubevirt_and_glance_exports_share_one_exported_condition() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let Some(venv) = openstack::venv() else {
+        return Ok(());
+    };
+    let stack = openstack::OpenStack::start(&venv);
+    let t = Test::new(cluster, "kubevirt-glance").await?;
+    let site = Site::new(&t).await?;
+    let bytes = qcow2(64 << 20, 5);
+    let sum = sha512_hex(&bytes);
+    site.publish("1", &[("img-both", &bytes)])?;
+    site.subscribe(&t).await?;
+    t.create_secret(json!({
+        "metadata": {"name": "vmlisub-token"},
+        "stringData": {"authorization": "Authorization: Bearer not-used-here"},
+    }))
+    .await?;
+    t.create_secret(json!({
+        "metadata": {"name": "glance-token",
+                     "labels": {"vmli.hepix.org/credentials": "true"}},
+        "stringData": {"token": stack.admin_token},
+    }))
+    .await?;
+    t.apply(json!({
+        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+        "metadata": {"name": "both"},
+        "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-both",
+                 "export": {
+                     "kubevirt": {"dataSource": "both-ds",
+                                  "secretExtraHeaders": ["vmlisub-token"]},
+                     "glance": {"endpoint": stack.glance,
+                                "credentialsSecretRef": {"name": "glance-token"},
+                                "method": "Upload"}}},
+    }))
+    .await?;
+    let operator = site.run.start("operator-kubevirt-glance").await?;
+    let list = format!("{}/site", t.ns);
+
+    // Glance has the image; the DataVolume exists but CDI has not imported
+    // it: Exported is not True, with KubeVirt's reason and both messages.
+    let dv = t.wait_data_volume(&sum, &operator).await?;
+    let status = t
+        .wait_image(
+            "both",
+            "Glance exported, KubeVirt importing",
+            &operator,
+            |s| {
+                s["export"]["glance"]["state"] == "Exported"
+                    && condition(s, "Exported")
+                        .and_then(|c| c["message"].as_str())
+                        .is_some_and(|m| m.contains("; Glance: "))
+            },
+        )
+        .await?;
+    let combined_while_importing = |status: &Value| {
+        assert_eq!(status["phase"], "Available", "{status:#}");
+        assert_eq!(
+            status["export"]["glance"]["state"], "Exported",
+            "{status:#}"
+        );
+        let exported = condition(status, "Exported").unwrap();
+        assert!(
+            exported["status"] == "False" || exported["status"] == "Unknown",
+            "Glance alone made Exported {}: {status:#}",
+            exported["status"]
+        );
+        assert_eq!(exported["reason"], "Importing", "{status:#}");
+        let message = exported["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("KubeVirt: ") && message.contains("; Glance: "),
+            "{message}"
+        );
+        assert!(status["export"]["kubevirt"]["pvc"].is_null(), "{status:#}");
+    };
+    combined_while_importing(&status);
+    let images = stack.images_of(&list);
+    assert_eq!(images.len(), 1, "{images:#?}");
+    let glance_image = images[0].clone();
+    assert_eq!(glance_image["status"], "active");
+    assert_eq!(glance_image["os_hash_value"], sum.as_str());
+    assert_eq!(status["export"]["glance"]["imageId"], glance_image["id"]);
+    // And it stays so: another reconcile (Glance already done) changes
+    // nothing while the DataVolume has not succeeded.
+    vmlisub_e2e::merge_patch(
+        &t.images,
+        "both",
+        &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "again"}}}),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    combined_while_importing(&t.image_status("both").await?);
+
+    // CDI imports: the DataSource points at the PVC and Exported is True,
+    // both parts reported.
+    let pvc = t.play_cdi_import(&dv).await?;
+    t.wait_source(
+        "both-ds",
+        json!({"pvc": {"namespace": t.ns, "name": pvc}}),
+        &operator,
+    )
+    .await?;
+    let status = t
+        .wait_image("both", "Exported by both", &operator, |s| {
+            exported_is(s, "True", "Exported")
+        })
+        .await?;
+    let exported = condition(&status, "Exported").unwrap();
+    let message = exported["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("KubeVirt: ") && message.contains("; Glance: "),
+        "{message}"
+    );
+    let kubevirt = &status["export"]["kubevirt"];
+    assert_eq!(kubevirt["phase"], "Published", "{status:#}");
+    assert_eq!(kubevirt["dataSource"], "both-ds");
+    assert_eq!(kubevirt["pvc"], pvc);
+    assert_eq!(kubevirt["dataVolume"], dv.metadata.name.clone().unwrap());
+    assert_eq!(kubevirt["digest"], format!("sha512:{sum}"));
+    let glance = &status["export"]["glance"];
+    assert_eq!(glance["state"], "Exported", "{status:#}");
+    assert_eq!(glance["imageId"], glance_image["id"]);
+    assert_eq!(glance["digest"], format!("sha512:{sum}"));
+    let images = stack.images_of(&list);
+    assert_eq!(images.len(), 1, "{images:#?}");
+    assert_eq!(images[0]["id"], glance_image["id"]);
+    assert_eq!(images[0]["os_hash_value"], sum.as_str());
+    // The list's hv:format (the test lists say raw), not the sniffed qcow2.
+    assert_eq!(images[0]["disk_format"], "raw");
+
+    site.tear_down(t, operator).await
 }
 
 /// The recipe's objects pass the real API server's validation against
@@ -647,13 +843,7 @@ async fn kubevirt_export_lifecycle_with_cdi_crds() -> Result<()> {
 #[tokio::test]
 async fn kubevirt_recipe_objects_pass_crd_validation() -> Result<()> {
     let cluster = vmlisub_e2e::cluster_or_skip!();
-    cluster
-        .apply_crds(vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
-        .await?;
-    let cdi_dir = vmlisub_e2e::repo_path("../shared/testdata/kubevirt-cdi");
-    for crd in ["datavolume-crd.yaml", "datasource-crd.yaml"] {
-        cluster.apply_crds(cdi_dir.join(crd)).await?;
-    }
+    install_crds(&cluster).await?;
     let ns = cluster.create_namespace("kubevirt-recipe").await?;
     let dry_run = kube::api::PostParams {
         dry_run: true,
