@@ -237,6 +237,33 @@ pub struct OperatorRun {
 }
 
 impl OperatorRun {
+    /// The operator as the chart runs it in `ns`: the chart's RBAC for the
+    /// release `<ns>-op` (returned, for `uninstall_chart_rbac`), that
+    /// ServiceAccount's token in a kubeconfig under `dir`, its cache in
+    /// `dir/cache`, CAs from `ca_dir`, free ports.
+    pub async fn as_chart(
+        cluster: &Cluster,
+        ns: &str,
+        dir: &Path,
+        ca_dir: &Path,
+        leader_elect: bool,
+    ) -> Result<(OperatorRun, String)> {
+        let release = format!("{ns}-op");
+        let account = crate::install_chart_rbac(cluster, ns, &release).await?;
+        let token = cluster.service_account_token(ns, &account).await?;
+        let run = OperatorRun {
+            kubeconfig: token_kubeconfig(dir, &token)?,
+            extra_args: Vec::new(),
+            cache_dir: dir.join("cache"),
+            ca_dir: ca_dir.to_path_buf(),
+            port: free_port()?,
+            metrics_port: free_port()?,
+            namespace: ns.to_string(),
+            leader_elect,
+        };
+        Ok((run, release))
+    }
+
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

@@ -21,8 +21,8 @@ use kube::api::{Api, DynamicObject, GroupVersionKind};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 use sha2::Digest as _;
-use vmlisub_e2e::operator::{OperatorRun, Publisher, free_port, token_kubeconfig};
-use vmlisub_e2e::{Cluster, Process, eventually, install_chart_rbac, uninstall_chart_rbac};
+use vmlisub_e2e::operator::{OperatorRun, Publisher};
+use vmlisub_e2e::{Cluster, Process, eventually, uninstall_chart_rbac};
 
 const LIST_ID: &str = "7d1e2c52-9a41-4d1e-b6a0-5c2d8e9f1a02";
 
@@ -119,19 +119,8 @@ async fn operator_exports_to_glance_with_an_opted_in_secret() -> Result<()> {
     std::fs::create_dir_all(dir.path().join("pki"))?;
     let pki = live::LivePki::new(&dir.path().join("pki"));
     let publisher = Publisher::start(&dir.path().join("www"))?;
-    let release = format!("{ns}-op");
-    let account = install_chart_rbac(&cluster, &ns, &release).await?;
-    let token = cluster.service_account_token(&ns, &account).await?;
-    let run = OperatorRun {
-        kubeconfig: token_kubeconfig(dir.path(), &token)?,
-        extra_args: Vec::new(),
-        cache_dir: dir.path().join("cache"),
-        ca_dir: pki.ca_dir.clone(),
-        port: free_port()?,
-        metrics_port: free_port()?,
-        namespace: ns.clone(),
-        leader_elect: false,
-    };
+    let (run, release) =
+        OperatorRun::as_chart(&cluster, &ns, dir.path(), &pki.ca_dir, false).await?;
     let publish = |version: &str, bytes: &[u8]| -> Result<String> {
         let uri = publisher.put(&format!("img-one-{version}"), bytes)?;
         let signed = pki.list(LIST_ID, version, &[("img-one", &uri, bytes)]);

@@ -34,8 +34,8 @@ use kube::api::{Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 use sha2::Digest as _;
-use vmlisub_e2e::operator::{OperatorRun, Publisher, free_port, token_kubeconfig};
-use vmlisub_e2e::{Cluster, Process, eventually, install_chart_rbac, uninstall_chart_rbac};
+use vmlisub_e2e::operator::{OperatorRun, Publisher};
+use vmlisub_e2e::{Cluster, Process, eventually, uninstall_chart_rbac};
 
 const LIST_ID: &str = "6a0e7c52-9a41-4d1e-b6a0-5c2d8e9f1a02";
 const WAIT: Duration = Duration::from_secs(60);
@@ -325,19 +325,8 @@ impl Site {
         std::fs::create_dir_all(&pki_dir)?;
         let pki = live::LivePki::new(&pki_dir);
         let publisher = Publisher::start(&dir.path().join("www"))?;
-        let release = format!("{}-op", t.ns);
-        let account = install_chart_rbac(&t.cluster, &t.ns, &release).await?;
-        let token = t.cluster.service_account_token(&t.ns, &account).await?;
-        let run = OperatorRun {
-            kubeconfig: token_kubeconfig(dir.path(), &token)?,
-            extra_args: Vec::new(),
-            cache_dir: dir.path().join("cache"),
-            ca_dir: pki.ca_dir.clone(),
-            port: free_port()?,
-            metrics_port: free_port()?,
-            namespace: t.ns.clone(),
-            leader_elect: false,
-        };
+        let (run, release) =
+            OperatorRun::as_chart(&t.cluster, &t.ns, dir.path(), &pki.ca_dir, false).await?;
         Ok(Site {
             dir,
             pki,

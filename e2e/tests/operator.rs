@@ -17,10 +17,9 @@ use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use vmlisub_e2e::operator::{
-    OperatorRun, Publisher, artifact_reader_token, free_port, http_get, http_get_as, http_request,
-    token_kubeconfig,
+    OperatorRun, Publisher, artifact_reader_token, http_get, http_get_as, http_request,
 };
-use vmlisub_e2e::{Cluster, Process, eventually, install_chart_rbac, uninstall_chart_rbac};
+use vmlisub_e2e::{Cluster, Process, eventually, uninstall_chart_rbac};
 
 const LIST_ID: &str = "3f0e7c52-9a41-4d1e-b6a0-5c2d8e9f1a01";
 
@@ -117,20 +116,7 @@ async fn site(cluster: &Cluster, ns: &str, name: &str) -> Result<Site> {
     std::fs::create_dir_all(&pki_dir)?;
     let pki = live::LivePki::new(&pki_dir);
     let publisher = Publisher::start(&dir.path().join("www"))?;
-    let release = format!("{ns}-op");
-    let account = install_chart_rbac(cluster, ns, &release).await?;
-    let token = cluster.service_account_token(ns, &account).await?;
-    let kubeconfig = token_kubeconfig(dir.path(), &token)?;
-    let run = OperatorRun {
-        kubeconfig,
-        extra_args: Vec::new(),
-        cache_dir: dir.path().join("cache"),
-        ca_dir: pki.ca_dir.clone(),
-        port: free_port()?,
-        metrics_port: free_port()?,
-        namespace: ns.to_string(),
-        leader_elect: true,
-    };
+    let (run, release) = OperatorRun::as_chart(cluster, ns, dir.path(), &pki.ca_dir, true).await?;
     Ok(Site {
         _dir: dir,
         pki,
