@@ -54,3 +54,21 @@ fn smoke_crd_parses() -> Result<()> {
     ensure!(docs[0]["spec"]["versions"][0]["subresources"]["status"].is_object());
     Ok(())
 }
+
+#[test]
+fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() -> Result<()> {
+    let ports: Vec<u16> = (0..200)
+        .map(|_| vmlisub_e2e::operator::free_port())
+        .collect::<Result<_>>()?;
+    let distinct: std::collections::BTreeSet<&u16> = ports.iter().collect();
+    ensure!(distinct.len() == ports.len(), "a port handed out twice");
+    ensure!(
+        ports.iter().all(|p| (20_000..32_000).contains(p)),
+        "{ports:?}"
+    );
+    // Free: the operator can bind it.
+    for port in ports.iter().take(20) {
+        std::net::TcpListener::bind(("127.0.0.1", *port))?;
+    }
+    Ok(())
+}
