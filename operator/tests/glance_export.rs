@@ -18,8 +18,9 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use support::live::{LivePki, list_time};
-use support::openstack::{OpenStack, venv};
+use support::openstack::{OpenStack, TlsProxy, venv};
 use support::process::text;
+use support::transport_pki::TransportPki;
 use support::web::Web;
 
 struct Site {
@@ -206,6 +207,7 @@ fn glance_export_against_real_keystone_and_glance() {
     upload_path_with_application_credential(&stack);
     web_download_path_with_token(&stack);
     failed_web_download_falls_back_to_upload(&stack);
+    glance_behind_tls_is_verified_with_the_ca_of_a_secret(&stack, &venv);
     eprintln!("Glance export scenarios done in {:?}", started.elapsed());
 }
 
@@ -486,4 +488,76 @@ fn failed_web_download_falls_back_to_upload(stack: &OpenStack) {
             .any(|seen| seen.path == "/images/default/fallback-list/img-f" && seen.status == 404),
         "Glance tried the artifact URL first"
     );
+}
+
+/// Glance behind TLS (a proxy with a certificate of a test CA): without
+/// the CA the export fails on the certificate and nothing reaches Glance
+/// (TLS is never skipped); with `caSecretRef` naming a Secret whose
+/// `ca.crt` is that CA, the image is uploaded and Glance's sha512 matches.
+fn glance_behind_tls_is_verified_with_the_ca_of_a_secret(
+    stack: &OpenStack,
+    venv: &std::path::Path,
+) {
+    let pki = TransportPki::new("glance");
+    let (cert, key) = &pki.server_files;
+    let proxy = TlsProxy::start(venv, cert, key, &stack.glance);
+    let site = Site::new();
+    let bytes: &[u8] = b"an image exported to Glance over verified TLS";
+    site.publish("tls-list", "1", &[("img-t", bytes)]);
+    let ca = String::from_utf8(pki.ca_pem.clone())
+        .unwrap()
+        .replace('\n', "\\n");
+    let export = |with_ca: bool| {
+        format!(
+            r#"    glance:
+      endpoint: "{url}/v2/"
+      credentialsSecretRef: {{name: glance-credentials}}
+      method: Upload{ca}"#,
+            url = proxy.url,
+            ca = if with_ca {
+                "\n      caSecretRef: {name: glance-credentials}"
+            } else {
+                ""
+            }
+        )
+    };
+    let secret = [
+        ("token", stack.admin_token.as_str()),
+        ("ca.crt", ca.as_str()),
+    ];
+
+    site.manifests("tls-list", "t", "img-t", &export(false), &secret);
+    let refused = site.sync(None);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let status = site.status("t");
+    let glance = &status["export"]["glance"];
+    assert_eq!(glance["state"], "Failed", "{status:#}");
+    let error = glance["lastError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        error.contains("certificate") || error.contains("tls"),
+        "a TLS verification failure: {status:#}"
+    );
+    assert!(stack.images_of("default/tls-list").is_empty());
+
+    site.manifests("tls-list", "t", "img-t", &export(true), &secret);
+    let exported = site.sync(None);
+    assert!(
+        exported.status.success(),
+        "{}\n{}",
+        text(&exported),
+        stack.glance_log()
+    );
+    let status = site.status("t");
+    assert_eq!(
+        status["export"]["glance"]["state"], "Exported",
+        "{status:#}"
+    );
+    assert_eq!(status["export"]["glance"]["method"], "upload");
+    let images = stack.images_of("default/tls-list");
+    assert_eq!(images.len(), 1, "{images:#?}");
+    assert_eq!(images[0]["os_hash_value"], sha512_hex(bytes).as_str());
+    assert_eq!(images[0]["status"], "active");
 }

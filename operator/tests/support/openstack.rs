@@ -545,3 +545,84 @@ impl Drop for OpenStack {
         }
     }
 }
+
+/// A TLS-terminating proxy (Python's asyncio and ssl, from the venv) on
+/// 127.0.0.1 in front of a plain HTTP server: Glance "behind TLS" with a
+/// certificate of a test CA. Stopped when dropped.
+pub struct TlsProxy {
+    child: Child,
+    /// `https://127.0.0.1:<port>`
+    pub url: String,
+}
+
+const TLS_PROXY: &str = r#"
+import asyncio, ssl, sys
+cert, key, upstream = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except Exception:
+        pass
+    finally:
+        try:
+            writer.close()
+        except Exception:
+            pass
+async def handle(reader, writer):
+    try:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream)
+    except Exception:
+        writer.close()
+        return
+    await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ctx)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
+asyncio.run(main())
+"#;
+
+impl TlsProxy {
+    /// Serves `https://127.0.0.1:<port>` with `cert`/`key` (PEM files) and
+    /// forwards every connection to `upstream` (`http://127.0.0.1:<port>...`).
+    pub fn start(venv: &Path, cert: &Path, key: &Path, upstream: &str) -> Self {
+        use std::io::BufRead as _;
+        let port = upstream
+            .strip_prefix("http://127.0.0.1:")
+            .and_then(|rest| rest.split(['/', '?']).next())
+            .unwrap_or_else(|| panic!("not a loopback http URL: {upstream}"));
+        let mut child = Command::new(venv.join("bin/python"))
+            .args(["-c", TLS_PROXY])
+            .arg(cert)
+            .arg(key)
+            .arg(port)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 for the TLS proxy");
+        let stdout = child.stdout.take().expect("proxy stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the proxy's port");
+        let listening: u16 = line.trim().parse().unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("the TLS proxy did not start: {line:?}")
+        });
+        Self {
+            child,
+            url: format!("https://127.0.0.1:{listening}"),
+        }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

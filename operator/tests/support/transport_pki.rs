@@ -16,6 +16,9 @@ pub struct TransportPki {
     /// `--transport-ca` or `ca.crt`.
     pub ca_pem: Vec<u8>,
     pub ca_file: PathBuf,
+    /// The server's certificate and key files (PEM), for servers that are
+    /// not ours (a TLS proxy in front of Glance).
+    pub server_files: (PathBuf, PathBuf),
     cert_pem: Vec<u8>,
     key_pem: Vec<u8>,
 }
@@ -110,6 +113,7 @@ impl TransportPki {
         Self {
             ca_pem: read("ca.pem"),
             ca_file: d.join("ca.pem"),
+            server_files: (d.join("server.pem"), d.join("server.key")),
             cert_pem: read("server.pem"),
             key_pem: read("server.key"),
             _dir: dir,
