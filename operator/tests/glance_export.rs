@@ -490,10 +490,11 @@ fn failed_web_download_falls_back_to_upload(stack: &OpenStack) {
     );
 }
 
-/// Glance behind TLS (a proxy with a certificate of a test CA): without
-/// the CA the export fails on the certificate and nothing reaches Glance
-/// (TLS is never skipped); with `caSecretRef` naming a Secret whose
-/// `ca.crt` is that CA, the image is uploaded and Glance's sha512 matches.
+/// Glance, then Keystone, behind TLS (proxies with a certificate of a test
+/// CA): without the CA the export fails on the certificate and nothing
+/// reaches Glance (TLS is never skipped); with `caSecretRef` naming a
+/// Secret whose `ca.crt` is that CA, the image is uploaded and Glance's
+/// sha512 matches.
 fn glance_behind_tls_is_verified_with_the_ca_of_a_secret(
     stack: &OpenStack,
     venv: &std::path::Path,
@@ -560,4 +561,54 @@ fn glance_behind_tls_is_verified_with_the_ca_of_a_secret(
     assert_eq!(images.len(), 1, "{images:#?}");
     assert_eq!(images[0]["os_hash_value"], sha512_hex(bytes).as_str());
     assert_eq!(images[0]["status"], "active");
+
+    // Keystone behind TLS too: application credential, Glance found in
+    // the catalog; refused without the CA, exported with it.
+    let keystone = TlsProxy::start(venv, cert, key, &stack.keystone);
+    site.publish("tls-ks-list", "1", &[("img-k", bytes)]);
+    let export = |with_ca: bool| {
+        format!(
+            r#"    glance:
+      authUrl: "{url}/v3"
+      credentialsSecretRef: {{name: glance-credentials}}
+      method: Upload{ca}"#,
+            url = keystone.url,
+            ca = if with_ca {
+                "\n      caSecretRef: {name: glance-credentials}"
+            } else {
+                ""
+            }
+        )
+    };
+    let secret = [
+        ("application_credential_id", stack.app_credential.0.as_str()),
+        (
+            "application_credential_secret",
+            stack.app_credential.1.as_str(),
+        ),
+        ("ca.crt", ca.as_str()),
+    ];
+    site.manifests("tls-ks-list", "k", "img-k", &export(false), &secret);
+    let refused = site.sync(None);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let status = site.status("k");
+    let error = status["export"]["glance"]["lastError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        error.contains("certificate") || error.contains("tls"),
+        "{status:#}"
+    );
+    site.manifests("tls-ks-list", "k", "img-k", &export(true), &secret);
+    let exported = site.sync(None);
+    assert!(
+        exported.status.success(),
+        "{}\n{}",
+        text(&exported),
+        stack.glance_log()
+    );
+    let images = stack.images_of("default/tls-ks-list");
+    assert_eq!(images.len(), 1, "{images:#?}");
+    assert_eq!(images[0]["os_hash_value"], sha512_hex(bytes).as_str());
 }
