@@ -222,6 +222,13 @@ impl Cluster {
         Ok(out)
     }
 
+    /// Server-side applies a JSON manifest (`apiVersion`, `kind`,
+    /// `metadata.name`) in `namespace`.
+    pub async fn apply_json(&self, namespace: &str, doc: Value) -> Result<DynamicObject> {
+        let obj: DynamicObject = serde_json::from_value(doc).context("not a manifest")?;
+        self.apply_dynamic(&obj, Some(namespace)).await
+    }
+
     /// Server-side applies one object of any kind (resolved through discovery).
     pub async fn apply_dynamic(
         &self,
@@ -943,4 +950,33 @@ pub fn dockerfile_instructions(text: &str) -> Vec<(usize, String, String)> {
         current.clear();
     }
     out
+}
+
+/// The API of one of vmlisub's kinds (`Endorser`, `ImageListSubscription`,
+/// `ImageSubscription`) in `namespace`.
+pub fn vmli_api(cluster: &Cluster, namespace: &str, kind: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("vmli.hepix.org", "v1alpha1", kind);
+    Api::namespaced_with(
+        cluster.client(),
+        namespace,
+        &kube::discovery::ApiResource::from_gvk(&gvk),
+    )
+}
+
+/// Asks for a reconcile of `kind` `name` now, as `flux reconcile` does
+/// (`reconcile.fluxcd.io/requestedAt: token`).
+pub async fn request_reconcile(
+    cluster: &Cluster,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+    token: &str,
+) -> Result<()> {
+    merge_patch(
+        &vmli_api(cluster, namespace, kind),
+        name,
+        &serde_json::json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}),
+    )
+    .await?;
+    Ok(())
 }

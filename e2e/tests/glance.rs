@@ -17,33 +17,15 @@ use std::time::Duration;
 
 use anyhow::Result;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject, GroupVersionKind};
-use kube::discovery::ApiResource;
+use kube::api::Api;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use vmlisub_e2e::operator::{OperatorRun, Publisher};
-use vmlisub_e2e::{Cluster, Process, eventually, uninstall_chart_rbac};
+use vmlisub_e2e::{
+    Cluster, Process, eventually, request_reconcile, uninstall_chart_rbac, vmli_api,
+};
 
 const LIST_ID: &str = "7d1e2c52-9a41-4d1e-b6a0-5c2d8e9f1a02";
-
-fn api(cluster: &Cluster, ns: &str, kind: &str) -> Api<DynamicObject> {
-    let plural = match kind {
-        "Endorser" => "endorsers",
-        "ImageListSubscription" => "imagelistsubscriptions",
-        _ => "imagesubscriptions",
-    };
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("vmli.hepix.org", "v1alpha1", kind),
-        plural,
-    );
-    Api::namespaced_with(cluster.client(), ns, &resource)
-}
-
-async fn apply(cluster: &Cluster, ns: &str, doc: Value) -> Result<()> {
-    let obj: DynamicObject = serde_json::from_value(doc)?;
-    cluster.apply_dynamic(&obj, Some(ns)).await?;
-    Ok(())
-}
 
 async fn wait_image(
     cluster: &Cluster,
@@ -52,7 +34,7 @@ async fn wait_image(
     operator: &Process,
     check: impl Fn(&Value) -> bool,
 ) -> Result<Value> {
-    let images = api(cluster, ns, "ImageSubscription");
+    let images = vmli_api(cluster, ns, "ImageSubscription");
     let result = eventually(Duration::from_secs(120), what, || async {
         let object = images.get("one").await?;
         let status = object.data["status"].clone();
@@ -84,22 +66,6 @@ fn sha512_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-async fn request_reconcile(
-    cluster: &Cluster,
-    ns: &str,
-    kind: &str,
-    name: &str,
-    token: &str,
-) -> Result<()> {
-    vmlisub_e2e::merge_patch(
-        &api(cluster, ns, kind),
-        name,
-        &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}),
-    )
-    .await?;
-    Ok(())
 }
 
 #[tokio::test]
@@ -137,39 +103,39 @@ async fn operator_exports_to_glance_with_an_opted_in_secret() -> Result<()> {
         "stringData": {"token": stack.admin_token},
     }))?;
     vmlisub_e2e::create(&secrets, &secret).await?;
-    apply(
-        &cluster,
-        &ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
-            "metadata": {"name": "publisher"},
-            "spec": {"credentials": [{"subject": pki.subject, "issuer": pki.issuer}]},
-        }),
-    )
-    .await?;
-    apply(
-        &cluster,
-        &ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-            "metadata": {"name": "site"},
-            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
-        }),
-    )
-    .await?;
-    apply(
-        &cluster,
-        &ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
-            "metadata": {"name": "one"},
-            "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one",
-                     "export": {"glance": {"endpoint": stack.glance,
-                        "credentialsSecretRef": {"name": "glance-token"}, "method": "Upload",
-                        "properties": {"hw_disk_bus": "virtio"}}}},
-        }),
-    )
-    .await?;
+    cluster
+        .apply_json(
+            &ns,
+            json!({
+                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
+                "metadata": {"name": "publisher"},
+                "spec": {"credentials": [{"subject": pki.subject, "issuer": pki.issuer}]},
+            }),
+        )
+        .await?;
+    cluster
+        .apply_json(
+            &ns,
+            json!({
+                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+                "metadata": {"name": "site"},
+                "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
+            }),
+        )
+        .await?;
+    cluster
+        .apply_json(
+            &ns,
+            json!({
+                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+                "metadata": {"name": "one"},
+                "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one",
+                         "export": {"glance": {"endpoint": stack.glance,
+                            "credentialsSecretRef": {"name": "glance-token"}, "method": "Upload",
+                            "properties": {"hw_disk_bus": "virtio"}}}},
+            }),
+        )
+        .await?;
     let operator = run.start("operator-glance").await?;
     let list = format!("{ns}/site");
 

@@ -26,10 +26,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, Service,
 };
-use kube::api::{
-    Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams, LogParams, PostParams,
-};
-use kube::discovery::ApiResource;
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use vmlisub_e2e::node::{
@@ -37,7 +34,7 @@ use vmlisub_e2e::node::{
     operator_image, proc_status_field, root_mount_options,
 };
 use vmlisub_e2e::operator::Publisher;
-use vmlisub_e2e::{Cluster, eventually, helm, merge_patch, repo_path};
+use vmlisub_e2e::{Cluster, eventually, helm, merge_patch, repo_path, vmli_api};
 
 const LIST_ID: &str = "7b1c9e0a-2d4f-4c61-9a8e-1f3b5d7c9e02";
 const CLIENT_IMAGE: &str = "localhost/vmlisub-e2e/busybox:1";
@@ -62,20 +59,6 @@ fn image_bytes(len: usize, seed: u64) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
-}
-
-fn crd_api(cluster: &Cluster, ns: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("vmli.hepix.org", "v1alpha1", kind),
-        plural,
-    );
-    Api::namespaced_with(cluster.client(), ns, &resource)
-}
-
-async fn apply(cluster: &Cluster, ns: &str, doc: Value) -> Result<()> {
-    let obj: DynamicObject = serde_json::from_value(doc)?;
-    cluster.apply_dynamic(&obj, Some(ns)).await?;
-    Ok(())
 }
 
 /// The OCI image of e2e/node/build-images.sh and the Dockerfile's runtime
@@ -466,10 +449,7 @@ impl Release {
             .publisher
             .put("image.list", &self.pki.list(LIST_ID, "1", &refs))?;
         let ns = self.ns.as_str();
-        apply(
-            cluster,
-            ns,
-            json!({
+        cluster.apply_json(ns, json!({
                 "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
                 "metadata": {"name": "publisher"},
                 "spec": {"credentials": [{"subject": self.pki.subject, "issuer": self.pki.issuer}]},
@@ -485,25 +465,25 @@ impl Release {
         if let (Some(spec), Value::Object(extra)) = (list["spec"].as_object_mut(), extra) {
             spec.extend(extra);
         }
-        apply(cluster, ns, list).await?;
+        cluster.apply_json(ns, list).await?;
         for (id, _) in images {
-            apply(
-                cluster,
-                ns,
-                json!({
-                    "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
-                    "metadata": {"name": id},
-                    "spec": {"subscriptionRef": {"name": "site"}, "identifier": id},
-                }),
-            )
-            .await?;
+            cluster
+                .apply_json(
+                    ns,
+                    json!({
+                        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+                        "metadata": {"name": id},
+                        "spec": {"subscriptionRef": {"name": "site"}, "identifier": id},
+                    }),
+                )
+                .await?;
         }
         Ok(())
     }
 
     /// Waits until ImageSubscription `name` is Available; returns its status.
     async fn available(&self, cluster: &Cluster, name: &str, timeout: Duration) -> Result<Value> {
-        let subs = crd_api(cluster, &self.ns, "ImageSubscription", "imagesubscriptions");
+        let subs = vmli_api(cluster, &self.ns, "ImageSubscription");
         eventually(timeout, &format!("{name} Available"), || async {
             let s = subs.get(name).await?;
             let status = s.data.get("status").cloned().unwrap_or(Value::Null);
@@ -635,12 +615,7 @@ async fn chart_on_the_node(cluster: &Cluster, node: &TestNode, ns: &str) -> Resu
     let status = release.available(cluster, "img-one", POD_TIMEOUT).await?;
     let digest = sha512_hex(&image);
     assert_eq!(status["artifact"]["digest"], format!("sha512:{digest}"));
-    let lists = crd_api(
-        cluster,
-        ns,
-        "ImageListSubscription",
-        "imagelistsubscriptions",
-    );
+    let lists = vmli_api(cluster, ns, "ImageListSubscription");
     let list = lists.get("site").await?;
     assert_eq!(
         list.data["status"]["list"]["signer"]["subject"],
@@ -733,7 +708,7 @@ async fn chart_on_the_node(cluster: &Cluster, node: &TestNode, ns: &str) -> Resu
         Ok((l.data["status"]["lastHandledReconcileAt"] == "after-upgrade").then_some(()))
     })
     .await?;
-    let subs = crd_api(cluster, ns, "ImageSubscription", "imagesubscriptions");
+    let subs = vmli_api(cluster, ns, "ImageSubscription");
     assert_eq!(
         subs.get("img-one").await?.data["status"]["phase"],
         "Available"
@@ -995,7 +970,7 @@ async fn memory_1gib(cluster: &Cluster, node: &TestNode, ns: &str) -> Result<()>
     // image here, in the test, which is not the operator's time.
     release.subscribe(cluster, &[("img-1g", &image)]).await?;
     let started = std::time::Instant::now();
-    let subs = crd_api(cluster, ns, "ImageSubscription", "imagesubscriptions");
+    let subs = vmli_api(cluster, ns, "ImageSubscription");
     let (mut peak_rss_kib, mut peak_cgroup_rss) = (0u64, 0u64);
     let deadline = std::time::Instant::now() + Duration::from_secs(600);
     let status = loop {
@@ -1110,19 +1085,14 @@ async fn trust_from_host(cluster: &Cluster, node: &TestNode, ns: &str) -> Result
     std::fs::write(&tmp, &revoking)?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
     std::fs::rename(&tmp, ca_dir.join(&crl_name))?;
-    let lists = crd_api(
-        cluster,
-        ns,
-        "ImageListSubscription",
-        "imagelistsubscriptions",
-    );
+    let lists = vmli_api(cluster, ns, "ImageListSubscription");
     merge_patch(
         &lists,
         "site",
         &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "after-fetch-crl"}}}),
     )
     .await?;
-    let subs = crd_api(cluster, ns, "ImageSubscription", "imagesubscriptions");
+    let subs = vmli_api(cluster, ns, "ImageSubscription");
     let expired = eventually(
         POD_TIMEOUT,
         "the image expired by the revocation",
@@ -1228,12 +1198,7 @@ async fn hook_job_on_the_node(cluster: &Cluster, node: &TestNode, ns: &str) -> R
     );
 
     // status.hooks of the list follows the Job.
-    let lists = crd_api(
-        cluster,
-        ns,
-        "ImageListSubscription",
-        "imagelistsubscriptions",
-    );
+    let lists = vmli_api(cluster, ns, "ImageListSubscription");
     eventually(POD_TIMEOUT, "status.hooks Succeeded", || async {
         let list = lists.get("site").await?;
         let last = list.data["status"]["hooks"]["lastRun"].clone();

@@ -12,41 +12,20 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use k8s_openapi::api::batch::v1::Job;
-use kube::api::{Api, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
-use kube::discovery::ApiResource;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use vmlisub_e2e::operator::{
     OperatorRun, Publisher, artifact_reader_token, http_get, http_get_as, http_request,
 };
-use vmlisub_e2e::{Cluster, Process, eventually, uninstall_chart_rbac};
+use vmlisub_e2e::{
+    Cluster, Process, eventually, request_reconcile, uninstall_chart_rbac, vmli_api,
+};
 
 const LIST_ID: &str = "3f0e7c52-9a41-4d1e-b6a0-5c2d8e9f1a01";
 
-fn resource(kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("vmli.hepix.org", "v1alpha1", kind),
-        plural,
-    )
-}
-
-fn api(cluster: &Cluster, ns: &str, kind: &str) -> Api<DynamicObject> {
-    let plural = match kind {
-        "Endorser" => "endorsers",
-        "ImageListSubscription" => "imagelistsubscriptions",
-        _ => "imagesubscriptions",
-    };
-    Api::namespaced_with(cluster.client(), ns, &resource(kind, plural))
-}
-
-async fn apply(cluster: &Cluster, ns: &str, doc: Value) -> Result<()> {
-    let obj: DynamicObject = serde_json::from_value(doc)?;
-    cluster.apply_dynamic(&obj, Some(ns)).await?;
-    Ok(())
-}
-
 async fn status(cluster: &Cluster, ns: &str, kind: &str, name: &str) -> Result<Value> {
-    let obj = api(cluster, ns, kind).get(name).await?;
+    let obj = vmli_api(cluster, ns, kind).get(name).await?;
     Ok(obj.data.get("status").cloned().unwrap_or(Value::Null))
 }
 
@@ -108,7 +87,19 @@ struct Site {
     release: String,
 }
 
-async fn site(cluster: &Cluster, ns: &str, name: &str) -> Result<Site> {
+/// A new namespace (`prefix-...`) with vmlisub's CRDs, and the site of
+/// operator `name` in it.
+async fn site(cluster: &Cluster, prefix: &str, name: &str) -> Result<(String, Site)> {
+    let ns = cluster.create_namespace(prefix).await?;
+    cluster
+        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
+        .await?;
+    let site = site_in(cluster, &ns, name).await?;
+    Ok((ns, site))
+}
+
+/// The site of operator `name` in the namespace `ns`.
+async fn site_in(cluster: &Cluster, ns: &str, name: &str) -> Result<Site> {
     let dir = tempfile::Builder::new()
         .prefix(&format!("vmlisub-e2e-{name}-"))
         .tempdir()?;
@@ -127,6 +118,14 @@ async fn site(cluster: &Cluster, ns: &str, name: &str) -> Result<Site> {
 }
 
 impl Site {
+    /// Stops the operator and removes the chart's RBAC and the namespace.
+    async fn finish(&self, cluster: &Cluster, ns: &str, mut operator: Process) -> Result<()> {
+        operator.terminate(Duration::from_secs(10)).await?;
+        uninstall_chart_rbac(cluster, &self.release).await?;
+        cluster.delete_namespace(ns).await?;
+        Ok(())
+    }
+
     fn publish_list(&self, version: &str, images: &[(&str, &[u8])]) -> Result<String> {
         let entries: Vec<(String, String, &[u8])> = images
             .iter()
@@ -153,27 +152,27 @@ impl Site {
         url: &str,
         name: &str,
     ) -> Result<Process> {
-        apply(cluster, ns, self.endorser()).await?;
-        apply(
-            cluster,
-            ns,
-            json!({
-                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-                "metadata": {"name": "site"},
-                "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
-            }),
-        )
-        .await?;
-        apply(
-            cluster,
-            ns,
-            json!({
-                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
-                "metadata": {"name": "one"},
-                "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one"},
-            }),
-        )
-        .await?;
+        cluster.apply_json(ns, self.endorser()).await?;
+        cluster
+            .apply_json(
+                ns,
+                json!({
+                    "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+                    "metadata": {"name": "site"},
+                    "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
+                }),
+            )
+            .await?;
+        cluster
+            .apply_json(
+                ns,
+                json!({
+                    "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+                    "metadata": {"name": "one"},
+                    "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one"},
+                }),
+            )
+            .await?;
         let mut operator = self.run.start(name).await?;
         wait_status(
             cluster,
@@ -217,24 +216,10 @@ fn expired_entries(cache: &Path, ns: &str, sub: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn request_reconcile(cluster: &Cluster, ns: &str, name: &str, token: &str) -> Result<()> {
-    vmlisub_e2e::merge_patch(
-        &api(cluster, ns, "ImageListSubscription"),
-        name,
-        &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}),
-    )
-    .await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
     let cluster = vmlisub_e2e::cluster_or_skip!();
-    let ns = cluster.create_namespace("operator").await?;
-    cluster
-        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
-        .await?;
-    let site = site(&cluster, &ns, "lifecycle").await?;
+    let (ns, site) = site(&cluster, "operator", "lifecycle").await?;
     let images: Vec<(&str, Vec<u8>)> = vec![
         ("img-one", vec![1u8; 40_000]),
         ("img-two", vec![2u8; 50_000]),
@@ -244,17 +229,17 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
     let url = site.publish_list("2", &refs)?;
     let sum_three = sha512_hex(&images[2].1);
 
-    apply(&cluster, &ns, site.endorser()).await?;
-    apply(
-        &cluster,
-        &ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-            "metadata": {"name": "site"},
-            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
-        }),
-    )
-    .await?;
+    cluster.apply_json(&ns, site.endorser()).await?;
+    cluster
+        .apply_json(
+            &ns,
+            json!({
+                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+                "metadata": {"name": "site"},
+                "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
+            }),
+        )
+        .await?;
     for (name, selector) in [
         ("one", json!({"identifier": "img-one"})),
         ("three", json!({"sha512": sum_three})),
@@ -263,15 +248,15 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
         spec.as_object_mut()
             .unwrap()
             .extend(selector.as_object().unwrap().clone());
-        apply(
-            &cluster,
-            &ns,
-            json!({
-                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
-                "metadata": {"name": name}, "spec": spec,
-            }),
-        )
-        .await?;
+        cluster
+            .apply_json(
+                &ns,
+                json!({
+                    "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+                    "metadata": {"name": name}, "spec": spec,
+                }),
+            )
+            .await?;
     }
     let mut operator = site.run.start("operator-lifecycle").await?;
     // The artifact server wants a token allowed to read the namespace.
@@ -331,7 +316,11 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
     assert_eq!(code, 200);
     assert!(String::from_utf8_lossy(&body).contains(LIST_ID));
     let events = cluster
-        .events_for(&api(&cluster, &ns, "ImageSubscription").get("one").await?)
+        .events_for(
+            &vmli_api(&cluster, &ns, "ImageSubscription")
+                .get("one")
+                .await?,
+        )
         .await?;
     let reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
     assert!(
@@ -349,7 +338,7 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
         "tampering must change the list"
     );
     site.publisher.put("image.list", text.as_bytes())?;
-    request_reconcile(&cluster, &ns, "site", "tamper").await?;
+    request_reconcile(&cluster, &ns, "ImageListSubscription", "site", "tamper").await?;
     let list = wait_status(
         &cluster,
         &ns,
@@ -374,7 +363,7 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
 
     // Bad update 2: a validly signed older version (rollback).
     site.publish_list("1", &refs)?;
-    request_reconcile(&cluster, &ns, "site", "rollback").await?;
+    request_reconcile(&cluster, &ns, "ImageListSubscription", "site", "rollback").await?;
     let list = wait_status(
         &cluster,
         &ns,
@@ -395,7 +384,7 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
     // Rotation: version 3 drops img-one; it expires and is archived, in order.
     let kept: Vec<(&str, &[u8])> = refs[1..].to_vec();
     site.publish_list("3", &kept)?;
-    request_reconcile(&cluster, &ns, "site", "rotate").await?;
+    request_reconcile(&cluster, &ns, "ImageListSubscription", "site", "rotate").await?;
     wait_status(
         &cluster,
         &ns,
@@ -425,7 +414,11 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
             .any(|e| e.ends_with("img-one"))
     );
     let events = cluster
-        .events_for(&api(&cluster, &ns, "ImageSubscription").get("one").await?)
+        .events_for(
+            &vmli_api(&cluster, &ns, "ImageSubscription")
+                .get("one")
+                .await?,
+        )
         .await?;
     let reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
     let expiring = reasons.iter().position(|r| r == "Expiring");
@@ -440,13 +433,13 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
     );
 
     // No reconcile loop: an idle operator writes nothing.
-    let before = api(&cluster, &ns, "ImageSubscription")
+    let before = vmli_api(&cluster, &ns, "ImageSubscription")
         .get("three")
         .await?
         .metadata
         .resource_version;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let after = api(&cluster, &ns, "ImageSubscription")
+    let after = vmli_api(&cluster, &ns, "ImageSubscription")
         .get("three")
         .await?
         .metadata
@@ -454,11 +447,11 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
     assert_eq!(before, after, "an idle image must not be rewritten");
 
     // Deletion: the finalizer archives the image, then the object goes.
-    api(&cluster, &ns, "ImageSubscription")
+    vmli_api(&cluster, &ns, "ImageSubscription")
         .delete("three", &DeleteParams::default())
         .await?;
     vmlisub_e2e::wait_deleted(
-        &api(&cluster, &ns, "ImageSubscription"),
+        &vmli_api(&cluster, &ns, "ImageSubscription"),
         "three",
         Duration::from_secs(60),
     )
@@ -472,7 +465,7 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
 
     // A spec the operator refuses (a local file URL): Stalled, not retried,
     // until the spec is fixed.
-    let lists = api(&cluster, &ns, "ImageListSubscription");
+    let lists = vmli_api(&cluster, &ns, "ImageListSubscription");
     vmlisub_e2e::merge_patch(
         &lists,
         "site",
@@ -503,7 +496,7 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
     .await?;
 
     // Endorser deleted: the list is no longer endorsed and its images go.
-    apply(&cluster, &ns, json!({
+    cluster.apply_json(&ns, json!({
         "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
         "metadata": {"name": "two"}, "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-two"},
     })).await?;
@@ -517,7 +510,7 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
         |s| s["phase"] == "Available",
     )
     .await?;
-    api(&cluster, &ns, "Endorser")
+    vmli_api(&cluster, &ns, "Endorser")
         .delete("publisher", &DeleteParams::default())
         .await?;
     let list = wait_status(
@@ -556,10 +549,7 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
         Some("operator-lifecycle")
     );
 
-    operator.terminate(Duration::from_secs(10)).await?;
-    uninstall_chart_rbac(&cluster, &site.release).await?;
-    cluster.delete_namespace(&ns).await?;
-    Ok(())
+    site.finish(&cluster, &ns, operator).await
 }
 
 /// Issue #10: a refused list stays refused. The publisher answers 304 to
@@ -571,11 +561,7 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
 #[tokio::test]
 async fn operator_keeps_refusing_a_tampered_list_across_reconciles() -> Result<()> {
     let cluster = vmlisub_e2e::cluster_or_skip!();
-    let ns = cluster.create_namespace("operator-304").await?;
-    cluster
-        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
-        .await?;
-    let site = site(&cluster, &ns, "refusal").await?;
+    let (ns, site) = site(&cluster, "operator-304", "refusal").await?;
     let image = vec![7u8; 30_000];
     let url = site.publish_list("2", &[("img-one", &image)])?;
     let mut operator = site
@@ -592,7 +578,7 @@ async fn operator_keeps_refusing_a_tampered_list_across_reconciles() -> Result<(
     )
     .await?;
     // The good list, unchanged: its validators are sent and answered 304.
-    request_reconcile(&cluster, &ns, "site", "unchanged").await?;
+    request_reconcile(&cluster, &ns, "ImageListSubscription", "site", "unchanged").await?;
     wait_status(
         &cluster,
         &ns,
@@ -627,7 +613,7 @@ async fn operator_keeps_refusing_a_tampered_list_across_reconciles() -> Result<(
     site.publisher.put("image.list", text.as_bytes())?;
     for token in ["tamper-1", "tamper-2", "tamper-3"] {
         let before = list_requests(&site.publisher).len();
-        request_reconcile(&cluster, &ns, "site", token).await?;
+        request_reconcile(&cluster, &ns, "ImageListSubscription", "site", token).await?;
         let list = wait_status(
             &cluster,
             &ns,
@@ -670,7 +656,7 @@ async fn operator_keeps_refusing_a_tampered_list_across_reconciles() -> Result<(
 
     // The publisher repairs its list: accepted again.
     site.publisher.put("image.list", &signed)?;
-    request_reconcile(&cluster, &ns, "site", "repaired").await?;
+    request_reconcile(&cluster, &ns, "ImageListSubscription", "site", "repaired").await?;
     let list = wait_status(
         &cluster,
         &ns,
@@ -684,20 +670,13 @@ async fn operator_keeps_refusing_a_tampered_list_across_reconciles() -> Result<(
     assert_eq!(condition(&list, "SignatureVerified").unwrap().0, "True");
     assert!(condition(&list, "Reconciling").is_none(), "{list:#}");
 
-    operator.terminate(Duration::from_secs(10)).await?;
-    uninstall_chart_rbac(&cluster, &site.release).await?;
-    cluster.delete_namespace(&ns).await?;
-    Ok(())
+    site.finish(&cluster, &ns, operator).await
 }
 
 #[tokio::test]
 async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Result<()> {
     let cluster = vmlisub_e2e::cluster_or_skip!();
-    let ns = cluster.create_namespace("operator-auto").await?;
-    cluster
-        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
-        .await?;
-    let site = site(&cluster, &ns, "auto").await?;
+    let (ns, site) = site(&cluster, "operator-auto", "auto").await?;
     let big: Vec<u8> = (0..6_000_000u32).map(|i| (i % 251) as u8).collect();
     let small = vec![7u8; 10_000];
     // The list expires 40 s from now.
@@ -717,15 +696,15 @@ async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Resul
     let url = site.publisher.put("image.list", &signed)?;
     // 1 MB/s: the big image takes about 6 s, long enough to kill the operator mid-way.
     site.publisher.set_throttle(1_000_000);
-    apply(&cluster, &ns, site.endorser()).await?;
-    apply(&cluster, &ns, json!({
+    cluster.apply_json(&ns, site.endorser()).await?;
+    cluster.apply_json(&ns, json!({
         "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
         "metadata": {"name": "auto"},
         "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe"},
     })).await?;
     // Every version of every ImageSubscription, as a watch sees them
     // (each write is one), from before the operator starts.
-    let images = api(&cluster, &ns, "ImageSubscription");
+    let images = vmli_api(&cluster, &ns, "ImageSubscription");
     let seen = observe(images.clone()).await?;
     let mut operator = site.run.start("operator-auto-1").await?;
 
@@ -873,7 +852,7 @@ async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Resul
     assert!(ready_is(&list, "False", "ListExpired"), "{list:#}");
 
     // Deleting the list garbage-collects its owned ImageSubscriptions.
-    api(&cluster, &ns, "ImageListSubscription")
+    vmli_api(&cluster, &ns, "ImageListSubscription")
         .delete("auto", &DeleteParams::background())
         .await?;
     eventually(
@@ -888,10 +867,7 @@ async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Resul
     if operator.try_wait()?.is_some() {
         bail!("the operator exited: {}", operator.logs());
     }
-    operator.terminate(Duration::from_secs(10)).await?;
-    uninstall_chart_rbac(&cluster, &site.release).await?;
-    cluster.delete_namespace(&ns).await?;
-    Ok(())
+    site.finish(&cluster, &ns, operator).await
 }
 
 /// An image waiting for a download slot (`--max-concurrent-downloads 1`,
@@ -901,11 +877,7 @@ async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Resul
 #[tokio::test]
 async fn operator_writes_nothing_for_an_image_waiting_for_a_download_slot() -> Result<()> {
     let cluster = vmlisub_e2e::cluster_or_skip!();
-    let ns = cluster.create_namespace("operator-slot").await?;
-    cluster
-        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
-        .await?;
-    let mut site = site(&cluster, &ns, "slot").await?;
+    let (ns, mut site) = site(&cluster, "operator-slot", "slot").await?;
     site.run
         .extra_args
         .extend(["--max-concurrent-downloads".into(), "1".into()]);
@@ -914,13 +886,13 @@ async fn operator_writes_nothing_for_an_image_waiting_for_a_download_slot() -> R
     // 1 MB/s: the big image holds the one slot for about 5 s.
     site.publisher.set_throttle(1_000_000);
     let url = site.publish_list("1", &[("big", &big)])?;
-    apply(&cluster, &ns, site.endorser()).await?;
-    apply(&cluster, &ns, json!({
+    cluster.apply_json(&ns, site.endorser()).await?;
+    cluster.apply_json(&ns, json!({
         "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
         "metadata": {"name": "slot"},
         "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe"},
     })).await?;
-    let images = api(&cluster, &ns, "ImageSubscription");
+    let images = vmli_api(&cluster, &ns, "ImageSubscription");
     let seen = observe(images.clone()).await?;
     let mut operator = site.run.start("operator-slot").await?;
     wait_status(
@@ -935,7 +907,7 @@ async fn operator_writes_nothing_for_an_image_waiting_for_a_download_slot() -> R
     .await?;
     // Version 2 adds the small image while the big one holds the slot.
     site.publish_list("2", &[("big", &big), ("small", &small)])?;
-    request_reconcile(&cluster, &ns, "slot", "v2").await?;
+    request_reconcile(&cluster, &ns, "ImageListSubscription", "slot", "v2").await?;
     let both = eventually(Duration::from_secs(60), "both Available", || async {
         let mut available = 0;
         for name in ["slot-small", "slot-big"] {
@@ -969,10 +941,7 @@ async fn operator_writes_nothing_for_an_image_waiting_for_a_download_slot() -> R
         position("GET /small").is_some() && position("GET /big") < position("GET /small"),
         "{requests:?}"
     );
-    operator.terminate(Duration::from_secs(10)).await?;
-    uninstall_chart_rbac(&cluster, &site.release).await?;
-    cluster.delete_namespace(&ns).await?;
-    Ok(())
+    site.finish(&cluster, &ns, operator).await
 }
 
 /// A download that fails the same way twice, each attempt long enough to
@@ -982,11 +951,7 @@ async fn operator_writes_nothing_for_an_image_waiting_for_a_download_slot() -> R
 #[tokio::test]
 async fn operator_reports_a_repeated_failure_after_a_long_attempt() -> Result<()> {
     let cluster = vmlisub_e2e::cluster_or_skip!();
-    let ns = cluster.create_namespace("operator-refail").await?;
-    cluster
-        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
-        .await?;
-    let site = site(&cluster, &ns, "refail").await?;
+    let (ns, site) = site(&cluster, "operator-refail", "refail").await?;
     let listed = vec![1u8; 3_000_000];
     let served = vec![2u8; 3_000_000];
     let uri = site.publisher.put("bad", &served)?;
@@ -995,13 +960,13 @@ async fn operator_reports_a_repeated_failure_after_a_long_attempt() -> Result<()
         .list(LIST_ID, "1", &[("bad", uri.as_str(), listed.as_slice())]);
     let url = site.publisher.put("image.list", &signed)?;
     site.publisher.set_throttle(1_000_000);
-    apply(&cluster, &ns, site.endorser()).await?;
-    apply(&cluster, &ns, json!({
+    cluster.apply_json(&ns, site.endorser()).await?;
+    cluster.apply_json(&ns, json!({
         "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
         "metadata": {"name": "refail"},
         "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe"},
     })).await?;
-    let images = api(&cluster, &ns, "ImageSubscription");
+    let images = vmli_api(&cluster, &ns, "ImageSubscription");
     let seen = observe(images.clone()).await?;
     let operator = site.run.start("operator-refail").await?;
     let phases = || -> Vec<String> {
@@ -1036,11 +1001,7 @@ async fn operator_reports_a_repeated_failure_after_a_long_attempt() -> Result<()
         attempts.starts_with(&["Downloading", "Failed", "Downloading", "Failed"]),
         "{phases:?}"
     );
-    let mut operator = operator;
-    operator.terminate(Duration::from_secs(10)).await?;
-    uninstall_chart_rbac(&cluster, &site.release).await?;
-    cluster.delete_namespace(&ns).await?;
-    Ok(())
+    site.finish(&cluster, &ns, operator).await
 }
 
 /// Starts a watch on `api` and returns every object version it delivers
@@ -1079,11 +1040,7 @@ async fn observe(api: Api<DynamicObject>) -> Result<std::sync::Arc<std::sync::Mu
 #[tokio::test]
 async fn operator_refreshes_crls_and_a_revocation_expires_the_images() -> Result<()> {
     let cluster = vmlisub_e2e::cluster_or_skip!();
-    let ns = cluster.create_namespace("operator-crl").await?;
-    cluster
-        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
-        .await?;
-    let mut site = site(&cluster, &ns, "crl").await?;
+    let (ns, mut site) = site(&cluster, "operator-crl", "crl").await?;
     let now = jiff::Timestamp::now();
     // The CA directory's CRL, two hours old; the CA has published a newer one.
     let older = site.pki.crl(
@@ -1180,11 +1137,7 @@ async fn operator_refreshes_crls_and_a_revocation_expires_the_images() -> Result
 async fn operator_reads_only_secrets_opted_in() -> Result<()> {
     use k8s_openapi::api::core::v1::Secret;
     let cluster = vmlisub_e2e::cluster_or_skip!();
-    let ns = cluster.create_namespace("operator-deputy").await?;
-    cluster
-        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
-        .await?;
-    let site = site(&cluster, &ns, "deputy").await?;
+    let (ns, site) = site(&cluster, "operator-deputy", "deputy").await?;
     let image = vec![5u8; 10_000];
     let url = site.publish_list("1", &[("img-one", &image)])?;
     let secrets: Api<Secret> = Api::namespaced(cluster.client(), &ns);
@@ -1194,18 +1147,18 @@ async fn operator_reads_only_secrets_opted_in() -> Result<()> {
         "stringData": {"token": "s3cret-victim-token"},
     }))?;
     vmlisub_e2e::create(&secrets, &secret).await?;
-    apply(&cluster, &ns, site.endorser()).await?;
-    apply(
-        &cluster,
-        &ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-            "metadata": {"name": "site"},
-            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}],
-                     "secretRef": {"name": "victim-token"}},
-        }),
-    )
-    .await?;
+    cluster.apply_json(&ns, site.endorser()).await?;
+    cluster
+        .apply_json(
+            &ns,
+            json!({
+                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+                "metadata": {"name": "site"},
+                "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}],
+                         "secretRef": {"name": "victim-token"}},
+            }),
+        )
+        .await?;
     let mut operator = site.run.start("operator-deputy").await?;
     let list = wait_status(
         &cluster,
@@ -1245,7 +1198,7 @@ async fn operator_reads_only_secrets_opted_in() -> Result<()> {
     );
     let events = cluster
         .events_for(
-            &api(&cluster, &ns, "ImageListSubscription")
+            &vmli_api(&cluster, &ns, "ImageListSubscription")
                 .get("site")
                 .await?,
         )
@@ -1266,7 +1219,7 @@ async fn operator_reads_only_secrets_opted_in() -> Result<()> {
         &json!({"metadata": {"labels": {"vmli.hepix.org/credentials": "true"}}}),
     )
     .await?;
-    request_reconcile(&cluster, &ns, "site", "opted-in").await?;
+    request_reconcile(&cluster, &ns, "ImageListSubscription", "site", "opted-in").await?;
     let list = wait_status(
         &cluster,
         &ns,
@@ -1288,10 +1241,7 @@ async fn operator_reads_only_secrets_opted_in() -> Result<()> {
     );
     assert!(!operator.logs().contains("s3cret-victim-token"));
 
-    operator.terminate(Duration::from_secs(10)).await?;
-    uninstall_chart_rbac(&cluster, &site.release).await?;
-    cluster.delete_namespace(&ns).await?;
-    Ok(())
+    site.finish(&cluster, &ns, operator).await
 }
 
 /// `tokenreviews` requests the API server has served so far (its own
@@ -1324,10 +1274,10 @@ async fn operator_serves_artifacts_only_to_allowed_service_account_tokens() -> R
     cluster
         .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
         .await?;
-    let site = site(&cluster, &ns, "auth").await?;
+    let site = site_in(&cluster, &ns, "auth").await?;
     let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let url = site.publish_list("1", &[("img-one", bytes.as_slice())])?;
-    let mut operator = site
+    let operator = site
         .subscribe_one(&cluster, &ns, &url, "operator-auth")
         .await?;
     let image = status(&cluster, &ns, "ImageSubscription", "one").await?["artifact"]["url"]
@@ -1409,7 +1359,7 @@ async fn operator_serves_artifacts_only_to_allowed_service_account_tokens() -> R
     );
 
     // publicArtifacts: anyone, without a token, until it is turned off.
-    let lists = api(&cluster, &ns, "ImageListSubscription");
+    let lists = vmli_api(&cluster, &ns, "ImageListSubscription");
     vmlisub_e2e::merge_patch(&lists, "site", &json!({"spec": {"publicArtifacts": true}})).await?;
     eventually(
         Duration::from_secs(30),
@@ -1443,9 +1393,7 @@ async fn operator_serves_artifacts_only_to_allowed_service_account_tokens() -> R
         404
     );
 
-    operator.terminate(Duration::from_secs(10)).await?;
-    uninstall_chart_rbac(&cluster, &site.release).await?;
-    cluster.delete_namespace(&ns).await?;
+    site.finish(&cluster, &ns, operator).await?;
     cluster.delete_namespace(&other).await?;
     Ok(())
 }
@@ -1457,11 +1405,7 @@ async fn operator_serves_artifacts_only_to_allowed_service_account_tokens() -> R
 #[tokio::test]
 async fn operator_keeps_the_status_of_a_10000_image_list_small() -> Result<()> {
     let cluster = vmlisub_e2e::cluster_or_skip!();
-    let ns = cluster.create_namespace("operator-big").await?;
-    cluster
-        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
-        .await?;
-    let site = site(&cluster, &ns, "big").await?;
+    let (ns, site) = site(&cluster, "operator-big", "big").await?;
     let ids: Vec<String> = (0..10_000).map(|i| format!("img-{i:05}")).collect();
     let uris: Vec<String> = ids
         .iter()
@@ -1474,17 +1418,17 @@ async fn operator_keeps_the_status_of_a_10000_image_list_small() -> Result<()> {
         .collect();
     let signed = site.pki.list(LIST_ID, "1", &images);
     let url = site.publisher.put("image.list", &signed)?;
-    apply(&cluster, &ns, site.endorser()).await?;
-    apply(
-        &cluster,
-        &ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-            "metadata": {"name": "site"},
-            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
-        }),
-    )
-    .await?;
+    cluster.apply_json(&ns, site.endorser()).await?;
+    cluster
+        .apply_json(
+            &ns,
+            json!({
+                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+                "metadata": {"name": "site"},
+                "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
+            }),
+        )
+        .await?;
     let mut operator = site.run.start("operator-big").await?;
     let list = wait_status(
         &cluster,
@@ -1519,10 +1463,7 @@ async fn operator_keeps_the_status_of_a_10000_image_list_small() -> Result<()> {
         Some(10_000)
     );
 
-    operator.terminate(Duration::from_secs(10)).await?;
-    uninstall_chart_rbac(&cluster, &site.release).await?;
-    cluster.delete_namespace(&ns).await?;
-    Ok(())
+    site.finish(&cluster, &ns, operator).await
 }
 
 /// The hook Jobs of `ns`, by the label every one carries.
@@ -1580,11 +1521,7 @@ async fn finish_job(cluster: &Cluster, ns: &str, name: &str, succeeded: bool) ->
 #[tokio::test]
 async fn operator_runs_hooks_as_owned_jobs_prunes_and_reports_them() -> Result<()> {
     let cluster = vmlisub_e2e::cluster_or_skip!();
-    let ns = cluster.create_namespace("operator-hooks").await?;
-    cluster
-        .apply_crds(&vmlisub_e2e::repo_path("crds/vmlisub.yaml"))
-        .await?;
-    let mut site = site(&cluster, &ns, "hooks").await?;
+    let (ns, mut site) = site(&cluster, "operator-hooks", "hooks").await?;
     site.run.extra_args.push("--hook-jobs".into());
     let one = b"an image for the hooks".as_slice();
     let url = site.publish_list("1", &[("img-one", one)])?;
@@ -1613,18 +1550,18 @@ async fn operator_runs_hooks_as_owned_jobs_prunes_and_reports_them() -> Result<(
                 }},
         })
     };
-    apply(&cluster, &ns, site.endorser()).await?;
-    apply(&cluster, &ns, list_doc("1h", &command)).await?;
-    apply(
-        &cluster,
-        &ns,
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
-            "metadata": {"name": "one"},
-            "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one"},
-        }),
-    )
-    .await?;
+    cluster.apply_json(&ns, site.endorser()).await?;
+    cluster.apply_json(&ns, list_doc("1h", &command)).await?;
+    cluster
+        .apply_json(
+            &ns,
+            json!({
+                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageSubscription",
+                "metadata": {"name": "one"},
+                "spec": {"subscriptionRef": {"name": "site"}, "identifier": "img-one"},
+            }),
+        )
+        .await?;
     let mut operator = site.run.start("operator-hooks-1").await?;
     wait_status(
         &cluster,
@@ -1639,7 +1576,7 @@ async fn operator_runs_hooks_as_owned_jobs_prunes_and_reports_them() -> Result<(
 
     // AvailablePrefix and AvailablePostfix: one Job each, owned by the
     // list, labelled, the event in env only.
-    let lists = api(&cluster, &ns, "ImageListSubscription");
+    let lists = vmli_api(&cluster, &ns, "ImageListSubscription");
     let list = lists.get("site").await?;
     let uid = list.metadata.uid.clone().unwrap();
     let jobs = eventually(Duration::from_secs(30), "two hook Jobs", || async {
@@ -1797,7 +1734,7 @@ async fn operator_runs_hooks_as_owned_jobs_prunes_and_reports_them() -> Result<(
     assert!(hooks["hooks"]["lastRun"]["finished"].is_string());
     finish_job(&cluster, &ns, &pre_name, false).await?;
     // A requested list reconcile (a list status write) keeps status.hooks.
-    request_reconcile(&cluster, &ns, "site", "hooks-1").await?;
+    request_reconcile(&cluster, &ns, "ImageListSubscription", "site", "hooks-1").await?;
     wait_status(
         &cluster,
         &ns,
@@ -1814,9 +1751,9 @@ async fn operator_runs_hooks_as_owned_jobs_prunes_and_reports_them() -> Result<(
     // The expiry events, with a 10 s timeout: the real Job controller
     // fails them (DeadlineExceeded); historyLimit keeps the newest failed
     // and the succeeded Job.
-    apply(&cluster, &ns, list_doc("10s", &command)).await?;
+    cluster.apply_json(&ns, list_doc("10s", &command)).await?;
     site.publish_list("2", &[("img-two", b"another".as_slice())])?;
-    request_reconcile(&cluster, &ns, "site", "hooks-2").await?;
+    request_reconcile(&cluster, &ns, "ImageListSubscription", "site", "hooks-2").await?;
     wait_status(
         &cluster,
         &ns,
@@ -1884,9 +1821,9 @@ async fn operator_runs_hooks_as_owned_jobs_prunes_and_reports_them() -> Result<(
     // a condition-like lastError and a Warning, and the image is
     // downloaded all the same.
     let spliced = json!(["sh", "-c", "glancepush $(VMILS_EVENT_DC_TITLE)"]);
-    apply(&cluster, &ns, list_doc("10s", &spliced)).await?;
+    cluster.apply_json(&ns, list_doc("10s", &spliced)).await?;
     site.publish_list("3", &[("img-one", one)])?;
-    request_reconcile(&cluster, &ns, "site", "hooks-3").await?;
+    request_reconcile(&cluster, &ns, "ImageListSubscription", "site", "hooks-3").await?;
     wait_status(
         &cluster,
         &ns,
@@ -1934,8 +1871,5 @@ async fn operator_runs_hooks_as_owned_jobs_prunes_and_reports_them() -> Result<(
     })
     .await?;
 
-    operator.terminate(Duration::from_secs(10)).await?;
-    uninstall_chart_rbac(&cluster, &site.release).await?;
-    cluster.delete_namespace(&ns).await?;
-    Ok(())
+    site.finish(&cluster, &ns, operator).await
 }

@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use futures::StreamExt as _;
-use kube::api::{Api, DynamicObject, GroupVersionKind, ListParams};
-use kube::discovery::ApiResource;
+use kube::api::{DynamicObject, ListParams};
 use kube::runtime::watcher;
 use serde_json::json;
 use vmlisub_e2e::operator::{OperatorRun, Publisher, free_port};
@@ -43,14 +42,6 @@ fn reconciles(metrics_url: &str) -> f64 {
                 .sum()
         })
         .unwrap_or(0.0)
-}
-
-fn api(cluster: &vmlisub_e2e::Cluster, ns: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("vmli.hepix.org", "v1alpha1", kind),
-        plural,
-    );
-    Api::namespaced_with(cluster.client(), ns, &resource)
 }
 
 /// Requests served so far by the API server (its own
@@ -251,13 +242,8 @@ async fn scale_lists_of_images() -> Result<()> {
     let metrics_url = format!("http://127.0.0.1:{}/metrics", run.metrics_port);
     let requests_at_start = requests_by_verb(&cluster).await?;
     let all_at_start = requests_by_resource(&cluster).await?;
-    let lists = api(
-        &cluster,
-        &ns,
-        "ImageListSubscription",
-        "imagelistsubscriptions",
-    );
-    let subscriptions = api(&cluster, &ns, "ImageSubscription", "imagesubscriptions");
+    let lists = vmlisub_e2e::vmli_api(&cluster, &ns, "ImageListSubscription");
+    let subscriptions = vmlisub_e2e::vmli_api(&cluster, &ns, "ImageSubscription");
     // Progress is followed by watches, as a GitOps tool would, not by
     // listing 10,000 objects again and again: the benchmark's own load on
     // the API server stays that of two more watchers.

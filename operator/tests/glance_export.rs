@@ -501,33 +501,52 @@ fn glance_behind_tls_is_verified_with_the_ca_of_a_secret(
 ) {
     let pki = TransportPki::new("glance");
     let (cert, key) = &pki.server_files;
-    let proxy = TlsProxy::start(venv, cert, key, &stack.glance);
-    let site = Site::new();
-    let bytes: &[u8] = b"an image exported to Glance over verified TLS";
-    site.publish("tls-list", "1", &[("img-t", bytes)]);
     let ca = String::from_utf8(pki.ca_pem.clone())
         .unwrap()
         .replace('\n', "\\n");
-    let export = |with_ca: bool| {
+
+    let glance = TlsProxy::start(venv, cert, key, &stack.glance);
+    refused_then_exported_over_tls(
+        stack,
+        "tls-list",
+        &format!(r#"endpoint: "{}/v2/""#, glance.url),
+        &[("token", &stack.admin_token), ("ca.crt", &ca)],
+    );
+
+    // Keystone behind TLS: application credential, Glance found in the
+    // catalog.
+    let keystone = TlsProxy::start(venv, cert, key, &stack.keystone);
+    refused_then_exported_over_tls(
+        stack,
+        "tls-ks-list",
+        &format!(r#"authUrl: "{}/v3""#, keystone.url),
+        &[
+            ("application_credential_id", &stack.app_credential.0),
+            ("application_credential_secret", &stack.app_credential.1),
+            ("ca.crt", &ca),
+        ],
+    );
+}
+
+/// One image of `list` exported with `location` (the `endpoint` or
+/// `authUrl` line) behind TLS and `secret` (credentials and `ca.crt`):
+/// refused on the certificate without `caSecretRef`, exported with it.
+fn refused_then_exported_over_tls(
+    stack: &OpenStack,
+    list: &str,
+    location: &str,
+    secret: &[(&str, &str)],
+) {
+    let site = Site::new();
+    let bytes: &[u8] = b"an image exported to Glance over verified TLS";
+    site.publish(list, "1", &[("img-t", bytes)]);
+    let export = |ca: &str| {
         format!(
-            r#"    glance:
-      endpoint: "{url}/v2/"
-      credentialsSecretRef: {{name: glance-credentials}}
-      method: Upload{ca}"#,
-            url = proxy.url,
-            ca = if with_ca {
-                "\n      caSecretRef: {name: glance-credentials}"
-            } else {
-                ""
-            }
+            "    glance:\n      {location}\n      credentialsSecretRef: {{name: glance-credentials}}\n      method: Upload{ca}"
         )
     };
-    let secret = [
-        ("token", stack.admin_token.as_str()),
-        ("ca.crt", ca.as_str()),
-    ];
 
-    site.manifests("tls-list", "t", "img-t", &export(false), &secret);
+    site.manifests(list, "t", "img-t", &export(""), secret);
     let refused = site.sync(None);
     assert!(!refused.status.success(), "{}", text(&refused));
     let status = site.status("t");
@@ -541,9 +560,11 @@ fn glance_behind_tls_is_verified_with_the_ca_of_a_secret(
         error.contains("certificate") || error.contains("tls"),
         "a TLS verification failure: {status:#}"
     );
-    assert!(stack.images_of("default/tls-list").is_empty());
+    let published = format!("default/{list}");
+    assert!(stack.images_of(&published).is_empty());
 
-    site.manifests("tls-list", "t", "img-t", &export(true), &secret);
+    let with_ca = export("\n      caSecretRef: {name: glance-credentials}");
+    site.manifests(list, "t", "img-t", &with_ca, secret);
     let exported = site.sync(None);
     assert!(
         exported.status.success(),
@@ -557,58 +578,8 @@ fn glance_behind_tls_is_verified_with_the_ca_of_a_secret(
         "{status:#}"
     );
     assert_eq!(status["export"]["glance"]["method"], "upload");
-    let images = stack.images_of("default/tls-list");
+    let images = stack.images_of(&published);
     assert_eq!(images.len(), 1, "{images:#?}");
     assert_eq!(images[0]["os_hash_value"], sha512_hex(bytes).as_str());
     assert_eq!(images[0]["status"], "active");
-
-    // Keystone behind TLS too: application credential, Glance found in
-    // the catalog; refused without the CA, exported with it.
-    let keystone = TlsProxy::start(venv, cert, key, &stack.keystone);
-    site.publish("tls-ks-list", "1", &[("img-k", bytes)]);
-    let export = |with_ca: bool| {
-        format!(
-            r#"    glance:
-      authUrl: "{url}/v3"
-      credentialsSecretRef: {{name: glance-credentials}}
-      method: Upload{ca}"#,
-            url = keystone.url,
-            ca = if with_ca {
-                "\n      caSecretRef: {name: glance-credentials}"
-            } else {
-                ""
-            }
-        )
-    };
-    let secret = [
-        ("application_credential_id", stack.app_credential.0.as_str()),
-        (
-            "application_credential_secret",
-            stack.app_credential.1.as_str(),
-        ),
-        ("ca.crt", ca.as_str()),
-    ];
-    site.manifests("tls-ks-list", "k", "img-k", &export(false), &secret);
-    let refused = site.sync(None);
-    assert!(!refused.status.success(), "{}", text(&refused));
-    let status = site.status("k");
-    let error = status["export"]["glance"]["lastError"]
-        .as_str()
-        .unwrap_or_default()
-        .to_lowercase();
-    assert!(
-        error.contains("certificate") || error.contains("tls"),
-        "{status:#}"
-    );
-    site.manifests("tls-ks-list", "k", "img-k", &export(true), &secret);
-    let exported = site.sync(None);
-    assert!(
-        exported.status.success(),
-        "{}\n{}",
-        text(&exported),
-        stack.glance_log()
-    );
-    let images = stack.images_of("default/tls-ks-list");
-    assert_eq!(images.len(), 1, "{images:#?}");
-    assert_eq!(images[0]["os_hash_value"], sha512_hex(bytes).as_str());
 }
