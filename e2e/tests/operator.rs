@@ -1004,6 +1004,88 @@ async fn operator_reports_a_repeated_failure_after_a_long_attempt() -> Result<()
     site.finish(&cluster, &ns, operator).await
 }
 
+/// AutoSubscribe never re-applies an owned ImageSubscription that is being
+/// deleted: held by another finalizer after the operator archived it, it
+/// would get the operator's finalizer back in the apply, which the API
+/// server refuses, and the whole pass would fail. A changed `imageExport`
+/// still reaches the other owned ImageSubscription.
+#[tokio::test]
+async fn operator_autosubscribe_leaves_a_terminating_image_alone() -> Result<()> {
+    let cluster = vmlisub_e2e::cluster_or_skip!();
+    let (ns, site) = site(&cluster, "operator-held", "held").await?;
+    let url = site.publish_list("1", &[("a", b"image a"), ("b", b"image b")])?;
+    cluster.apply_json(&ns, site.endorser()).await?;
+    cluster.apply_json(&ns, json!({
+        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+        "metadata": {"name": "held"},
+        "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe"},
+    })).await?;
+    let mut operator = site.run.start("operator-held").await?;
+    for name in ["held-a", "held-b"] {
+        wait_status(
+            &cluster,
+            &ns,
+            "ImageSubscription",
+            name,
+            "Available",
+            &mut operator,
+            |s| s["phase"] == "Available",
+        )
+        .await?;
+    }
+    let images = vmli_api(&cluster, &ns, "ImageSubscription");
+    let hold = "e2e.vmli.hepix.org/hold";
+    vmlisub_e2e::merge_patch(
+        &images,
+        "held-a",
+        &json!({"metadata": {"finalizers": ["vmli.hepix.org/archive", hold]}}),
+    )
+    .await?;
+    images.delete("held-a", &DeleteParams::default()).await?;
+    eventually(
+        Duration::from_secs(60),
+        "the operator's finalizer gone",
+        || async {
+            let a = images.get("held-a").await?;
+            Ok((a.metadata.finalizers == Some(vec![hold.to_string()])).then_some(()))
+        },
+    )
+    .await?;
+
+    vmlisub_e2e::merge_patch(
+        &vmli_api(&cluster, &ns, "ImageListSubscription"),
+        "held",
+        &json!({"spec": {"imageExport": {"kubevirt": {"importsToKeep": 3}}}}),
+    )
+    .await?;
+    let copied = eventually(
+        Duration::from_secs(60),
+        "imageExport copied to held-b",
+        || async {
+            let b = images.get("held-b").await?;
+            Ok((b.data["spec"]["export"]["kubevirt"]["importsToKeep"] == 3).then_some(()))
+        },
+    )
+    .await;
+    if copied.is_err() {
+        eprintln!("--- operator log ---\n{}", operator.logs());
+    }
+    copied?;
+    let a = images.get("held-a").await?;
+    assert!(a.data["spec"]["export"].is_null(), "{:#}", a.data);
+    assert_eq!(a.metadata.finalizers, Some(vec![hold.to_string()]));
+    let list = status(&cluster, &ns, "ImageListSubscription", "held").await?;
+    assert!(ready_is(&list, "True", ""), "{list:#}");
+
+    vmlisub_e2e::merge_patch(
+        &images,
+        "held-a",
+        &json!({"metadata": {"finalizers": null}}),
+    )
+    .await?;
+    site.finish(&cluster, &ns, operator).await
+}
+
 /// Starts a watch on `api` and returns every object version it delivers
 /// from then on (initial ones included), once its first listing is done.
 async fn observe(api: Api<DynamicObject>) -> Result<std::sync::Arc<std::sync::Mutex<Vec<Value>>>> {

@@ -116,11 +116,13 @@ pub async fn auto_subscribe(
         })
         .collect();
     // An owned ImageSubscription is (re-)applied when it is missing or
-    // its export differs from the list's `imageExport`.
+    // its export differs from the list's `imageExport`; never while it is
+    // being deleted (the apply would add the finalizer back, which the
+    // API server refuses, and fail the whole pass).
     let export = list.spec.image_export.as_ref();
     let existing_names: BTreeSet<String> = existing
         .iter()
-        .filter(|i| i.spec.export.as_ref() == export)
+        .filter(|i| i.metadata.deletion_timestamp.is_some() || i.spec.export.as_ref() == export)
         .map(|i| i.name_any())
         .collect();
     let Some(owner) = list.controller_owner_ref(&()) else {
