@@ -52,9 +52,16 @@ async fn wait_status(
     operator: &mut Process,
     check: impl Fn(&Value) -> bool,
 ) -> Result<Value> {
+    // An object the operator creates (AutoSubscribe) may not exist yet:
+    // NotFound is "not yet", any other error ends the wait.
     let result = eventually(Duration::from_secs(60), what, || async {
-        let status = status(cluster, ns, kind, name).await?;
-        Ok(check(&status).then_some(status))
+        match vmli_api(cluster, ns, kind).get_opt(name).await? {
+            None => Ok(None),
+            Some(obj) => {
+                let status = obj.data.get("status").cloned().unwrap_or(Value::Null);
+                Ok(check(&status).then_some(status))
+            }
+        }
     })
     .await;
     if result.is_err() {
