@@ -266,8 +266,47 @@ impl Cluster {
     /// The Events about an object (matched by its uid, in any namespace),
     /// oldest first. The operator publishes Events from a queue, a moment
     /// after the status it goes with, so the list is read until two reads
-    /// 250 ms apart agree (at most 5 s).
+    /// 250 ms apart agree (at most 5 s). To wait for a particular Event, use
+    /// [`Cluster::events_until`].
     pub async fn events_for<K: Resource>(&self, obj: &K) -> Result<Vec<Event>> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut events = self.list_events(obj).await?;
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let again = self.list_events(obj).await?;
+            if again == events || std::time::Instant::now() > deadline {
+                return Ok(again);
+            }
+            events = again;
+        }
+    }
+
+    /// The Events about an object once `done` holds for them (at most 60 s;
+    /// a loaded machine may send a queued Event seconds after the status
+    /// write a test waited for). The error names the reasons seen.
+    pub async fn events_until<K: Resource>(
+        &self,
+        obj: &K,
+        what: &str,
+        done: impl Fn(&[Event]) -> bool,
+    ) -> Result<Vec<Event>> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let events = self.list_events(obj).await?;
+            if done(&events) {
+                return Ok(events);
+            }
+            if std::time::Instant::now() > deadline {
+                let reasons: Vec<&str> =
+                    events.iter().filter_map(|e| e.reason.as_deref()).collect();
+                bail!("timed out after 60s waiting for Events: {what}; reasons seen: {reasons:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The Events about an object now, oldest first.
+    async fn list_events<K: Resource>(&self, obj: &K) -> Result<Vec<Event>> {
         let uid = obj
             .meta()
             .uid
@@ -275,30 +314,18 @@ impl Cluster {
             .ok_or_else(|| anyhow!("object has no uid (not read back from the server?)"))?;
         let api: Api<Event> = Api::all(self.client());
         let params = ListParams::default().fields(&format!("involvedObject.uid={uid}"));
-        let read = || async {
-            let mut events = api.list(&params).await.context("listing events")?.items;
-            events.sort_by(|a, b| {
-                let key = |e: &Event| {
-                    e.event_time
-                        .as_ref()
-                        .map(|t| t.0)
-                        .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
-                        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
-                };
-                key(a).cmp(&key(b))
-            });
-            anyhow::Ok(events)
-        };
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        let mut events = read().await?;
-        loop {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            let again = read().await?;
-            if again == events || std::time::Instant::now() > deadline {
-                return Ok(again);
-            }
-            events = again;
-        }
+        let mut events = api.list(&params).await.context("listing events")?.items;
+        events.sort_by(|a, b| {
+            let key = |e: &Event| {
+                e.event_time
+                    .as_ref()
+                    .map(|t| t.0)
+                    .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
+                    .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+            };
+            key(a).cmp(&key(b))
+        });
+        Ok(events)
     }
 
     /// Creates the ServiceAccount `name` in `namespace` (if missing), asks the
@@ -472,10 +499,12 @@ where
         .map(|_| ())
 }
 
-/// Polls `check` every 250 ms until it returns `Ok(Some(value))`; an `Err`
-/// ends the wait at once (map transient errors to `Ok(None)`). Fails after
-/// `timeout`, naming `what`. For things no watch expresses (RBAC propagation,
-/// Events appearing, log lines).
+/// Polls `check` every 250 ms until it returns `Ok(Some(value))`. An `Err`
+/// ends the wait at once, unless it is an API server's transient answer
+/// ([`transient`]: a loaded control plane, not the behaviour under test);
+/// map other expected errors (a 404 of an object still to be created) to
+/// `Ok(None)`. Fails after `timeout`, naming `what`. For things no watch
+/// expresses (RBAC propagation, Events appearing, log lines).
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -483,17 +512,31 @@ where
 {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(v) = check()
-            .await
-            .with_context(|| format!("while waiting for {what}"))?
-        {
-            return Ok(v);
+        match check().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) if transient(&e) && Instant::now() < deadline => {
+                eprintln!("eventually({what}): retrying after a transient error: {e:#}");
+            }
+            Err(e) => return Err(e.context(format!("while waiting for {what}"))),
         }
         if Instant::now() >= deadline {
             bail!("timed out after {timeout:?} waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Whether `err` is a Kubernetes API answer a client retries: 429 (API
+/// priority and fairness), 5xx (an etcd timeout), or no answer at all (a
+/// connection dropped or refused while the server is busy).
+pub fn transient(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|cause| match cause.downcast_ref::<kube::Error>() {
+            Some(kube::Error::Api(status)) => status.code == 429 || status.code >= 500,
+            Some(kube::Error::HyperError(_) | kube::Error::Service(_)) => true,
+            _ => false,
+        })
 }
 
 static PROCESS_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -813,6 +856,8 @@ pub async fn install_chart_rbac_with(
     // Where the manager's permissions apply: the Role's namespace in
     // watch-namespace mode, else (ClusterRole) the release namespace.
     let mut check_namespace = namespace.to_owned();
+    // The leader-election RoleBinding, if rendered: its namespace.
+    let mut lease_namespace = None;
     for doc in parse_yaml_documents(&rendered)? {
         let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
         if !RBAC_KINDS.contains(&kind) {
@@ -830,27 +875,33 @@ pub async fn install_chart_rbac_with(
         {
             check_namespace = ns;
         }
+        if kind == "RoleBinding" && name.ends_with("-leader-election") {
+            lease_namespace = Some(obj.namespace().unwrap_or_else(|| namespace.to_owned()));
+        }
         cluster.apply_dynamic(&obj, Some(namespace)).await?;
     }
     let service_account = service_account.ok_or_else(|| {
         anyhow!("the chart rendered no ServiceAccount (serviceAccount.create=false?)")
     })?;
-    // RBAC reaches the authorizer through an informer: wait until it shows.
+    // RBAC reaches the authorizer through an informer per kind: wait until
+    // each binding shows.
     let client = cluster
         .service_account_client(namespace, &service_account)
         .await?;
-    let what =
-        format!("{namespace}/{service_account} to be allowed to list imagelistsubscriptions");
-    eventually(TIMEOUT, &what, || {
-        let client = client.clone();
-        let ns = check_namespace.clone();
-        async move {
-            Ok(can_i(client, "list", "imagelistsubscriptions", &ns)
-                .await?
-                .then_some(()))
-        }
-    })
-    .await?;
+    let mut checks = vec![("list", "imagelistsubscriptions", check_namespace)];
+    if let Some(ns) = lease_namespace {
+        checks.push(("update", "leases", ns));
+    }
+    for (verb, resource, ns) in checks {
+        let what =
+            format!("{namespace}/{service_account} to be allowed to {verb} {resource} in {ns}");
+        eventually(TIMEOUT, &what, || {
+            let client = client.clone();
+            let ns = ns.clone();
+            async move { Ok(can_i(client, verb, resource, &ns).await?.then_some(())) }
+        })
+        .await?;
+    }
     Ok(service_account)
 }
 
@@ -961,6 +1012,37 @@ pub fn vmli_api(cluster: &Cluster, namespace: &str, kind: &str) -> Api<DynamicOb
         namespace,
         &kube::discovery::ApiResource::from_gvk(&gvk),
     )
+}
+
+/// Deletes every vmlisub object in `namespace` and waits (at most 120 s)
+/// until they are gone: for the end of a test, while its operator still
+/// runs to remove its finalizers, so that no later test's (cluster-wide)
+/// operator finds them. Deleting the namespace first would not do: its
+/// ServiceAccount, the operator's identity, may go before the finalizers.
+pub async fn delete_vmli_objects(cluster: &Cluster, namespace: &str) -> Result<()> {
+    const KINDS: [&str; 3] = ["ImageListSubscription", "ImageSubscription", "Endorser"];
+    for kind in KINDS {
+        vmli_api(cluster, namespace, kind)
+            .delete_collection(&DeleteParams::background(), &ListParams::default())
+            .await
+            .with_context(|| format!("deleting the {kind}s of {namespace}"))?;
+    }
+    eventually(
+        Duration::from_secs(120),
+        &format!("vmlisub objects gone from {namespace}"),
+        || async {
+            let mut left = 0;
+            for kind in KINDS {
+                left += vmli_api(cluster, namespace, kind)
+                    .list(&ListParams::default())
+                    .await?
+                    .items
+                    .len();
+            }
+            Ok((left == 0).then_some(()))
+        },
+    )
+    .await
 }
 
 /// Asks for a reconcile of `kind` `name` now, as `flux reconcile` does

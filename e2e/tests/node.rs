@@ -647,7 +647,11 @@ async fn chart_on_the_node(cluster: &Cluster, node: &TestNode, ns: &str) -> Resu
         cluster,
         ns,
         "client",
-        &format!("wget -q -O /tmp/image http://{cluster_ip}:8080{path} && sha512sum /tmp/image"),
+        // Retried: the Service answers once kube-proxy has synced its
+        // endpoints, which a loaded node does after the pod is Ready.
+        &format!(
+            "for i in $(seq 60); do wget -q -O /tmp/image http://{cluster_ip}:8080{path} && break; sleep 1; done; sha512sum /tmp/image"
+        ),
     )
     .await?;
     assert!(
@@ -813,6 +817,10 @@ async fn two_replicas(cluster: &Cluster, node: &TestNode, ns: &str) -> Result<()
     })
     .await?;
     assert!(partial < image.len() as u64);
+    // Slower still until the takeover: the rest would take minutes, so the
+    // old leader cannot finish before it is stopped, however slowly the
+    // kubelet delivers the SIGTERM.
+    release.publisher.set_throttle(64 << 10);
     // Only the leader reconciles: the follower never fetched anything.
     let follower_log = pods.logs(&follower, &LogParams::default()).await?;
     assert!(

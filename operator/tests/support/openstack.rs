@@ -68,12 +68,33 @@ pub struct OpenStack {
 
 const ADMIN_PASSWORD: &str = "vmlisub-test-admin";
 
+/// A free loopback port for a service that binds it seconds later (after
+/// its database is set up). Below the kernel's ephemeral range (32768 and
+/// up), where no outbound connection can be handed it meanwhile, and apart
+/// from the e2e harness's operator ports (20000-31999); each port is handed
+/// out once per process.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id().rotate_left(16);
+    let mut state = u64::from(seed) | 1;
+    for _ in 0..500 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let port = 10_000 + (state % 10_000) as u16;
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port in 10000-19999")
 }
 
 fn run(what: &str, command: &mut Command, log: &Path) {
