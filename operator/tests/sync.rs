@@ -310,19 +310,24 @@ fn corrupt_downloads_and_unsafe_identifiers_never_reach_the_cache() {
 fn images_expire_when_their_stored_list_expires() {
     let site = Site::new();
     let a = site.image("a.img", b"image A bytes");
+    // 15 s: signing and the first sync fit on a loaded machine (the
+    // validity is cut to whole seconds); then wait until just past it.
     let now = jiff::Timestamp::now();
+    let expires = now + jiff::SignedDuration::from_secs(15);
     site.publish(&site.pki.list_with_times(
         LIST_ID,
         "1",
         &[("img-a", &a, b"image A bytes")],
         now - jiff::SignedDuration::from_hours(1),
-        now + jiff::SignedDuration::from_secs(3),
+        expires,
     ));
     site.manifests("AutoSubscribe", &site.pki.subject);
     let first = site.sync();
     assert!(first.status.success(), "{}", text(&first));
     assert!(site.endorsed("img-a").exists());
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    while jiff::Timestamp::now() <= expires + jiff::SignedDuration::from_secs(1) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let second = site.sync();
     assert!(!second.status.success());
     assert!(!site.endorsed("img-a").exists(), "{}", text(&second));

@@ -499,7 +499,6 @@ fn image_requests(seen: &[Seen]) -> Vec<&Seen> {
 
 #[test]
 fn killed_mid_download_then_resumed_with_range() {
-    let started = Instant::now();
     let site = Site::new();
     let image = image_bytes(1);
 
@@ -532,12 +531,10 @@ fn killed_mid_download_then_resumed_with_range() {
     assert_eq!(resumed.range_start(), Some(kept), "{resumed:?}");
     assert_eq!(resumed.header("if-range"), Some("\"image-v1\""));
     assert_eq!(resumed.status, 206);
-    assert!(started.elapsed() < Duration::from_secs(20));
 }
 
 #[test]
 fn changed_image_with_a_resigned_list_is_downloaded_whole() {
-    let started = Instant::now();
     let site = Site::new();
     let old = image_bytes(1);
     let new = image_bytes(2);
@@ -572,12 +569,10 @@ fn changed_image_with_a_resigned_list_is_downloaded_whole() {
             assert_eq!(request.header("if-range"), Some("\"image-v1\""));
         }
     }
-    assert!(started.elapsed() < Duration::from_secs(20));
 }
 
 #[test]
 fn image_changed_before_the_list_is_refused_then_fetched_whole() {
-    let started = Instant::now();
     let site = Site::new();
     let old = image_bytes(1);
     let new = image_bytes(2);
@@ -621,5 +616,4 @@ fn image_changed_before_the_list_is_refused_then_fetched_whole() {
     for request in image_requests(&seen) {
         assert_eq!(request.status, 200, "{request:?}");
     }
-    assert!(started.elapsed() < Duration::from_secs(20));
 }

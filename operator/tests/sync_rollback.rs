@@ -160,7 +160,9 @@ fn hours_ago(hours: i64) -> Timestamp {
 #[test]
 fn an_older_list_by_another_credential_is_a_rollback_after_the_signer_expired() {
     let site = Site::new();
-    let a_expires = Timestamp::now() + SignedDuration::from_secs(6);
+    // 25 s: two signers, two signed lists and two syncs fit before A
+    // expires on a loaded machine; the wait below ends just after it.
+    let a_expires = Timestamp::now() + SignedDuration::from_secs(25);
     let a = site.pki.issue_signer("signer a", a_expires);
     let b = site.pki.issue_signer(
         "signer b",

@@ -83,6 +83,15 @@ fn free_port() -> u16 {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0)
         ^ std::process::id().rotate_left(16);
+    // Below the ephemeral range wherever this machine starts it.
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    assert!(
+        ephemeral_start > 20_000,
+        "the ephemeral port range starts at {ephemeral_start}: no room below it for 10000-19999"
+    );
     let mut state = u64::from(seed) | 1;
     for _ in 0..500 {
         state ^= state << 13;

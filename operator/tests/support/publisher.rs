@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 
 use sha2::Digest as _;
 
-/// The server stops accepting after this, whatever happens to the test.
-pub const SERVER_LIFETIME: Duration = Duration::from_secs(180);
+/// The server stops accepting after this, whatever happens to the test
+/// (a hung test's thread ends). Ten minutes: far beyond any test's use on
+/// a loaded machine (Glance's web-downloads come over four syncs).
+pub const SERVER_LIFETIME: Duration = Duration::from_secs(600);
 
 /// The path [`Publisher::publish`] serves.
 pub const LIST_PATH: &str = "/image.list";
