@@ -310,37 +310,21 @@ impl OperatorRun {
     }
 }
 
+#[path = "../../operator/tests/support/ports.rs"]
+mod ports;
+
 /// A free loopback port below the kernel's ephemeral range (32768 and up),
 /// as `e2e/cluster` picks its own: a port the kernel handed out would be
 /// free only until some outbound connection (this test's API client, a
 /// concurrent test's) is given it before the operator binds it. Each port
 /// is handed out once per process.
 pub fn free_port() -> Result<u16> {
-    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut given = GIVEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
-        ^ std::process::id().rotate_left(16);
-    let mut state = u64::from(seed) | 1;
-    for _ in 0..500 {
-        // xorshift: enough to spread concurrent test processes apart.
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let port = 20_000 + u16::try_from(state % 12_000).unwrap_or(0);
-        if given.contains(&port) {
-            continue;
-        }
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            given.push(port);
-            return Ok(port);
-        }
-    }
-    anyhow::bail!("no free port in 20000-31999")
+    let ephemeral = ports::ephemeral_start();
+    anyhow::ensure!(
+        ephemeral >= 32_000,
+        "the ephemeral port range starts at {ephemeral}: no room below it for 20000-31999"
+    );
+    ports::free_port_in(20_000..32_000).context("no free port in 20000-31999")
 }
 
 /// An HTTP/1.1 response: status, headers, body.

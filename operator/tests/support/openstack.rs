@@ -11,7 +11,6 @@
 //! (by default it allows only ports 80 and 443 and never loopback).
 
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -68,42 +67,19 @@ pub struct OpenStack {
 
 const ADMIN_PASSWORD: &str = "vmlisub-test-admin";
 
+#[path = "ports.rs"]
+mod ports;
+
 /// A free loopback port for a service that binds it seconds later (after
-/// its database is set up). Below the kernel's ephemeral range (32768 and
-/// up), where no outbound connection can be handed it meanwhile, and apart
-/// from the e2e harness's operator ports (20000-31999); each port is handed
-/// out once per process.
+/// its database is set up): below the ephemeral range, apart from the e2e
+/// harness's operator ports (20000-31999).
 fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
-        ^ std::process::id().rotate_left(16);
-    // Below the ephemeral range wherever this machine starts it.
-    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
+    let ephemeral = ports::ephemeral_start();
     assert!(
-        ephemeral_start > 20_000,
-        "the ephemeral port range starts at {ephemeral_start}: no room below it for 10000-19999"
+        ephemeral >= 20_000,
+        "the ephemeral port range starts at {ephemeral}: no room below it for 10000-19999"
     );
-    let mut state = u64::from(seed) | 1;
-    for _ in 0..500 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let port = 10_000 + (state % 10_000) as u16;
-        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            given.push(port);
-            return port;
-        }
-    }
-    panic!("no free loopback port in 10000-19999")
+    ports::free_port_in(10_000..20_000).expect("a free loopback port in 10000-19999")
 }
 
 fn run(what: &str, command: &mut Command, log: &Path) {
