@@ -325,8 +325,11 @@ struct Release {
 }
 
 impl Release {
-    /// `helm uninstall`, then the PVC it keeps (the chart's policy) too.
+    /// The test's vmlisub objects while the release still runs (no
+    /// finalizer left for a later test's operator), then `helm uninstall`,
+    /// then the PVC it keeps (the chart's policy) too.
     async fn uninstall_with_its_cache(&self, cluster: &Cluster, ns: &str) -> Result<()> {
+        vmlisub_e2e::delete_vmli_objects(cluster, ns).await?;
         helm(&["uninstall", &self.name, "--namespace", ns, "--wait"])?;
         Api::<PersistentVolumeClaim>::namespaced(cluster.client(), ns)
             .delete(
