@@ -28,6 +28,7 @@ pub struct Metrics {
     pub crl_refresh_failures: IntCounterVec,
     pub leader: IntGauge,
     pub events: IntCounterVec,
+    pub artifact_access: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -183,6 +184,14 @@ impl Metrics {
             &["result"],
         )?;
         registry.register(Box::new(events.clone()))?;
+        let artifact_access = IntCounterVec::new(
+            Opts::new(
+                "vmlisub_artifact_access_total",
+                "Token-gated artifact requests by how they were decided (public, cache, review: a TokenReview and a SubjectAccessReview, none: no usable token) and the verdict (allowed, unauthenticated, forbidden, unavailable)",
+            ),
+            &["via", "verdict"],
+        )?;
+        registry.register(Box::new(artifact_access.clone()))?;
         Ok(Self {
             registry,
             reconciles,
@@ -200,6 +209,7 @@ impl Metrics {
             crl_refresh_failures,
             leader,
             events,
+            artifact_access,
         })
     }
 

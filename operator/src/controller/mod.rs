@@ -249,6 +249,7 @@ pub async fn run(config: OperatorConfig) -> Result<(), OperatorError> {
             let metrics = metrics.clone();
             move || metrics.render()
         }),
+        access_counted: metrics.artifact_access.clone(),
         ready: Arc::clone(&ready),
     }
     .start(client.clone())

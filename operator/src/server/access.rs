@@ -24,6 +24,10 @@
 //! ([`TokenConfig::max_concurrent_reviews`]) and in time
 //! ([`TokenConfig::review_timeout`]); when the API server cannot answer, the
 //! request gets 503 and nothing is cached.
+//!
+//! Each decision is counted by how it was made and its verdict
+//! (`vmlisub_artifact_access_total{via,verdict}`), so that the reviews the
+//! artifact server costs the API server, and what the cache saves, show.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -39,6 +43,7 @@ use k8s_openapi::api::authorization::v1::{
 use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Api, Client, ResourceExt as _};
+use prometheus::IntCounterVec;
 use sha2::Digest as _;
 
 use crate::api::ImageListSubscription;
@@ -113,6 +118,18 @@ pub enum Verdict {
     Unavailable,
 }
 
+impl Verdict {
+    /// The `verdict` label of `vmlisub_artifact_access_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Unauthenticated { .. } => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// Why a review could not be made (never cached: the request gets 503).
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
@@ -149,8 +166,14 @@ impl std::fmt::Debug for Access {
 impl Access {
     /// The policy of `mode`; token access starts watching
     /// ImageListSubscriptions (in `namespace`, or all) for `publicArtifacts`.
-    /// Must run inside a tokio runtime.
-    pub fn start(mode: &AccessMode, client: Client, namespace: Option<&str>) -> Self {
+    /// Must run inside a tokio runtime. Decisions are counted in `counted`
+    /// (labels `via`, `verdict`).
+    pub fn start(
+        mode: &AccessMode,
+        client: Client,
+        namespace: Option<&str>,
+        counted: IntCounterVec,
+    ) -> Self {
         match mode {
             AccessMode::None => Self::Anonymous,
             AccessMode::Token(config) => {
@@ -160,7 +183,12 @@ impl Access {
                     None => Api::all(client.clone()),
                 };
                 tokio::spawn(public.clone().watch(api));
-                Self::Token(Arc::new(TokenAccess::new(client, config.clone(), public)))
+                Self::Token(Arc::new(TokenAccess::new(
+                    client,
+                    config.clone(),
+                    public,
+                    counted,
+                )))
             }
         }
     }
@@ -182,35 +210,57 @@ pub struct TokenAccess {
     public: PublicLists,
     cache: Mutex<ReviewCache>,
     reviews: tokio::sync::Semaphore,
+    counted: IntCounterVec,
 }
 
 impl TokenAccess {
-    fn new(client: Client, config: TokenConfig, public: PublicLists) -> Self {
+    fn new(
+        client: Client,
+        config: TokenConfig,
+        public: PublicLists,
+        counted: IntCounterVec,
+    ) -> Self {
         Self {
             cache: Mutex::new(ReviewCache::new(config.cache_entries)),
             reviews: tokio::sync::Semaphore::new(config.max_concurrent_reviews.max(1)),
             client,
             config,
             public,
+            counted,
         }
     }
 
     async fn check(&self, headers: &HeaderMap, namespace: &str, list: &str) -> Verdict {
+        let (via, verdict) = self.decide(headers, namespace, list).await;
+        self.counted
+            .with_label_values(&[via, verdict.label()])
+            .inc();
+        verdict
+    }
+
+    /// The verdict and how it was reached: `public`, `none` (no usable
+    /// token), `cache` or `review`.
+    async fn decide(
+        &self,
+        headers: &HeaderMap,
+        namespace: &str,
+        list: &str,
+    ) -> (&'static str, Verdict) {
         if self.public.contains(namespace, list) {
-            return Verdict::Allowed;
+            return ("public", Verdict::Allowed);
         }
         let token = match bearer_token(headers) {
             Ok(Some(token)) => token,
-            Ok(None) => return Verdict::Unauthenticated { presented: false },
+            Ok(None) => return ("none", Verdict::Unauthenticated { presented: false }),
             Err(why) => {
                 tracing::debug!(%namespace, why, "artifact request with an unusable Authorization header");
-                return Verdict::Unauthenticated { presented: true };
+                return ("none", Verdict::Unauthenticated { presented: true });
             }
         };
         let key = cache_key(token, namespace);
         let now = Instant::now();
         if let Some(verdict) = self.cached(&key, now) {
-            return verdict;
+            return ("cache", verdict);
         }
         let reviewed = tokio::time::timeout(self.config.review_timeout, async {
             let _slot = self.reviews.acquire().await;
@@ -229,11 +279,11 @@ impl TokenAccess {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .insert(key, verdict.clone(), Instant::now() + ttl);
-                verdict
+                ("review", verdict)
             }
             Err(err) => {
                 tracing::warn!(%namespace, error = %err, "artifact access review failed");
-                Verdict::Unavailable
+                ("review", Verdict::Unavailable)
             }
         }
     }
@@ -574,6 +624,61 @@ mod tests {
         let mut list = ImageListSubscription::new(name, spec);
         list.metadata.namespace = Some(namespace.to_string());
         list
+    }
+
+    /// Each decision is counted by how it was made: the public opt-in, no
+    /// usable token, the cache, a review (here failing: the API server's
+    /// port refuses, so 503 and nothing cached).
+    #[tokio::test]
+    async fn decisions_are_counted_by_how_they_were_made() {
+        let counted =
+            IntCounterVec::new(prometheus::Opts::new("access", "test"), &["via", "verdict"])
+                .unwrap();
+        let client =
+            Client::try_from(kube::Config::new("https://127.0.0.1:1".parse().unwrap())).unwrap();
+        let public = PublicLists::default();
+        public.apply(watcher::Event::Apply(list("ns", "open", true)));
+        let access = TokenAccess::new(client, TokenConfig::default(), public, counted.clone());
+        let count = |via: &str, verdict: &str| counted.with_label_values(&[via, verdict]).get();
+
+        assert_eq!(
+            access.check(&headers(&[]), "ns", "open").await,
+            Verdict::Allowed
+        );
+        assert_eq!(
+            access.check(&headers(&[]), "ns", "closed").await,
+            Verdict::Unauthenticated { presented: false }
+        );
+        assert_eq!(
+            access
+                .check(&headers(&["Basic dXNlcjpwYXNz"]), "ns", "closed")
+                .await,
+            Verdict::Unauthenticated { presented: true }
+        );
+        let token = headers(&["Bearer abc"]);
+        for _ in 0..2 {
+            assert_eq!(
+                access.check(&token, "ns", "closed").await,
+                Verdict::Unavailable
+            );
+        }
+        access.cache.lock().unwrap().insert(
+            cache_key("abc", "ns"),
+            Verdict::Allowed,
+            Instant::now() + Duration::from_secs(60),
+        );
+        for _ in 0..3 {
+            assert_eq!(access.check(&token, "ns", "closed").await, Verdict::Allowed);
+        }
+        assert_eq!(
+            (
+                count("public", "allowed"),
+                count("none", "unauthenticated"),
+                count("review", "unavailable"),
+                count("cache", "allowed"),
+            ),
+            (1, 2, 2, 3)
+        );
     }
 
     #[test]

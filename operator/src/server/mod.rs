@@ -38,6 +38,8 @@ pub struct OperatorServers {
     pub store: CacheStore,
     pub lists_dir: PathBuf,
     pub render_metrics: metrics::MetricsFn,
+    /// `vmlisub_artifact_access_total{via,verdict}`.
+    pub access_counted: prometheus::IntCounterVec,
     pub ready: Arc<AtomicBool>,
 }
 
@@ -46,7 +48,12 @@ impl OperatorServers {
     pub async fn start(self, client: kube::Client) -> Result<(), ListenError> {
         let artifacts_listener = bind(self.artifacts).await?;
         let metrics_listener = bind(self.metrics).await?;
-        let access = access::Access::start(&self.access, client, self.watch_namespace.as_deref());
+        let access = access::Access::start(
+            &self.access,
+            client,
+            self.watch_namespace.as_deref(),
+            self.access_counted,
+        );
         let mode = match &access {
             access::Access::Anonymous => "anonymous",
             access::Access::Token(_) => "token",
