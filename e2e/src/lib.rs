@@ -1003,6 +1003,31 @@ pub fn dockerfile_instructions(text: &str) -> Vec<(usize, String, String)> {
     out
 }
 
+/// The Endorser `publisher` that trusts one signing credential (one-line
+/// subject and issuer DNs, e.g. a test PKI's signer): the manifest the e2e
+/// tests subscribe with.
+pub fn publisher_endorser(subject: &str, issuer: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
+        "metadata": {"name": "publisher"},
+        "spec": {"credentials": [{"subject": subject, "issuer": issuer}]},
+    })
+}
+
+/// An ImageListSubscription `name` of `url`, checked hourly, trusting the
+/// [`publisher_endorser`]; `auto` adds `imagePolicy: AutoSubscribe`.
+pub fn publisher_list(name: &str, url: &str, auto: bool) -> Value {
+    let mut list = serde_json::json!({
+        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
+        "metadata": {"name": name},
+        "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
+    });
+    if auto {
+        list["spec"]["imagePolicy"] = "AutoSubscribe".into();
+    }
+    list
+}
+
 /// The API of one of vmlisub's kinds (`Endorser`, `ImageListSubscription`,
 /// `ImageSubscription`) in `namespace`.
 pub fn vmli_api(cluster: &Cluster, namespace: &str, kind: &str) -> Api<DynamicObject> {

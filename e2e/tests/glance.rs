@@ -106,22 +106,11 @@ async fn operator_exports_to_glance_with_an_opted_in_secret() -> Result<()> {
     cluster
         .apply_json(
             &ns,
-            json!({
-                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
-                "metadata": {"name": "publisher"},
-                "spec": {"credentials": [{"subject": pki.subject, "issuer": pki.issuer}]},
-            }),
+            vmlisub_e2e::publisher_endorser(&pki.subject, &pki.issuer),
         )
         .await?;
     cluster
-        .apply_json(
-            &ns,
-            json!({
-                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-                "metadata": {"name": "site"},
-                "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
-            }),
-        )
+        .apply_json(&ns, vmlisub_e2e::publisher_list("site", &url, false))
         .await?;
     cluster
         .apply_json(

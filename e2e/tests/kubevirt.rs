@@ -354,11 +354,10 @@ impl Site {
 
     /// The Endorser `publisher` and the ImageListSubscription `site`.
     async fn subscribe(&self, t: &Test) -> Result<()> {
-        t.apply(json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
-            "metadata": {"name": "publisher"},
-            "spec": {"credentials": [{"subject": self.pki.subject, "issuer": self.pki.issuer}]},
-        }))
+        t.apply(vmlisub_e2e::publisher_endorser(
+            &self.pki.subject,
+            &self.pki.issuer,
+        ))
         .await?;
         t.apply(json!({
             "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",

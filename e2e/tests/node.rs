@@ -452,13 +452,12 @@ impl Release {
             .publisher
             .put("image.list", &self.pki.list(LIST_ID, "1", &refs))?;
         let ns = self.ns.as_str();
-        cluster.apply_json(ns, json!({
-                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
-                "metadata": {"name": "publisher"},
-                "spec": {"credentials": [{"subject": self.pki.subject, "issuer": self.pki.issuer}]},
-            }),
-        )
-        .await?;
+        cluster
+            .apply_json(
+                ns,
+                vmlisub_e2e::publisher_endorser(&self.pki.subject, &self.pki.issuer),
+            )
+            .await?;
         let mut list = json!({
             "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
             "metadata": {"name": "site"},

@@ -196,14 +196,7 @@ impl Site {
     ) -> Result<Process> {
         cluster.apply_json(ns, self.endorser()).await?;
         cluster
-            .apply_json(
-                ns,
-                json!({
-                    "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-                    "metadata": {"name": "site"},
-                    "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
-                }),
-            )
+            .apply_json(ns, vmlisub_e2e::publisher_list("site", url, false))
             .await?;
         cluster
             .apply_json(
@@ -229,12 +222,24 @@ impl Site {
         Ok(operator)
     }
 
+    /// Applies the Endorser and an AutoSubscribe ImageListSubscription
+    /// `name` of `url` (hourly).
+    async fn auto_subscribe(
+        &self,
+        cluster: &Cluster,
+        ns: &str,
+        name: &str,
+        url: &str,
+    ) -> Result<()> {
+        cluster.apply_json(ns, self.endorser()).await?;
+        cluster
+            .apply_json(ns, vmlisub_e2e::publisher_list(name, url, true))
+            .await?;
+        Ok(())
+    }
+
     fn endorser(&self) -> Value {
-        json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
-            "metadata": {"name": "publisher"},
-            "spec": {"credentials": [{"subject": self.pki.subject, "issuer": self.pki.issuer}]},
-        })
+        vmlisub_e2e::publisher_endorser(&self.pki.subject, &self.pki.issuer)
     }
 
     fn cache_file(&self, ns: &str, sub: &str, id: &str) -> PathBuf {
@@ -273,14 +278,7 @@ async fn operator_verifies_caches_rejects_rotates_and_archives() -> Result<()> {
 
     cluster.apply_json(&ns, site.endorser()).await?;
     cluster
-        .apply_json(
-            &ns,
-            json!({
-                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-                "metadata": {"name": "site"},
-                "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
-            }),
-        )
+        .apply_json(&ns, vmlisub_e2e::publisher_list("site", &url, false))
         .await?;
     for (name, selector) in [
         ("one", json!({"identifier": "img-one"})),
@@ -736,12 +734,7 @@ async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Resul
     let url = site.publisher.put("image.list", &signed)?;
     // 1 MB/s: the big image takes about 6 s, long enough to kill the operator mid-way.
     site.publisher.set_throttle(1_000_000);
-    cluster.apply_json(&ns, site.endorser()).await?;
-    cluster.apply_json(&ns, json!({
-        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-        "metadata": {"name": "auto"},
-        "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe"},
-    })).await?;
+    site.auto_subscribe(&cluster, &ns, "auto", &url).await?;
     // Every version of every ImageSubscription, as a watch sees them
     // (each write is one), from before the operator starts.
     let images = vmli_api(&cluster, &ns, "ImageSubscription");
@@ -833,19 +826,12 @@ async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Resul
     // finalizer (no second write to add it); the small image, done within
     // 2 s, went to Available without a Downloading write; the big one,
     // 6 s at 1 MB/s, showed Downloading with its progress on the way.
-    let seen = seen.lock().unwrap().clone();
-    let versions_of = |suffix: &str| -> Vec<Value> {
-        seen.iter()
-            .filter(|o| {
-                o["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .ends_with(suffix)
-            })
-            .cloned()
-            .collect()
-    };
-    let (big_versions, small_versions) = (versions_of("-big"), versions_of("-small"));
+    let small_name = owned
+        .iter()
+        .map(|o| o.metadata.name.clone().unwrap_or_default())
+        .find(|n| n.ends_with("-small"))
+        .context("owned small")?;
+    let (big_versions, small_versions) = (seen.versions(&big_name), seen.versions(&small_name));
     for versions in [&big_versions, &small_versions] {
         let first = versions.first().context("no version watched")?;
         assert_eq!(
@@ -854,16 +840,10 @@ async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Resul
             "created with the finalizer: {first:#}"
         );
     }
-    let phases = |versions: &[Value]| -> Vec<String> {
-        versions
-            .iter()
-            .map(|o| o["status"]["phase"].as_str().unwrap_or("-").to_string())
-            .collect()
-    };
+    let small_phases = seen.phases(&small_name);
     assert!(
-        !phases(&small_versions).contains(&"Downloading".to_string()),
-        "{:?}",
-        phases(&small_versions)
+        !small_phases.contains(&"Downloading".to_string()),
+        "{small_phases:?}"
     );
     assert!(
         big_versions
@@ -872,15 +852,10 @@ async fn operator_autosubscribes_expires_lists_and_resumes_after_kill() -> Resul
                 && o["status"]["progress"]["bytes"].as_u64().unwrap_or(0) > 0
                 && o["status"]["progress"]["total"] == big.len()),
         "{:?}",
-        phases(&big_versions)
+        seen.phases(&big_name)
     );
 
     // The list expires: its images expire with it.
-    let small_name = owned
-        .iter()
-        .map(|o| o.metadata.name.clone().unwrap_or_default())
-        .find(|n| n.ends_with("-small"))
-        .context("owned small")?;
     let expiry = eventually(
         Duration::from_secs(150),
         "images expired with the list",
@@ -934,12 +909,7 @@ async fn operator_writes_nothing_for_an_image_waiting_for_a_download_slot() -> R
     // 1 MB/s: the big image holds the one slot for about 5 s.
     site.publisher.set_throttle(1_000_000);
     let url = site.publish_list("1", &[("big", &big)])?;
-    cluster.apply_json(&ns, site.endorser()).await?;
-    cluster.apply_json(&ns, json!({
-        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-        "metadata": {"name": "slot"},
-        "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe"},
-    })).await?;
+    site.auto_subscribe(&cluster, &ns, "slot", &url).await?;
     let images = vmli_api(&cluster, &ns, "ImageSubscription");
     let seen = observe(images.clone()).await?;
     let mut operator = site.run.start("operator-slot").await?;
@@ -970,18 +940,12 @@ async fn operator_writes_nothing_for_an_image_waiting_for_a_download_slot() -> R
         eprintln!("--- operator log ---\n{}", operator.logs());
     }
     both?;
-    let small_versions: Vec<Value> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|o| o["metadata"]["name"] == "slot-small")
-        .cloned()
-        .collect();
-    let phases: Vec<&str> = small_versions
-        .iter()
-        .map(|o| o["status"]["phase"].as_str().unwrap_or("-"))
-        .collect();
-    assert_eq!(phases, ["-", "Available"], "{small_versions:#?}");
+    assert_eq!(
+        seen.phases("slot-small"),
+        ["-", "Available"],
+        "{:#?}",
+        seen.versions("slot-small")
+    );
     // It did wait: its download began after the big one's had ended.
     let requests = site.publisher.requests();
     let position = |path: &str| requests.iter().position(|r| r.starts_with(path));
@@ -1008,23 +972,11 @@ async fn operator_reports_a_repeated_failure_after_a_long_attempt() -> Result<()
         .list(LIST_ID, "1", &[("bad", uri.as_str(), listed.as_slice())]);
     let url = site.publisher.put("image.list", &signed)?;
     site.publisher.set_throttle(1_000_000);
-    cluster.apply_json(&ns, site.endorser()).await?;
-    cluster.apply_json(&ns, json!({
-        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-        "metadata": {"name": "refail"},
-        "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe"},
-    })).await?;
+    site.auto_subscribe(&cluster, &ns, "refail", &url).await?;
     let images = vmli_api(&cluster, &ns, "ImageSubscription");
     let seen = observe(images.clone()).await?;
     let operator = site.run.start("operator-refail").await?;
-    let phases = || -> Vec<String> {
-        seen.lock()
-            .unwrap()
-            .iter()
-            .filter(|o| o["metadata"]["name"] == "refail-bad")
-            .map(|o| o["status"]["phase"].as_str().unwrap_or("-").to_string())
-            .collect()
-    };
+    let phases = || seen.phases("refail-bad");
     let twice = eventually(Duration::from_secs(120), "two failed attempts", || async {
         let phases = phases();
         let failed = phases.iter().filter(|p| *p == "Failed").count();
@@ -1064,12 +1016,7 @@ async fn operator_autosubscribe_leaves_a_terminating_image_alone() -> Result<()>
     let cluster = vmlisub_e2e::cluster_or_skip!();
     let (ns, site) = site(&cluster, "operator-held", "held").await?;
     let url = site.publish_list("1", &[("a", b"image a"), ("b", b"image b")])?;
-    cluster.apply_json(&ns, site.endorser()).await?;
-    cluster.apply_json(&ns, json!({
-        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-        "metadata": {"name": "held"},
-        "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}], "imagePolicy": "AutoSubscribe"},
-    })).await?;
+    site.auto_subscribe(&cluster, &ns, "held", &url).await?;
     let mut operator = site.run.start("operator-held").await?;
     for name in ["held-a", "held-b"] {
         wait_status(
@@ -1136,9 +1083,33 @@ async fn operator_autosubscribe_leaves_a_terminating_image_alone() -> Result<()>
     site.finish(&cluster, &ns, operator).await
 }
 
+/// Every object version a watch delivered (each write is one).
+struct Observed(std::sync::Arc<std::sync::Mutex<Vec<Value>>>);
+
+impl Observed {
+    /// The versions of object `name`, oldest first.
+    fn versions(&self, name: &str) -> Vec<Value> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|o| o["metadata"]["name"] == name)
+            .cloned()
+            .collect()
+    }
+
+    /// The `status.phase` of each version of `name` (`-` for none).
+    fn phases(&self, name: &str) -> Vec<String> {
+        self.versions(name)
+            .iter()
+            .map(|o| o["status"]["phase"].as_str().unwrap_or("-").to_string())
+            .collect()
+    }
+}
+
 /// Starts a watch on `api` and returns every object version it delivers
 /// from then on (initial ones included), once its first listing is done.
-async fn observe(api: Api<DynamicObject>) -> Result<std::sync::Arc<std::sync::Mutex<Vec<Value>>>> {
+async fn observe(api: Api<DynamicObject>) -> Result<Observed> {
     use futures::StreamExt as _;
     use kube::runtime::watcher;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -1162,7 +1133,7 @@ async fn observe(api: Api<DynamicObject>) -> Result<std::sync::Arc<std::sync::Mu
         }
     });
     tokio::time::timeout(Duration::from_secs(30), listed).await??;
-    Ok(seen)
+    Ok(Observed(seen))
 }
 
 /// Issue #16 on the real control plane: the leader refreshes the CA's CRL
@@ -1570,14 +1541,7 @@ async fn operator_keeps_the_status_of_a_10000_image_list_small() -> Result<()> {
     let url = site.publisher.put("image.list", &signed)?;
     cluster.apply_json(&ns, site.endorser()).await?;
     cluster
-        .apply_json(
-            &ns,
-            json!({
-                "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-                "metadata": {"name": "site"},
-                "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
-            }),
-        )
+        .apply_json(&ns, vmlisub_e2e::publisher_list("site", &url, false))
         .await?;
     let mut operator = site.run.start("operator-big").await?;
     let list = wait_status(

@@ -19,7 +19,6 @@ use anyhow::Result;
 use futures::StreamExt as _;
 use kube::api::{DynamicObject, ListParams};
 use kube::runtime::watcher;
-use serde_json::json;
 use vmlisub_e2e::operator::{OperatorRun, Publisher, free_port};
 
 const IDLE: Duration = Duration::from_secs(60);
@@ -188,11 +187,8 @@ async fn scale_lists_of_images() -> Result<()> {
         .zip(&uris)
         .map(|((id, bytes), uri)| (id.as_str(), uri.as_str(), bytes.as_slice()))
         .collect();
-    let endorser: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "Endorser",
-        "metadata": {"name": "publisher"},
-        "spec": {"credentials": [{"subject": pki.subject, "issuer": pki.issuer}]},
-    }))?;
+    let endorser: DynamicObject =
+        serde_json::from_value(vmlisub_e2e::publisher_endorser(&pki.subject, &pki.issuer))?;
     cluster.apply_dynamic(&endorser, Some(&ns)).await?;
     if big_n > 0 {
         let big: Vec<(String, String)> = (0..big_n)
@@ -211,22 +207,18 @@ async fn scale_lists_of_images() -> Result<()> {
             "big-list",
             &pki.list("00000000-0000-4000-8000-b19000000000", "1", &refs),
         )?;
-        let list: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-            "metadata": {"name": "big"},
-            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}]},
-        }))?;
+        let list: DynamicObject =
+            serde_json::from_value(vmlisub_e2e::publisher_list("big", &url, false))?;
         cluster.apply_dynamic(&list, Some(&ns)).await?;
     }
     for n in 0..lists_n {
         let id = format!("00000000-0000-4000-8000-{n:012}");
         let url = publisher.put(&format!("list-{n}"), &pki.list(&id, "1", &entries))?;
-        let list: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "vmli.hepix.org/v1alpha1", "kind": "ImageListSubscription",
-            "metadata": {"name": format!("list-{n:03}")},
-            "spec": {"url": url, "interval": "1h", "endorsers": [{"name": "publisher"}],
-                     "imagePolicy": "AutoSubscribe"},
-        }))?;
+        let list: DynamicObject = serde_json::from_value(vmlisub_e2e::publisher_list(
+            &format!("list-{n:03}"),
+            &url,
+            true,
+        ))?;
         cluster.apply_dynamic(&list, Some(&ns)).await?;
     }
     let run = OperatorRun {
